@@ -1,0 +1,5 @@
+package netem
+
+type bridgeParent struct{}
+
+func (b *bridgeParent) close() {}

@@ -1,0 +1,314 @@
+package netem
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+	"gvisor.dev/gvisor/pkg/waiter"
+)
+
+const (
+	// MTU of every virtual NIC.
+	MTU = 1500
+	// nicQueueLen is the outbound queue of a virtual NIC. gVisor does not
+	// retry a packet the link refuses, so the queue is large; overflows are
+	// counted in HostStats.NICDrops.
+	nicQueueLen = 65536
+	// ListenBacklog is the accept queue of every TCP listener (gonet's own
+	// ListenTCP fixes it at 4096, too small for a dial burst of 10,000).
+	ListenBacklog = 65535
+	// udpBufferMax caps SetReadBuffer/SetWriteBuffer; quic-go asks for 7 MiB.
+	udpBufferMax = 8 << 20
+)
+
+// ErrRemoteHost is returned by the socket methods of a Host that lives in
+// another process (see BridgeHost); use the Host returned by AttachHost in
+// that process instead.
+var ErrRemoteHost = errors.New("netem: host lives in another process; open sockets on the Host that AttachHost returned there")
+
+// Host is a virtual machine with one IPv4 address and its own gVisor TCP/IP
+// stack. Its sockets are real TCP and UDP endpoints: what they send crosses
+// the links of the Network as IP packets.
+type Host struct {
+	n    *Network
+	addr netip.Addr
+	s    *stack.Stack // nil for a bridged host on the parent side
+	nic  *nic         // nil for a bridged host on the parent side
+
+	// deliver hands packets that crossed a link to the host: into the
+	// local stack, or over the bridge socket. It takes ownership.
+	deliver func([]*buffer.View)
+
+	routes   atomic.Pointer[map[netip.Addr]*Direction]
+	noRoute  atomic.Uint64
+	bridge   *bridgeParent
+	stopOnce sync.Once
+}
+
+// HostStats are a host's own counters (drops that happen before any link).
+type HostStats struct {
+	// NICDrops counts packets dropped because the virtual NIC's outbound
+	// queue (65,536 packets) was full.
+	NICDrops uint64 `json:"nic_drops"`
+	// NoRoute counts packets to an address this host has no link to.
+	NoRoute uint64 `json:"no_route"`
+}
+
+// Addr returns the host's address.
+func (h *Host) Addr() netip.Addr { return h.addr }
+
+// Stats returns the host's counters.
+func (h *Host) Stats() HostStats {
+	st := HostStats{NoRoute: h.noRoute.Load()}
+	if h.nic != nil {
+		st.NICDrops = h.nic.drops.Load()
+	}
+	return st
+}
+
+// Stack returns the host's gVisor stack, or nil for a host that lives in
+// another process. Use it for options netem does not wrap.
+func (h *Host) Stack() *stack.Stack { return h.s }
+
+// newStack builds a stack with one NIC holding addr, tuned as described in
+// the package documentation.
+func newStack(addr netip.Addr, ep stack.LinkEndpoint) (*stack.Stack, error) {
+	s := stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
+		HandleLocal:        true,
+	})
+	fail := func(what string, err tcpip.Error) (*stack.Stack, error) {
+		s.Destroy()
+		return nil, fmt.Errorf("netem: host %s: %s: %s", addr, what, err)
+	}
+	if err := s.CreateNIC(1, ep); err != nil {
+		return fail("create NIC", err)
+	}
+	pa := tcpip.ProtocolAddress{
+		Protocol:          ipv4.ProtocolNumber,
+		AddressWithPrefix: tcpip.AddrFrom4(addr.As4()).WithPrefix(),
+	}
+	if err := s.AddProtocolAddress(1, pa, stack.AddressProperties{}); err != nil {
+		return fail("add address", err)
+	}
+	s.SetRouteTable([]tcpip.Route{{Destination: header.IPv4EmptySubnet, NIC: 1}})
+	sack := tcpip.TCPSACKEnabled(true)
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack); err != nil {
+		return fail("enable SACK", err)
+	}
+	// Receive-buffer auto-tuning stays on: small fixed buffers throttle TCP
+	// at tens of milliseconds of RTT and would make it look falsely slow.
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4 << 10, Default: 64 << 10, Max: 4 << 20}
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &rcv); err != nil {
+		return fail("set TCP receive buffer range", err)
+	}
+	moderate := tcpip.TCPModerateReceiveBufferOption(true)
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &moderate); err != nil {
+		return fail("enable receive buffer moderation", err)
+	}
+	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4 << 10, Default: 64 << 10, Max: 4 << 20}
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &snd); err != nil {
+		return fail("set TCP send buffer range", err)
+	}
+	tw := tcpip.TCPTimeWaitTimeoutOption(5 * time.Second)
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &tw); err != nil {
+		return fail("set TIME-WAIT timeout", err)
+	}
+	if err := s.SetOption(tcpip.ReceiveBufferSizeOption{Min: stack.MinBufferSize, Default: 1 << 20, Max: udpBufferMax}); err != nil {
+		return fail("set UDP receive buffer range", err)
+	}
+	if err := s.SetOption(tcpip.SendBufferSizeOption{Min: stack.MinBufferSize, Default: 1 << 20, Max: udpBufferMax}); err != nil {
+		return fail("set UDP send buffer range", err)
+	}
+	return s, nil
+}
+
+// injectInto returns a deliver function that hands packets to a stack.
+func injectInto(ep *nic) func([]*buffer.View) {
+	return func(vs []*buffer.View) {
+		d := ep.dispatcher()
+		for _, v := range vs {
+			if d == nil {
+				v.Release()
+				continue
+			}
+			pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(v)})
+			d.DeliverNetworkPacket(ipv4.ProtocolNumber, pkt)
+			pkt.DecRef()
+		}
+	}
+}
+
+// route sends a batch of outbound packets of h to the links they belong to.
+func (h *Host) route(vs []*buffer.View, scratch *[]*buffer.View) {
+	routes := *h.routes.Load()
+	start := 0
+	var cur *Direction
+	flush := func(end int) {
+		if cur != nil && end > start {
+			*scratch = cur.send(vs[start:end], *scratch)
+		}
+	}
+	for i, v := range vs {
+		dst, ok := dstAddr4(v.AsSlice())
+		d := routes[dst]
+		if !ok || d == nil {
+			flush(i)
+			cur, start = nil, i+1
+			h.noRoute.Add(1)
+			v.Release()
+			continue
+		}
+		if d != cur {
+			flush(i)
+			cur, start = d, i
+		}
+	}
+	flush(len(vs))
+}
+
+func (h *Host) addRoute(to netip.Addr, d *Direction) {
+	for {
+		old := h.routes.Load()
+		m := make(map[netip.Addr]*Direction, len(*old)+1)
+		for k, v := range *old {
+			m[k] = v
+		}
+		m[to] = d
+		if h.routes.CompareAndSwap(old, &m) {
+			return
+		}
+	}
+}
+
+func (h *Host) local() error {
+	if h.s == nil {
+		return ErrRemoteHost
+	}
+	return nil
+}
+
+func (h *Host) full(port uint16) tcpip.FullAddress {
+	return tcpip.FullAddress{NIC: 1, Addr: tcpip.AddrFrom4(h.addr.As4()), Port: port}
+}
+
+// parseHostPort parses "10.0.0.1:80" for dialing.
+func parseHostPort(what, address string) (tcpip.FullAddress, error) {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil || !ap.Addr().Is4() {
+		return tcpip.FullAddress{}, fmt.Errorf("netem: %s address %q is not IPv4:port (try 10.0.0.1:80)", what, address)
+	}
+	return tcpip.FullAddress{Addr: tcpip.AddrFrom4(ap.Addr().As4()), Port: ap.Port()}, nil
+}
+
+// DialTCP opens a TCP connection from h to address ("10.0.0.1:80"). A lost
+// SYN costs gVisor's fixed initial retransmission timeout of 1 s.
+func (h *Host) DialTCP(ctx context.Context, address string) (net.Conn, error) {
+	if err := h.local(); err != nil {
+		return nil, err
+	}
+	fa, err := parseHostPort("dial", address)
+	if err != nil {
+		return nil, err
+	}
+	c, err := gonet.DialContextTCP(ctx, h.s, fa, ipv4.ProtocolNumber)
+	if err != nil {
+		return nil, fmt.Errorf("netem: host %s: dial tcp %s: %w", h.addr, address, err)
+	}
+	return c, nil
+}
+
+// DialContext has the signature of net.Dialer.DialContext, so a Host plugs
+// into http.Transport, websocket.Dialer and the like. network is "tcp",
+// "tcp4", "udp" or "udp4"; a host name is not resolved, give an address.
+func (h *Host) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	switch network {
+	case "tcp", "tcp4":
+		return h.DialTCP(ctx, address)
+	case "udp", "udp4":
+		return h.DialUDP(address)
+	}
+	return nil, fmt.Errorf("netem: network %q is not supported (use tcp or udp)", network)
+}
+
+// ListenTCP listens on port (0 picks a free one) with a backlog of
+// ListenBacklog connections.
+func (h *Host) ListenTCP(port int) (net.Listener, error) {
+	if err := h.local(); err != nil {
+		return nil, err
+	}
+	if port < 0 || port > 65535 {
+		return nil, fmt.Errorf("netem: port %d is out of range (use 0-65535)", port)
+	}
+	var wq waiter.Queue
+	ep, terr := h.s.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
+	if terr != nil {
+		return nil, fmt.Errorf("netem: host %s: new tcp endpoint: %s", h.addr, terr)
+	}
+	if terr := ep.Bind(h.full(uint16(port))); terr != nil {
+		ep.Close()
+		return nil, fmt.Errorf("netem: host %s: listen tcp :%d: %s (is the port in use?)", h.addr, port, terr)
+	}
+	if terr := ep.Listen(ListenBacklog); terr != nil {
+		ep.Close()
+		return nil, fmt.Errorf("netem: host %s: listen tcp :%d: %s", h.addr, port, terr)
+	}
+	return gonet.NewTCPListener(h.s, &wq, ep), nil
+}
+
+// Listen has the signature of net.Listen for "tcp" and "tcp4"; address is
+// ":port" or "HOSTADDR:port".
+func (h *Host) Listen(network, address string) (net.Listener, error) {
+	if network != "tcp" && network != "tcp4" {
+		return nil, fmt.Errorf("netem: listen network %q is not supported (use tcp)", network)
+	}
+	port, err := listenPort(address)
+	if err != nil {
+		return nil, err
+	}
+	return h.ListenTCP(port)
+}
+
+func listenPort(address string) (int, error) {
+	_, p, err := net.SplitHostPort(address)
+	if err != nil {
+		return 0, fmt.Errorf("netem: listen address %q is not host:port (try :80)", address)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return 0, fmt.Errorf("netem: listen port %q is not a number 0-65535", p)
+	}
+	return port, nil
+}
+
+// stop destroys the host's stack (aborting its endpoints) and stops its
+// NIC's goroutine.
+func (h *Host) stop() {
+	h.stopOnce.Do(func() {
+		if h.s != nil {
+			h.s.Destroy()
+		}
+		if h.nic != nil {
+			h.nic.close()
+		}
+		if h.bridge != nil {
+			h.bridge.close()
+		}
+	})
+}

@@ -1,0 +1,117 @@
+package netem
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+)
+
+// nic is a host's virtual network card, a gVisor link endpoint. The stack's
+// writes land in a queue; one goroutine drains it in batches and hands them
+// to the link model (or to the bridge socket). Inbound packets are injected
+// straight into the stack by whoever delivers them.
+type nic struct {
+	mu     sync.Mutex
+	q      []*buffer.View
+	closed bool
+	signal chan struct{}
+	drops  atomic.Uint64
+	disp   atomic.Pointer[dispatcherRef]
+}
+
+type dispatcherRef struct{ d stack.NetworkDispatcher }
+
+var _ stack.LinkEndpoint = (*nic)(nil)
+
+func newNIC() *nic {
+	return &nic{signal: make(chan struct{}, 1)}
+}
+
+func (e *nic) dispatcher() stack.NetworkDispatcher {
+	if r := e.disp.Load(); r != nil {
+		return r.d
+	}
+	return nil
+}
+
+// WritePackets queues the stack's outbound packets for the pump. It never
+// blocks; when the queue is full the packet is dropped and counted.
+func (e *nic) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
+	ss := pkts.AsSlice()
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return len(ss), nil
+	}
+	for _, pkt := range ss {
+		if len(e.q) >= nicQueueLen {
+			e.drops.Add(1)
+			continue
+		}
+		e.q = append(e.q, pkt.ToView())
+	}
+	e.mu.Unlock()
+	select {
+	case e.signal <- struct{}{}:
+	default:
+	}
+	return len(ss), nil
+}
+
+// pump drains the queue into handle until done is closed.
+func (e *nic) pump(done <-chan struct{}, handle func([]*buffer.View)) {
+	var batch []*buffer.View
+	for {
+		select {
+		case <-e.signal:
+		case <-done:
+			return
+		}
+		for {
+			e.mu.Lock()
+			batch, e.q = e.q, batch[:0]
+			e.mu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			handle(batch)
+			clear(batch)
+		}
+	}
+}
+
+// close drops whatever is queued and refuses further packets.
+func (e *nic) close() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.closed = true
+	for _, v := range e.q {
+		v.Release()
+	}
+	e.q = nil
+}
+
+func (e *nic) MTU() uint32                             { return MTU }
+func (e *nic) SetMTU(uint32)                           {}
+func (e *nic) MaxHeaderLength() uint16                 { return 0 }
+func (e *nic) LinkAddress() tcpip.LinkAddress          { return "" }
+func (e *nic) SetLinkAddress(tcpip.LinkAddress)        {}
+func (e *nic) Wait()                                   {}
+func (e *nic) ARPHardwareType() header.ARPHardwareType { return header.ARPHardwareNone }
+func (e *nic) AddHeader(*stack.PacketBuffer)           {}
+func (e *nic) ParseHeader(*stack.PacketBuffer) bool    { return true }
+func (e *nic) Close()                                  {}
+func (e *nic) SetOnCloseAction(func())                 {}
+func (e *nic) IsAttached() bool                        { return e.dispatcher() != nil }
+func (e *nic) Attach(d stack.NetworkDispatcher)        { e.disp.Store(&dispatcherRef{d}) }
+
+// Capabilities: packets never get corrupted on a virtual link, so checksums
+// are neither computed nor verified (a saving of about a tenth of the CPU
+// per packet).
+func (e *nic) Capabilities() stack.LinkEndpointCapabilities {
+	return stack.CapabilityRXChecksumOffload | stack.CapabilityTXChecksumOffload
+}
