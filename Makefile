@@ -1,0 +1,52 @@
+# wirelab: every entry point is a make target; CI only calls make.
+GO      ?= go
+PKGS    ?= ./...
+FUZZTIME ?= 10s
+OUT     ?= out
+
+.PHONY: all build test test-short lint fuzz serve demo bench bench-fanout clean
+
+all: build
+
+build:
+	$(GO) build -o bin/lab ./cmd/lab
+
+## test: every test, with the race detector
+test:
+	$(GO) test -race -timeout 20m $(PKGS)
+
+test-short:
+	$(GO) test -short $(PKGS)
+
+## lint: go vet, gofmt, go mod tidy -diff
+lint:
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) mod tidy -diff
+
+## fuzz: run each fuzz target briefly
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+serve: build
+	./bin/lab serve
+
+demo: build
+	./bin/lab demo
+
+## bench: the default comparison (scenarios/bench.yaml) into out/
+bench: build
+	@if [ -f scenarios/bench.yaml ] && ./bin/lab help 2>&1 | grep -q ' run '; then \
+	  ts=$$(date -u +%Y%m%d-%H%M%S); ./bin/lab run scenarios/bench.yaml --out $(OUT)/bench-$$ts && ln -sfn bench-$$ts $(OUT)/latest; \
+	else echo "make bench: the scenario runner (lab run) has not landed yet; see README status"; exit 1; fi
+
+## bench-fanout: fan-out benchmarks over loopback, server pinned to core 1
+bench-fanout:
+	$(GO) test -run '^$$' -bench Fanout -benchtime 3x -timeout 30m ./bench/...
+
+clean:
+	rm -rf bin $(OUT)

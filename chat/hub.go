@@ -1,0 +1,587 @@
+package chat
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Lobby is the room every session is in.
+const Lobby = "lobby"
+
+// Config configures a Hub. The zero value of every field means its default.
+type Config struct {
+	// Node names this node; it prefixes message ids (default: 6 random hex digits).
+	Node string
+	// Broker carries fan-out and the registry (default: a new MemoryBroker).
+	Broker Broker
+	// Limits bound client commands.
+	Limits Limits
+	// Outbox is how many envelopes a session keeps for resume (default 1024).
+	Outbox int
+	// OutboxAge is how long an envelope stays in the outbox (default 2 minutes).
+	OutboxAge time.Duration
+	// SendQueue is how far an attached connection may fall behind before it is disconnected
+	// as a slow consumer (default 512; at most Outbox, so that it can always resume).
+	SendQueue int
+	// Heartbeat is the ping interval on persistent transports (default 25 s).
+	Heartbeat time.Duration
+	// HeartbeatTimeout is how long after a ping without hearing anything a connection is
+	// closed (default 20 s).
+	HeartbeatTimeout time.Duration
+	// SessionTTL is how long a session without a connection, and a polling session without a
+	// request, lives (default 60 s).
+	SessionTTL time.Duration
+	// PresenceLimit: rooms with more users than this get no join/leave events, only member
+	// lists on request (default 1000), so that a full lobby does not cost n² envelopes.
+	PresenceLimit int
+	// Logger receives structured logs (default slog.Default()).
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Node == "" {
+		var b [3]byte
+		_, _ = rand.Read(b[:])
+		c.Node = hex.EncodeToString(b[:])
+	}
+	if c.Broker == nil {
+		c.Broker = NewMemoryBroker()
+	}
+	c.Limits = c.Limits.withDefaults()
+	if c.Outbox <= 0 {
+		c.Outbox = 1024
+	}
+	if c.OutboxAge <= 0 {
+		c.OutboxAge = 2 * time.Minute
+	}
+	if c.SendQueue <= 0 {
+		c.SendQueue = 512
+	}
+	if c.SendQueue > c.Outbox {
+		c.SendQueue = c.Outbox
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = 25 * time.Second
+	}
+	if c.HeartbeatTimeout <= 0 {
+		c.HeartbeatTimeout = 20 * time.Second
+	}
+	if c.SessionTTL <= 0 {
+		c.SessionTTL = 60 * time.Second
+	}
+	if c.PresenceLimit <= 0 {
+		c.PresenceLimit = 1000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// ErrClosed is returned by Open and Lookup after Shutdown.
+var ErrClosed = errors.New("chat: hub is shut down")
+
+// Hub is the chat core of one node: sessions, rooms, presence and fan-out. It knows nothing of
+// transports: they open or look up sessions, hand it client envelopes with Session.Handle and
+// read what to send from a Cursor.
+//
+// Concurrency: every method is safe for concurrent use. The Hub runs one goroutine (the
+// janitor: heartbeats, expiry); Shutdown stops it and waits.
+type Hub struct {
+	cfg    Config
+	log    *slog.Logger
+	broker Broker
+	clock  atomic.Int64 // coarse unix-ns clock, advanced by the janitor
+	ids    atomic.Uint64
+
+	mu       sync.RWMutex
+	sessions map[string]*Session
+	users    map[string]*members // local sessions per user
+	rooms    map[string]*members // local sessions per room
+	closed   bool
+
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+// members is a copy-on-write list of local sessions: fan-out reads it without a lock.
+type members struct {
+	list atomic.Pointer[[]*Session]
+}
+
+func (m *members) load() []*Session {
+	if p := m.list.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (m *members) add(s *Session) int {
+	old := m.load()
+	n := make([]*Session, len(old), len(old)+1)
+	copy(n, old)
+	n = append(n, s)
+	m.list.Store(&n)
+	return len(n)
+}
+
+func (m *members) remove(s *Session) int {
+	old := m.load()
+	n := make([]*Session, 0, len(old))
+	for _, x := range old {
+		if x != s {
+			n = append(n, x)
+		}
+	}
+	m.list.Store(&n)
+	return len(n)
+}
+
+// NewHub starts a hub.
+func NewHub(cfg Config) (*Hub, error) {
+	cfg = cfg.withDefaults()
+	h := &Hub{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		broker:   cfg.Broker,
+		sessions: map[string]*Session{},
+		users:    map[string]*members{},
+		rooms:    map[string]*members{},
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	h.clock.Store(time.Now().UnixNano())
+	if err := h.broker.Start(h.deliver); err != nil {
+		return nil, err
+	}
+	go h.janitor()
+	return h, nil
+}
+
+// Config returns the hub's configuration with defaults filled in.
+func (h *Hub) Config() Config { return h.cfg }
+
+// Limits returns the hub's limits with defaults filled in.
+func (h *Hub) Limits() Limits { return h.cfg.Limits }
+
+// Open starts a new session for user, in the lobby, and returns it. Its welcome envelope is
+// Welcome(s).
+func (h *Hub) Open(ctx context.Context, user string) (*Session, error) {
+	if !ValidName(user) {
+		return nil, Errorf(CodeBadUser, "user %q is not a valid name (1-64 of A-Z a-z 0-9 _ . -)", clip(user))
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	s := &Session{id: hex.EncodeToString(b[:]), user: user, hub: h, rooms: map[string]struct{}{}, cids: map[CID]Envelope{}}
+	s.lastHeard.Store(h.clock.Load())
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, ErrClosed
+	}
+	h.sessions[s.id] = s
+	m := h.users[user]
+	if m == nil {
+		m = &members{}
+		h.users[user] = m
+	}
+	first := m.add(s) == 1
+	h.mu.Unlock()
+	if first {
+		if err := h.broker.Subscribe(ctx, "user:"+user); err != nil {
+			h.log.Warn("broker subscribe failed", "topic", "user:"+user, "err", err)
+		}
+	}
+	if err := h.broker.AddSession(ctx, user, s.id); err != nil {
+		h.log.Warn("broker registry failed", "user", user, "err", err)
+	}
+	if _, err := h.join(ctx, s, Lobby); err != nil {
+		h.log.Warn("joining lobby failed", "user", user, "err", err)
+	}
+	return s, nil
+}
+
+// Welcome is the envelope that greets a new connection of s.
+func Welcome(s *Session) Envelope {
+	return Envelope{Type: TypeWelcome, Session: s.id, User: s.user}
+}
+
+// Lookup finds a live session. If user is not empty it must be the session's user.
+func (h *Hub) Lookup(id, user string) (*Session, error) {
+	h.mu.RLock()
+	s := h.sessions[id]
+	closed := h.closed
+	h.mu.RUnlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	if s == nil || (user != "" && s.user != user) {
+		return nil, Errorf(CodeUnknownSession, "no such session (it may have expired); open a new one")
+	}
+	return s, nil
+}
+
+// Sessions returns how many sessions this node holds.
+func (h *Hub) Sessions() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.sessions)
+}
+
+func (h *Hub) newID() string {
+	return h.cfg.Node + "-" + strconv.FormatUint(h.ids.Add(1), 36)
+}
+
+// Handle executes one client command for s. The reply (ok for join, leave, say and dm;
+// presence for who) is queued in the outbox, in seq order with everything else, and returned
+// too, so a request-reply transport can put it in its answer. An error is returned only, not
+// queued: the transport sends it back where the command came from.
+func (s *Session) Handle(ctx context.Context, env Envelope) (Envelope, error) {
+	s.Touch()
+	h := s.hub
+	switch env.Type {
+	case TypePong, TypePing, TypeAck:
+		return Envelope{}, nil
+	case TypeWho:
+		users, err := h.broker.RoomUsers(ctx, env.Room)
+		if err != nil {
+			return Envelope{}, Errorf(CodeUnavailable, "member list unavailable: %v", err)
+		}
+		return s.reply(Envelope{Type: TypePresence, Room: env.Room, Members: users, CID: env.CID}), nil
+	}
+	if env.CID != "" {
+		// A retry gets the same answer and nothing is done twice; a retry that races the
+		// original waits for it.
+		for {
+			s.mu.Lock()
+			if prev, ok := s.cids[env.CID]; ok {
+				s.mu.Unlock()
+				return prev, nil
+			}
+			wait, busy := s.inflight[env.CID]
+			if !busy {
+				if s.inflight == nil {
+					s.inflight = map[CID]chan struct{}{}
+				}
+				done := make(chan struct{})
+				s.inflight[env.CID] = done
+				s.mu.Unlock()
+				defer func() {
+					s.mu.Lock()
+					delete(s.inflight, env.CID)
+					s.mu.Unlock()
+					close(done)
+				}()
+				break
+			}
+			s.mu.Unlock()
+			select {
+			case <-wait:
+			case <-ctx.Done():
+				return Envelope{}, ctx.Err()
+			}
+		}
+	}
+	var reply Envelope
+	switch env.Type {
+	case TypeJoin:
+		if _, err := h.join(ctx, s, env.Room); err != nil {
+			return Envelope{}, err
+		}
+		reply = Envelope{Type: TypeOK, CID: env.CID, Room: env.Room}
+	case TypeLeave:
+		if env.Room == Lobby {
+			return Envelope{}, Errorf(CodeBadRoom, "every session stays in lobby")
+		}
+		if err := h.leave(ctx, s, env.Room); err != nil {
+			return Envelope{}, err
+		}
+		reply = Envelope{Type: TypeOK, CID: env.CID, Room: env.Room}
+	case TypeSay:
+		s.mu.Lock()
+		_, member := s.rooms[env.Room]
+		s.mu.Unlock()
+		if !member {
+			return Envelope{}, Errorf(CodeNotMember, "this session is not in room %q; join it first", env.Room)
+		}
+		id := h.newID()
+		p := NewPayload(Envelope{Type: TypeMsg, ID: id, Room: env.Room, From: s.user, Text: env.Text, TS: time.Now().UnixNano()})
+		if err := h.broker.Publish(ctx, "room:"+env.Room, p.Bytes()); err != nil {
+			return Envelope{}, Errorf(CodeUnavailable, "message not sent, try again: %v", err)
+		}
+		reply = Envelope{Type: TypeOK, CID: env.CID, ID: id}
+	case TypeDM:
+		n, err := h.broker.UserSessions(ctx, env.To)
+		if err != nil {
+			return Envelope{}, Errorf(CodeUnavailable, "message not sent, try again: %v", err)
+		}
+		if n == 0 {
+			return Envelope{}, Errorf(CodeUnknownUser, "user %q has no open session", env.To)
+		}
+		id := h.newID()
+		p := NewPayload(Envelope{Type: TypeMsg, ID: id, To: env.To, From: s.user, Text: env.Text, TS: time.Now().UnixNano()})
+		if err := h.broker.Publish(ctx, "user:"+env.To, p.Bytes()); err != nil {
+			return Envelope{}, Errorf(CodeUnavailable, "message not sent, try again: %v", err)
+		}
+		if env.To != s.user { // the sender's tabs show it as sent
+			if err := h.broker.Publish(ctx, "user:"+s.user, p.Bytes()); err != nil {
+				h.log.Warn("dm copy to sender failed", "err", err)
+			}
+		}
+		reply = Envelope{Type: TypeOK, CID: env.CID, ID: id}
+	default:
+		return Envelope{}, Errorf(CodeUnknownType, "unknown type %q", env.Type)
+	}
+	if env.CID == "" {
+		return Envelope{}, nil
+	}
+	return s.reply(reply), nil
+}
+
+// reply queues env in s's outbox, remembers it under its cid, and returns it with its seq.
+func (s *Session) reply(env Envelope) Envelope {
+	env.Seq = s.push(NewPayload(env))
+	if env.CID != "" && env.Type == TypeOK {
+		s.mu.Lock()
+		s.cids[env.CID] = env
+		s.cidOrder = append(s.cidOrder, env.CID)
+		if len(s.cidOrder) > 1024 {
+			delete(s.cids, s.cidOrder[0])
+			s.cidOrder = s.cidOrder[1:]
+		}
+		s.mu.Unlock()
+	}
+	return env
+}
+
+func (h *Hub) join(ctx context.Context, s *Session, room string) (bool, error) {
+	s.mu.Lock()
+	if _, ok := s.rooms[room]; ok {
+		s.mu.Unlock()
+		return false, nil
+	}
+	if len(s.rooms) >= h.cfg.Limits.MaxRooms {
+		s.mu.Unlock()
+		return false, Errorf(CodeTooManyRooms, "a session may be in at most %d rooms; leave one first", h.cfg.Limits.MaxRooms)
+	}
+	s.rooms[room] = struct{}{}
+	s.mu.Unlock()
+
+	h.mu.Lock()
+	m := h.rooms[room]
+	if m == nil {
+		m = &members{}
+		h.rooms[room] = m
+	}
+	localFirst := m.add(s) == 1
+	h.mu.Unlock()
+	if localFirst {
+		if err := h.broker.Subscribe(ctx, "room:"+room); err != nil {
+			h.log.Warn("broker subscribe failed", "topic", "room:"+room, "err", err)
+		}
+	}
+	first, err := h.broker.RoomJoin(ctx, room, s.user, s.id)
+	if err != nil {
+		h.log.Warn("broker registry failed", "room", room, "err", err)
+	}
+	users, _ := h.broker.RoomUsers(ctx, room)
+	if first && len(users) <= h.cfg.PresenceLimit {
+		p := NewPayload(Envelope{Type: TypePresence, Room: room, User: s.user, Event: "join"})
+		_ = h.broker.Publish(ctx, "room:"+room, p.Bytes())
+	}
+	if len(users) <= h.cfg.PresenceLimit {
+		s.push(NewPayload(Envelope{Type: TypePresence, Room: room, Members: users}))
+	}
+	return true, nil
+}
+
+func (h *Hub) leave(ctx context.Context, s *Session, room string) error {
+	s.mu.Lock()
+	if _, ok := s.rooms[room]; !ok {
+		s.mu.Unlock()
+		return nil
+	}
+	delete(s.rooms, room)
+	s.mu.Unlock()
+	h.dropMember(ctx, s, room)
+	return nil
+}
+
+func (h *Hub) dropMember(ctx context.Context, s *Session, room string) {
+	h.mu.Lock()
+	localLast := false
+	if m := h.rooms[room]; m != nil && m.remove(s) == 0 {
+		delete(h.rooms, room)
+		localLast = true
+	}
+	h.mu.Unlock()
+	if localLast {
+		if err := h.broker.Unsubscribe(ctx, "room:"+room); err != nil {
+			h.log.Warn("broker unsubscribe failed", "topic", "room:"+room, "err", err)
+		}
+	}
+	last, err := h.broker.RoomLeave(ctx, room, s.user, s.id)
+	if err != nil {
+		h.log.Warn("broker registry failed", "room", room, "err", err)
+	}
+	if last {
+		users, _ := h.broker.RoomUsers(ctx, room)
+		if len(users) < h.cfg.PresenceLimit {
+			p := NewPayload(Envelope{Type: TypePresence, Room: room, User: s.user, Event: "leave"})
+			_ = h.broker.Publish(ctx, "room:"+room, p.Bytes())
+		}
+	}
+}
+
+// deliver is the broker's callback: one published envelope to every local session of a topic.
+func (h *Hub) deliver(topic string, data []byte) {
+	var m *members
+	h.mu.RLock()
+	switch {
+	case strings.HasPrefix(topic, "room:"):
+		m = h.rooms[topic[5:]]
+	case strings.HasPrefix(topic, "user:"):
+		m = h.users[topic[5:]]
+	}
+	h.mu.RUnlock()
+	if m == nil {
+		return
+	}
+	p := PayloadFromBytes(data)
+	for _, s := range m.load() {
+		s.push(p)
+	}
+}
+
+// expire ends a session: it leaves every room (presence follows) and its connection is told why.
+func (h *Hub) expire(s *Session, why *Error) {
+	ctx := context.Background()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.kickLocked(why)
+	s.closed = true
+	rooms := make([]string, 0, len(s.rooms))
+	for r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.rooms = map[string]struct{}{}
+	s.mu.Unlock()
+
+	h.mu.Lock()
+	delete(h.sessions, s.id)
+	lastOfUser := false
+	if m := h.users[s.user]; m != nil && m.remove(s) == 0 {
+		delete(h.users, s.user)
+		lastOfUser = true
+	}
+	h.mu.Unlock()
+	for _, r := range rooms {
+		h.dropMember(ctx, s, r)
+	}
+	if err := h.broker.RemoveSession(ctx, s.user, s.id); err != nil {
+		h.log.Warn("broker registry failed", "user", s.user, "err", err)
+	}
+	if lastOfUser {
+		_ = h.broker.Unsubscribe(ctx, "user:"+s.user)
+	}
+}
+
+// janitor advances the clock, sends pings, closes connections that stopped answering and expires
+// sessions past their TTL.
+func (h *Hub) janitor() {
+	defer close(h.done)
+	tick := h.cfg.Heartbeat / 5
+	if t := h.cfg.SessionTTL / 5; t < tick {
+		tick = t
+	}
+	if tick > time.Second {
+		tick = time.Second
+	}
+	if tick < 5*time.Millisecond {
+		tick = 5 * time.Millisecond
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	var scratch []*Session
+	for {
+		select {
+		case <-h.stop:
+			return
+		case now := <-t.C:
+			h.clock.Store(now.UnixNano())
+			scratch = h.sweep(now.UnixNano(), scratch[:0])
+		}
+	}
+}
+
+func (h *Hub) sweep(now int64, scratch []*Session) []*Session {
+	h.mu.RLock()
+	for _, s := range h.sessions {
+		scratch = append(scratch, s)
+	}
+	h.mu.RUnlock()
+	hb, hbTimeout, ttl := int64(h.cfg.Heartbeat), int64(h.cfg.HeartbeatTimeout), int64(h.cfg.SessionTTL)
+	for _, s := range scratch {
+		heard := s.lastHeard.Load()
+		s.mu.Lock()
+		c := s.cur
+		expire := false
+		switch {
+		case c == nil:
+			expire = now-heard > ttl
+		case c.pings:
+			if now-heard > hb+hbTimeout {
+				s.kickLocked(Errorf(CodeHeartbeat, "nothing heard from the client for %v; reconnect to resume", time.Duration(now-heard).Round(time.Millisecond)))
+			} else if now-s.lastPing >= hb {
+				s.lastPing = now
+				c.ping = true
+				c.signal()
+			}
+		}
+		s.trimLocked(now)
+		s.mu.Unlock()
+		if expire {
+			h.expire(s, Errorf(CodeExpired, "session expired"))
+		}
+	}
+	clear(scratch)
+	return scratch
+}
+
+// Shutdown ends every connection with code shutdown, stops the janitor and waits for it. It is
+// idempotent; it returns ctx.Err() if ctx ends first.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.once.Do(func() {
+		h.mu.Lock()
+		h.closed = true
+		all := make([]*Session, 0, len(h.sessions))
+		for _, s := range h.sessions {
+			all = append(all, s)
+		}
+		h.mu.Unlock()
+		for _, s := range all {
+			s.mu.Lock()
+			s.kickLocked(Errorf(CodeShutdown, "the server is shutting down; reconnect later"))
+			s.mu.Unlock()
+		}
+		close(h.stop)
+	})
+	select {
+	case <-h.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

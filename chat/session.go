@@ -1,0 +1,335 @@
+package chat
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
+// Session is one connection of a user: one browser tab. It owns an outbox of everything sent to
+// it, numbered by seq (one more per envelope), so a client can come back with after=N and get
+// the rest. A session outlives its connections: a transport attaches a Cursor to read from it,
+// and a new attachment (a reconnect, an upgrade) replaces the old one.
+type Session struct {
+	id   string
+	user string
+	hub  *Hub
+
+	lastHeard atomic.Int64 // hub clock (unix ns) of the last thing heard from the client
+
+	mu       sync.Mutex
+	seq      uint64 // seq of the newest outbox entry
+	out      ring
+	rooms    map[string]struct{}
+	cids     map[CID]Envelope // replies to recent commands, for retries
+	cidOrder []CID
+	inflight map[CID]chan struct{}
+	cur      *Cursor
+	lastPing int64
+	closed   bool
+}
+
+// ID is the session id: 128 random bits in hex. It is a bearer credential: never log it.
+func (s *Session) ID() string { return s.id }
+
+// User is the session's user.
+func (s *Session) User() string { return s.user }
+
+// Touch records that the client was heard from (any request, any envelope).
+func (s *Session) Touch() { s.lastHeard.Store(s.hub.clock.Load()) }
+
+// Rooms returns the rooms the session is in.
+func (s *Session) Rooms() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := make([]string, 0, len(s.rooms))
+	for k := range s.rooms {
+		r = append(r, k)
+	}
+	return r
+}
+
+// LastSeq is the newest seq in the outbox.
+func (s *Session) LastSeq() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seq
+}
+
+// ring is the outbox: a growable ring of the newest entries; their seqs are contiguous and end at
+// Session.seq.
+type ring struct {
+	buf   []slot
+	head  int // index of the oldest
+	count int
+}
+
+type slot struct {
+	p  *Payload
+	at int64
+}
+
+func (r *ring) push(sl slot, max int) {
+	if r.count == len(r.buf) {
+		if len(r.buf) < max {
+			n := max
+			if 2*len(r.buf) < n {
+				n = 2 * len(r.buf)
+			}
+			if n < 8 {
+				n = 8
+			}
+			nb := make([]slot, n)
+			for i := 0; i < r.count; i++ {
+				nb[i] = r.buf[(r.head+i)%len(r.buf)]
+			}
+			r.buf, r.head = nb, 0
+		} else {
+			r.pop()
+		}
+	}
+	r.buf[(r.head+r.count)%len(r.buf)] = sl
+	r.count++
+}
+
+func (r *ring) pop() {
+	r.buf[r.head] = slot{}
+	r.head = (r.head + 1) % len(r.buf)
+	r.count--
+}
+
+func (r *ring) at(i int) slot { return r.buf[(r.head+i)%len(r.buf)] }
+
+// first returns the oldest seq still held, given the newest.
+func (r *ring) first(last uint64) uint64 { return last - uint64(r.count) + 1 }
+
+// push appends p to the outbox and wakes the attached cursor; a cursor that lags more than the
+// send queue allows is disconnected (it can resume).
+func (s *Session) push(p *Payload) uint64 {
+	cfg := &s.hub.cfg
+	now := s.hub.clock.Load()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return 0
+	}
+	s.seq++
+	s.out.push(slot{p: p, at: now}, cfg.Outbox)
+	s.trimLocked(now)
+	if c := s.cur; c != nil {
+		if s.seq+1-c.next > uint64(cfg.SendQueue) {
+			s.kickLocked(Errorf(CodeSlowConsumer, "the connection fell %d messages behind (limit %d); reconnect with after=%d to resume", s.seq+1-c.next, cfg.SendQueue, c.next-1))
+		} else {
+			c.signal()
+		}
+	}
+	seq := s.seq
+	s.mu.Unlock()
+	return seq
+}
+
+func (s *Session) trimLocked(now int64) {
+	age := int64(s.hub.cfg.OutboxAge)
+	for s.out.count > 1 && now-s.out.at(0).at > age {
+		s.out.pop()
+	}
+}
+
+// kickLocked ends the attached cursor with err.
+func (s *Session) kickLocked(err *Error) {
+	if c := s.cur; c != nil {
+		c.err = err
+		s.cur = nil
+		s.lastHeard.Store(s.hub.clock.Load())
+		c.signal()
+	}
+}
+
+// Cursor reads a session's outbox from a position: the one downstream of one connection.
+type Cursor struct {
+	s      *Session
+	next   uint64 // next seq to hand out
+	wake   chan struct{}
+	err    *Error     // set when the cursor was ended (under s.mu)
+	direct []Envelope // unsequenced envelopes for this connection (errors, gap notices)
+	ping   bool
+	pings  bool
+}
+
+// Batch is what Cursor.Next hands a transport to write.
+type Batch struct {
+	Entries []Entry    // outbox entries in seq order
+	Direct  []Envelope // envelopes for this connection only, without seq; write them first
+	Ping    bool       // a heartbeat is due: write {"type":"ping"}
+}
+
+// Empty reports whether the batch has nothing to write.
+func (b *Batch) Empty() bool { return len(b.Entries) == 0 && len(b.Direct) == 0 && !b.Ping }
+
+func (c *Cursor) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// AttachOptions say how a connection reads a session.
+type AttachOptions struct {
+	// After is the last seq the client has; it gets everything after it.
+	After uint64
+	// Heartbeat asks for pings (persistent transports) and holds the connection to the
+	// heartbeat timeout.
+	Heartbeat bool
+}
+
+// Attach makes a new cursor the session's one downstream, replacing (and ending, with code
+// replaced) any earlier one. If entries after opt.After are no longer in the outbox, the cursor
+// starts at the oldest one it has and its first batch carries a gap error saying so. An After
+// beyond the newest seq is an error (bad_after).
+func (s *Session) Attach(opt AttachOptions) (*Cursor, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, Errorf(CodeUnknownSession, "the session has expired; open a new one")
+	}
+	if opt.After > s.seq {
+		return nil, Errorf(CodeBadAfter, "after=%d is beyond the newest seq of this session (%d)", opt.After, s.seq)
+	}
+	c := &Cursor{s: s, next: opt.After + 1, wake: make(chan struct{}, 1), pings: opt.Heartbeat}
+	if first := s.out.first(s.seq); c.next < first {
+		c.direct = append(c.direct, Envelope{Type: TypeError, Code: CodeGap, First: first,
+			Error: gapText(c.next, first)})
+		c.next = first
+	}
+	s.kickLocked(Errorf(CodeReplaced, "another connection took over this session"))
+	s.cur = c
+	s.lastPing = s.hub.clock.Load()
+	s.lastHeard.Store(s.lastPing)
+	if c.next <= s.seq || len(c.direct) > 0 {
+		c.signal()
+	}
+	return c, nil
+}
+
+func gapText(want, first uint64) string {
+	return "messages " + utoa(want) + ".." + utoa(first-1) + " are no longer in the outbox; resuming at " + utoa(first)
+}
+
+// Next waits for something to write and returns it in dst's storage. It returns the cursor's end
+// reason (an *Error: replaced, slow_consumer, heartbeat_timeout, expired, shutdown) once the
+// cursor has been ended, and ctx.Err() when ctx is done.
+func (c *Cursor) Next(ctx context.Context, dst []Entry) (Batch, error) {
+	s := c.s
+	if cap(dst) == 0 {
+		dst = make([]Entry, 0, 64)
+	}
+	for {
+		s.mu.Lock()
+		if c.err != nil {
+			err := c.err
+			s.mu.Unlock()
+			return Batch{}, err
+		}
+		var b Batch
+		if len(c.direct) > 0 {
+			b.Direct, c.direct = c.direct, nil
+		}
+		if c.next <= s.seq {
+			first := s.out.first(s.seq)
+			if c.next < first { // aged out while we waited
+				b.Direct = append(b.Direct, Envelope{Type: TypeError, Code: CodeGap, First: first, Error: gapText(c.next, first)})
+				c.next = first
+			}
+			dst = dst[:0]
+			for q := c.next; q <= s.seq && len(dst) < cap(dst); q++ {
+				dst = append(dst, Entry{Seq: q, P: s.out.at(int(q - first)).p})
+			}
+			c.next += uint64(len(dst))
+			b.Entries = dst
+		}
+		if c.ping {
+			c.ping = false
+			b.Ping = true
+		}
+		s.mu.Unlock()
+		if !b.Empty() {
+			return b, nil
+		}
+		select {
+		case <-ctx.Done():
+			return Batch{}, ctx.Err()
+		case <-c.wake:
+		}
+	}
+}
+
+// Send queues an unsequenced envelope (an error for a command) on this connection only.
+func (c *Cursor) Send(env Envelope) {
+	c.s.mu.Lock()
+	if c.err == nil {
+		c.direct = append(c.direct, env)
+		c.signal()
+	}
+	c.s.mu.Unlock()
+}
+
+// Position is the next seq the cursor will hand out, minus one: what the client has been given.
+func (c *Cursor) Position() uint64 {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return c.next - 1
+}
+
+// Detach ends the cursor (the connection closed). The session stays, waiting for a resume,
+// until its TTL.
+func (c *Cursor) Detach() {
+	s := c.s
+	s.mu.Lock()
+	if s.cur == c {
+		s.cur = nil
+		s.lastHeard.Store(s.hub.clock.Load())
+	}
+	if c.err == nil {
+		c.err = Errorf(CodeReplaced, "detached")
+	}
+	s.mu.Unlock()
+}
+
+// Read returns up to max entries after seq after without attaching (short polling). It returns
+// a gap error envelope first when some of them are gone.
+func (s *Session) Read(after uint64, max int) ([]Envelope, []Entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastHeard.Store(s.hub.clock.Load())
+	if s.closed {
+		return nil, nil, Errorf(CodeUnknownSession, "the session has expired; open a new one")
+	}
+	if after > s.seq {
+		return nil, nil, Errorf(CodeBadAfter, "after=%d is beyond the newest seq of this session (%d)", after, s.seq)
+	}
+	var direct []Envelope
+	next := after + 1
+	first := s.out.first(s.seq)
+	if next < first {
+		direct = append(direct, Envelope{Type: TypeError, Code: CodeGap, First: first, Error: gapText(next, first)})
+		next = first
+	}
+	var out []Entry
+	for q := next; q <= s.seq && len(out) < max; q++ {
+		out = append(out, Entry{Seq: q, P: s.out.at(int(q - first)).p})
+	}
+	return direct, out, nil
+}
+
+func utoa(v uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			return string(b[i:])
+		}
+	}
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/wirelab/wirelab/chat"
+	"github.com/wirelab/wirelab/server"
+)
+
+func init() {
+	commands["serve"] = command{summary: "run the chat server: every transport and the web page", run: runServe}
+	commands["token"] = command{summary: "print a signed token for a user (for a server with --auth-secret)", run: runToken}
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", "[--addr 127.0.0.1:8080] [flags]", stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "TCP address for HTTP; WebTransport uses UDP on the same port (port 0 picks one)")
+	secret := fs.String("auth-secret", os.Getenv("WIRELAB_AUTH_SECRET"), "require signed user tokens made with this secret (lab token USER); empty runs open")
+	var origins listFlag
+	fs.Var(&origins, "allow-origin", "an origin (https://host:port) allowed for WebSocket and WebTransport besides the server's own; repeatable")
+	cert := fs.String("cert", "", "WebTransport certificate (PEM); default: generated at start, valid 13 days")
+	key := fs.String("key", "", "key for --cert (PEM)")
+	heartbeat := fs.Duration("heartbeat", 25*time.Second, "ping interval on persistent transports")
+	ttl := fs.Duration("session-ttl", 60*time.Second, "how long a session without a connection lives")
+	node := fs.String("node", "", "node name (prefixes message ids)")
+	logLevel := fs.String("log", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log %q: use debug, info, warn or error", *logLevel)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	if (*cert == "") != (*key == "") {
+		return fmt.Errorf("--cert and --key go together")
+	}
+	srv, err := server.New(server.Config{
+		Hub:       chat.Config{Node: *node, Heartbeat: *heartbeat, SessionTTL: *ttl},
+		Transport: transportsOptions(*secret, origins, log),
+		CertFile:  *cert, KeyFile: *key,
+		Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, pc, err := server.Listen(*addr)
+	if err != nil {
+		_ = srv.Shutdown(context.Background())
+		return err
+	}
+	hp := ln.Addr().String()
+	fmt.Fprintf(stdout, "listening http://%s webtransport https://%s/wt\n", hp, hp)
+	if f, ok := stdout.(*os.File); ok {
+		_ = f.Sync()
+	}
+	if *secret == "" {
+		log.Warn("running open: any user id is accepted (set --auth-secret to require tokens)")
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln, pc) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	serr := srv.Shutdown(sctx)
+	if err := <-errc; err != nil {
+		return err
+	}
+	return serr
+}
+
+func runToken(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("token", "[--auth-secret S] [--ttl 24h] USER", stderr)
+	secret := fs.String("auth-secret", os.Getenv("WIRELAB_AUTH_SECRET"), "the server's --auth-secret")
+	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errUsage
+	}
+	if *secret == "" {
+		return fmt.Errorf("no secret: pass --auth-secret or set WIRELAB_AUTH_SECRET, the same as the server's")
+	}
+	user := fs.Arg(0)
+	if !chat.ValidName(user) {
+		return fmt.Errorf("user %q is not a valid name (1-64 of A-Z a-z 0-9 _ . -)", user)
+	}
+	fmt.Fprintln(stdout, chat.NewSigner(*secret).Token(user, *ttl, time.Now()))
+	return nil
+}
