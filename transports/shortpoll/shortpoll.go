@@ -56,15 +56,16 @@ var _ transports.Client = (*Client)(nil)
 
 // NewClient returns a client; Connect opens the session.
 func NewClient(opt transports.Options) *Client {
-	d := &dialer{h: transports.NewHTTPClient(opt)}
-	c := &Client{Engine: transports.NewEngine(Name, d, opt)}
-	d.e = c.Engine
-	return c
+	return &Client{Engine: transports.NewEngine(Name, NewDialer(opt), opt)}
+}
+
+// NewDialer returns the transport's dialer (the auto transport switches between dialers).
+func NewDialer(opt transports.Options) transports.Dialer {
+	return &dialer{h: transports.NewHTTPClient(opt)}
 }
 
 type dialer struct {
 	h *transports.HTTPClient
-	e *transports.Engine
 }
 
 func (d *dialer) Dial(ctx context.Context, session string, after uint64) (transports.Conn, chat.Envelope, error) {
