@@ -30,6 +30,7 @@ type Broker interface {
 	RoomJoin(ctx context.Context, room, user, sid string) (firstOfUser bool, err error)
 	RoomLeave(ctx context.Context, room, user, sid string) (lastOfUser bool, err error)
 	RoomUsers(ctx context.Context, room string) ([]string, error)
+	RoomCount(ctx context.Context, room string) (int, error)
 
 	Close() error
 }
@@ -153,6 +154,12 @@ func (b *MemoryBroker) RoomUsers(_ context.Context, room string) ([]string, erro
 	b.mu.RUnlock()
 	sort.Strings(users)
 	return users, nil
+}
+
+func (b *MemoryBroker) RoomCount(_ context.Context, room string) (int, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return len(b.rooms[room]), nil
 }
 
 func (b *MemoryBroker) Close() error { return nil }

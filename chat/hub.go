@@ -393,12 +393,12 @@ func (h *Hub) join(ctx context.Context, s *Session, room string) (bool, error) {
 	if err != nil {
 		h.log.Warn("broker registry failed", "room", room, "err", err)
 	}
-	users, _ := h.broker.RoomUsers(ctx, room)
-	if first && len(users) <= h.cfg.PresenceLimit {
-		p := NewPayload(Envelope{Type: TypePresence, Room: room, User: s.user, Event: "join"})
-		_ = h.broker.Publish(ctx, "room:"+room, p.Bytes())
-	}
-	if len(users) <= h.cfg.PresenceLimit {
+	if n, _ := h.broker.RoomCount(ctx, room); n <= h.cfg.PresenceLimit {
+		if first {
+			p := NewPayload(Envelope{Type: TypePresence, Room: room, User: s.user, Event: "join"})
+			_ = h.broker.Publish(ctx, "room:"+room, p.Bytes())
+		}
+		users, _ := h.broker.RoomUsers(ctx, room)
 		s.push(NewPayload(Envelope{Type: TypePresence, Room: room, Members: users}))
 	}
 	return true, nil
@@ -434,8 +434,7 @@ func (h *Hub) dropMember(ctx context.Context, s *Session, room string) {
 		h.log.Warn("broker registry failed", "room", room, "err", err)
 	}
 	if last {
-		users, _ := h.broker.RoomUsers(ctx, room)
-		if len(users) < h.cfg.PresenceLimit {
+		if n, _ := h.broker.RoomCount(ctx, room); n < h.cfg.PresenceLimit {
 			p := NewPayload(Envelope{Type: TypePresence, Room: room, User: s.user, Event: "leave"})
 			_ = h.broker.Publish(ctx, "room:"+room, p.Bytes())
 		}
