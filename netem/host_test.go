@@ -134,3 +134,49 @@ func TestUDPPacketConn(t *testing.T) {
 		t.Fatalf("read %q: %v", buf[:k], err)
 	}
 }
+
+func TestRateLimitOnBulkTCP(t *testing.T) {
+	const rate = 20_000_000
+	_, srv, cli, l := pair(t, Config{Seed: 1}, LinkProfile{Rate: rate, Delay: 2 * time.Millisecond}, LinkProfile{Delay: 2 * time.Millisecond})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		transfer(t, srv, cli, 6<<20) // 2.5 s at 20 Mbit/s
+	}()
+	sample := func() (uint64, time.Time) {
+		st := l.AB.Stats()
+		return st.Delivered.Bytes, time.Now()
+	}
+	time.Sleep(400 * time.Millisecond)
+	b0, t0 := sample()
+	time.Sleep(1500 * time.Millisecond)
+	b1, t1 := sample()
+	<-done
+	got := float64(b1-b0) * 8 / t1.Sub(t0).Seconds()
+	if got < rate*0.95 || got > rate*1.05 {
+		t.Fatalf("measured %.2f Mbit/s at the IP layer, want 20 ± 5%%", got/1e6)
+	}
+	t.Logf("measured %.3f Mbit/s, queue peak %d packets", got/1e6, l.AB.Stats().QueuePeak)
+}
+
+func TestDropRuleOverTCP(t *testing.T) {
+	up := LinkProfile{Drops: []DropRule{{Proto: TCP, Port: 80, Packets: []int{5, 6}}}}
+	n, srv, cli, l := pair(t, Config{Seed: 1}, up, LinkProfile{})
+	transfer(t, srv, cli, 200_000)
+	if got := l.AB.Stats().Dropped.Rule.Packets; got != 2 {
+		t.Fatalf("rule dropped %d packets, want 2", got)
+	}
+	tr, _ := n.DropTrace()
+	if len(tr) != 2 {
+		t.Fatalf("trace has %d events, want 2: %+v", len(tr), tr)
+	}
+	// Both segments were full-sized and consecutive: the 5th and 6th data
+	// segments carry bytes [4*mss, 6*mss).
+	mss := uint64(tr[0].Payload)
+	if !tr[0].HaveRange || tr[0].Start != 4*mss || tr[0].End != 5*mss || tr[1].Start != 5*mss || tr[1].End != 6*mss {
+		t.Fatalf("trace ranges %+v, want [%d,%d) and [%d,%d)", tr, 4*mss, 5*mss, 5*mss, 6*mss)
+	}
+	if tr[0].Flow.Dst.Port() != 80 || tr[0].Cause != DropByRule {
+		t.Fatalf("trace flow %v cause %v", tr[0].Flow, tr[0].Cause)
+	}
+}

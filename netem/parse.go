@@ -271,6 +271,9 @@ func ParseProfile(s string) (LinkProfile, error) {
 	for _, f := range strings.Fields(s) {
 		k, v, hasValue := strings.Cut(f, "=")
 		k = strings.ToLower(k)
+		if k == "" {
+			return LinkProfile{}, fieldErr("setting", f, "has no name", "write KEY=VALUE, e.g. delay=20ms loss=2%")
+		}
 		if !hasValue && k != "reorder" {
 			return LinkProfile{}, fieldErr(k, "", "has no value", "write "+k+"=VALUE, e.g. delay=20ms loss=2%")
 		}
