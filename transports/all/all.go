@@ -8,11 +8,13 @@ import (
 
 	"github.com/wirelab/wirelab/transports"
 	"github.com/wirelab/wirelab/transports/shortpoll"
+	"github.com/wirelab/wirelab/transports/websocket"
 )
 
 // constructors maps a transport name to its client constructor. Each transport adds itself here.
 var constructors = map[string]func(transports.Options) transports.Client{
 	transports.ShortPoll: func(o transports.Options) transports.Client { return shortpoll.NewClient(o) },
+	transports.WebSocket: func(o transports.Options) transports.Client { return websocket.NewClient(o) },
 }
 
 // Names lists the transports that have a client, in transports.All order.
