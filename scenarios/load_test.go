@@ -1,0 +1,201 @@
+package scenarios
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const designExample = `name: loss-sweep
+seed: 1
+duration: 20s            # measured time, after warmup
+warmup: 2s
+transports: [shortpoll, longpoll, stream, sse, websocket, wt-stream, wt-uni, wt-datagram]
+users: 50                # simulated users
+tabs: 2                  # sessions per user
+rooms: 5                 # each user joins one room besides lobby
+workload: {rate: 100/s, size: 200, mix: {room: 0.8, dm: 0.2}}   # open loop, seeded
+poll_interval: 1s        # shortpoll only
+link:                    # one-way delay each way; loss applies per direction
+  delay: 20ms
+  jitter: 0ms
+  rate: 0                # bits/s, 0 = unlimited
+  loss: [0%, 1%, 2%, 5%] # a list makes a sweep
+  loss_model: bernoulli  # or gilbert-elliott with burst: N
+repeat: 3
+`
+
+func TestDesignExample(t *testing.T) {
+	s, err := Parse("example.yaml", []byte(designExample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Name != "loss-sweep" || s.Seed != 1 || s.Duration != 20*time.Second || s.Warmup != 2*time.Second {
+		t.Errorf("header fields: %+v", s)
+	}
+	if len(s.Transports) != 8 || s.Users != 50 || s.Tabs != 2 || s.Rooms != 5 || s.Repeat != 3 {
+		t.Errorf("sizes: %+v", s)
+	}
+	if s.Workload.Rate != 100 || s.Workload.Size != 200 || s.Workload.RoomP != 0.8 || s.Workload.DMP != 0.2 {
+		t.Errorf("workload: %+v", s.Workload)
+	}
+	if want := []float64{0, 0.01, 0.02, 0.05}; !equal(s.Link.Losses, want) {
+		t.Errorf("losses %v, want %v", s.Link.Losses, want)
+	}
+	if got := len(s.Points()); got != 8*4*3 {
+		t.Errorf("%d points, want 96", got)
+	}
+	if s.Sessions() != 100 {
+		t.Errorf("sessions %d", s.Sessions())
+	}
+	p, err := s.Profile(Point{Delay: 20 * time.Millisecond, Loss: 0.02})
+	if err != nil || p.Delay != 20*time.Millisecond || p.Loss.Rate != 0.02 {
+		t.Errorf("profile %+v, %v", p, err)
+	}
+}
+
+func TestZeroLossAlwaysRuns(t *testing.T) {
+	s, err := Parse("x.yaml", []byte("name: x\nlink: {loss: [5%, 2%]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []float64{0, 0.02, 0.05}; !equal(s.Link.Losses, want) {
+		t.Fatalf("losses %v, want %v (0%% added, sorted)", s.Link.Losses, want)
+	}
+	if s.Points()[0].Loss != 0 {
+		t.Fatalf("the 0%% point must come first")
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	s, err := Parse("x.yaml", []byte("name: x\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Default()
+	if s.Users != d.Users || s.Duration != d.Duration || len(s.Transports) != 8 || s.Link.Delays[0] != 20*time.Millisecond {
+		t.Fatalf("defaults not applied: %+v", s)
+	}
+}
+
+func TestGilbertElliott(t *testing.T) {
+	s, err := Parse("x.yaml", []byte("name: x\nlink: {loss: 2%, loss_model: gilbert-elliott, burst: 3}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Profile(Point{Delay: s.Link.Delays[0], Loss: 0.02})
+	if err != nil || p.Loss.Burst != 3 {
+		t.Fatalf("profile %+v, %v", p.Loss, err)
+	}
+}
+
+// Every mistake names the line, the field and the accepted form.
+func TestErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		line       int
+		want       []string
+	}{
+		{"typo in field", "name: x\ntrasnports: [websocket]\n", 2, []string{"trasnports", "unknown field", `did you mean "transports"`}},
+		{"typo in nested field", "name: x\nlink:\n  delya: 20ms\n", 3, []string{"link.delya", `did you mean "delay"`}},
+		{"unknown transport", "name: x\ntransports: [websocket, websockets]\n", 2, []string{`"websockets" is not a transport`, `did you mean "websocket"`}},
+		{"loss without percent", "name: x\nlink: {loss: 12}\n", 2, []string{"link.loss", `"12"`, "try 12%"}},
+		{"loss over 100", "name: x\nlink:\n  loss: [0%, 120%]\n", 3, []string{"link.loss", "120%", "out of range"}},
+		{"negative delay", "name: x\nlink:\n  delay: -20ms\n", 3, []string{"link.delay", "negative"}},
+		{"rate fast", "name: x\nlink:\n  rate: fast\n", 3, []string{"link.rate", `"fast"`, "10mbit"}},
+		{"burst without GE", "name: x\nlink: {loss: 2%, burst: 3}\n", 0, []string{"link.burst", "gilbert-elliott"}},
+		{"GE without burst", "name: x\nlink: {loss: 2%, loss_model: gilbert-elliott}\n", 0, []string{"burst"}},
+		{"duration without unit", "name: x\nduration: 20\n", 2, []string{"duration", "20s"}},
+		{"bad rate unit", "name: x\nworkload: {rate: 100/h}\n", 2, []string{"workload.rate", "100/s"}},
+		{"mix not summing to 1", "name: x\nworkload: {mix: {room: 0.8, dm: 0.3}}\n", 2, []string{"workload.mix", "add up to 1"}},
+		{"users zero", "name: x\nusers: 0\n", 2, []string{"users", "out of range"}},
+		{"missing name", "users: 3\n", 1, []string{"name", "missing"}},
+		{"not yaml", "name: [x\n", 0, []string{"not valid YAML"}},
+		{"list as scalar", "name: [a, b]\n", 1, []string{"name", "single value"}},
+		{"duplicate", "name: x\nname: y\n", 2, []string{"appears twice"}},
+		{"empty", "", 0, []string{"empty"}},
+		{"duplicate transport", "name: x\ntransports: [sse, sse]\n", 2, []string{"listed twice"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("bad.yaml", []byte(tc.yaml))
+			if err == nil {
+				t.Fatalf("accepted %q", tc.yaml)
+			}
+			var se *Error
+			if !errors.As(err, &se) {
+				t.Fatalf("error %T %v is not a *scenarios.Error", err, err)
+			}
+			if tc.line > 0 && se.Line != tc.line {
+				t.Errorf("line %d, want %d (%v)", se.Line, tc.line, err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%q does not say %q", err.Error(), w)
+				}
+			}
+			if !strings.HasPrefix(err.Error(), "bad.yaml") {
+				t.Errorf("%q does not name the file", err.Error())
+			}
+		})
+	}
+}
+
+// The shipped scenario files all load.
+func TestShippedScenarios(t *testing.T) {
+	files, _ := filepath.Glob("*.yaml")
+	for _, f := range files {
+		t.Run(f, func(t *testing.T) {
+			if _, err := Load(f); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if _, err := os.Stat("nonexistent.yaml"); err == nil {
+		t.Fatal("unexpected file")
+	}
+	if _, err := Load("nonexistent.yaml"); err == nil || !strings.Contains(err.Error(), "reading scenario") {
+		t.Fatalf("missing file error: %v", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(designExample))
+	f.Add([]byte("name: x\nlink: {loss: [1%, 2%], loss_model: gilbert-elliott, burst: 2}\n"))
+	f.Add([]byte("name: x\nworkload: {rate: 6000/min}\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := Parse("fuzz.yaml", b)
+		if err != nil {
+			var se *Error
+			if !errors.As(err, &se) {
+				t.Fatalf("error %T is not a *scenarios.Error: %v", err, err)
+			}
+			return
+		}
+		if s.Name == "" || s.Users < 1 || s.Tabs < 1 || s.Repeat < 1 || len(s.Transports) == 0 {
+			t.Fatalf("accepted an invalid scenario: %+v", s)
+		}
+		if s.Link.Losses[0] != 0 {
+			t.Fatalf("0%% loss missing: %v", s.Link.Losses)
+		}
+		for _, p := range s.linkPoints() {
+			if _, err := s.Profile(p); err != nil {
+				t.Fatalf("accepted scenario has a bad profile: %v", err)
+			}
+		}
+	})
+}
+
+func equal(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
