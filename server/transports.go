@@ -1,6 +1,9 @@
 package server
 
 import (
+	"github.com/wirelab/wirelab/transports/longpoll"
+	"github.com/wirelab/wirelab/transports/sse"
+	"github.com/wirelab/wirelab/transports/stream"
 	"github.com/wirelab/wirelab/transports/websocket"
 )
 
@@ -8,9 +11,9 @@ import (
 // transport package adds its routes here, one block each.
 func (s *Server) setupTransports(cfg Config) error {
 	_ = cfg
-	// longpoll: s.mux.Handle("GET /api/longpoll", longpoll.Handler(s.T))
-	// stream:   s.mux.Handle("GET /api/stream", stream.Handler(s.T))
-	// sse:      s.mux.Handle("GET /api/sse", sse.Handler(s.T))
+	s.mux.Handle("GET "+longpoll.Path, longpoll.Handler(s.T))
+	s.mux.Handle("GET "+stream.Path, stream.Handler(s.T))
+	s.mux.Handle("GET "+sse.Path, sse.Handler(s.T))
 	s.mux.Handle("GET "+websocket.Path, websocket.Handler(s.T))
 	// webtransport: build it from cfg.CertFile/KeyFile, set s.wt, and mount
 	//   s.mux.Handle("GET /api/wt-cert-hash", ...)

@@ -7,13 +7,19 @@ import (
 	"strings"
 
 	"github.com/wirelab/wirelab/transports"
+	"github.com/wirelab/wirelab/transports/longpoll"
 	"github.com/wirelab/wirelab/transports/shortpoll"
+	"github.com/wirelab/wirelab/transports/sse"
+	"github.com/wirelab/wirelab/transports/stream"
 	"github.com/wirelab/wirelab/transports/websocket"
 )
 
 // constructors maps a transport name to its client constructor. Each transport adds itself here.
 var constructors = map[string]func(transports.Options) transports.Client{
 	transports.ShortPoll: func(o transports.Options) transports.Client { return shortpoll.NewClient(o) },
+	transports.LongPoll:  func(o transports.Options) transports.Client { return longpoll.NewClient(o) },
+	transports.Stream:    func(o transports.Options) transports.Client { return stream.NewClient(o) },
+	transports.SSE:       func(o transports.Options) transports.Client { return sse.NewClient(o) },
 	transports.WebSocket: func(o transports.Options) transports.Client { return websocket.NewClient(o) },
 }
 

@@ -1,0 +1,210 @@
+// Package longpoll is the long-polling transport: GET /api/longpoll?session=S&after=N answers at
+// once with a JSON array of what the session has after N, or, when there is nothing, holds the
+// request until something arrives or ServerOptions.LongPollTimeout passes (then the array is
+// empty). Commands go by POST /api/send.
+//
+// A poll never loses entries: the outbox is the only state, so an answer that does not reach the
+// client is sent again when the client asks with the same after.
+//
+// Server goroutines: none of its own; a held poll is its request's handler goroutine, waiting on
+// a cursor it attaches (replacing an earlier one) and detaches when it answers. Client
+// goroutines: the Engine's receive loop polls; nothing else.
+package longpoll
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/wirelab/wirelab/chat"
+	"github.com/wirelab/wirelab/transports"
+)
+
+// Name is the transport's name.
+const Name = transports.LongPoll
+
+// Path is the poll's endpoint.
+const Path = "/api/longpoll"
+
+// MaxBatch is the most envelopes one answer carries.
+const MaxBatch = 512
+
+// WriteTimeout bounds writing one answer.
+const WriteTimeout = 10 * time.Second
+
+// ClientTimeout is how long a client waits for an answer before it takes the connection for dead
+// and asks again. It must exceed the server's LongPollTimeout (25 s by default).
+const ClientTimeout = 60 * time.Second
+
+// Handler serves GET /api/longpoll?session=S&after=N.
+func Handler(srv *transports.Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv.Requests.Add(1)
+		sess, err := srv.SessionOf(r)
+		if err != nil {
+			transports.WriteError(w, "", err)
+			return
+		}
+		after, err := transports.After(r, "")
+		if err != nil {
+			transports.WriteError(w, "", err)
+			return
+		}
+		// What is already there goes out at once, without a cursor: a client that is behind
+		// catches up batch by batch and is never taken for a slow consumer.
+		direct, entries, err := sess.Read(after, MaxBatch)
+		if err != nil {
+			transports.WriteError(w, "", err)
+			return
+		}
+		if len(direct) == 0 && len(entries) == 0 {
+			direct, entries, err = wait(r.Context(), srv, sess, after)
+			if err != nil {
+				transports.WriteError(w, "", err)
+				return
+			}
+		}
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Accel-Buffering", "no")
+		// Whatever was taken from the cursor is written now; if the write fails the entries
+		// are still in the outbox and the client's next poll (same after) gets them.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(WriteTimeout))
+		_, _ = w.Write(transports.AppendArray(make([]byte, 0, 512), direct, entries))
+	})
+}
+
+// wait attaches a cursor (replacing any earlier one), waits for a batch or the timeout, and
+// detaches. An ended cursor (replaced by a newer poll, slow_consumer, shutdown) is answered as an
+// error envelope inside the array: the client polls again.
+func wait(rctx context.Context, srv *transports.Server, sess *chat.Session, after uint64) ([]chat.Envelope, []chat.Entry, error) {
+	cur, err := sess.Attach(chat.AttachOptions{After: after})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer cur.Detach()
+	ctx, stop := transports.MergeCancel(rctx, srv.Context())
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, srv.Options().LongPollTimeout)
+	defer cancel()
+	b, err := cur.Next(ctx, make([]chat.Entry, 0, MaxBatch))
+	if err != nil {
+		var ce *chat.Error
+		if errors.As(err, &ce) {
+			return []chat.Envelope{chat.ErrorEnvelope("", ce)}, nil, nil
+		}
+		if srv.Context().Err() != nil {
+			return []chat.Envelope{chat.ErrorEnvelope("", chat.Errorf(chat.CodeShutdown, "the server is shutting down; reconnect later"))}, nil, nil
+		}
+		return nil, nil, nil // timeout (or the client left): an empty answer
+	}
+	return b.Direct, b.Entries, nil
+}
+
+// Client is a long-polling client.
+type Client struct {
+	*transports.Engine
+	d *dialer
+}
+
+var _ transports.Client = (*Client)(nil)
+
+// NewClient returns a client; Connect opens the session.
+func NewClient(opt transports.Options) *Client {
+	d := newDialer(opt)
+	return &Client{Engine: transports.NewEngine(Name, d, opt), d: d}
+}
+
+// Close ends the client and closes its idle HTTP connections.
+func (c *Client) Close() error {
+	err := c.Engine.Close()
+	_ = c.d.Close()
+	return err
+}
+
+// NewDialer returns the transport's dialer (the auto transport switches between dialers). It is
+// an io.Closer: Close drops its idle keep-alive connections.
+func NewDialer(opt transports.Options) transports.Dialer { return newDialer(opt) }
+
+func newDialer(opt transports.Options) *dialer {
+	return &dialer{h: transports.NewHTTPClient(opt)}
+}
+
+type dialer struct {
+	h *transports.HTTPClient
+}
+
+func (d *dialer) Close() error {
+	d.h.CloseIdle()
+	return nil
+}
+
+func (d *dialer) Dial(ctx context.Context, session string, after uint64) (transports.Conn, chat.Envelope, error) {
+	var welcome chat.Envelope
+	if session == "" {
+		w, err := d.h.OpenSession(ctx)
+		if err != nil {
+			return nil, chat.Envelope{}, err
+		}
+		welcome, session = w, w.Session
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &conn{h: d.h, session: session, ctx: ctx, cancel: cancel}, welcome, nil
+}
+
+type conn struct {
+	h       *transports.HTTPClient
+	session string
+	ctx     context.Context
+	cancel  context.CancelFunc
+}
+
+// Recv polls until an answer carries something. An empty answer (the server's timeout) is
+// followed by the next poll at once.
+func (c *conn) Recv(ctx context.Context, after uint64) ([]chat.Envelope, error) {
+	for {
+		envs, err := c.poll(ctx, after)
+		if err != nil || len(envs) > 0 {
+			return envs, err
+		}
+	}
+}
+
+func (c *conn) poll(ctx context.Context, after uint64) ([]chat.Envelope, error) {
+	rctx, stop := transports.MergeCancel(ctx, c.ctx)
+	defer stop()
+	rctx, cancel := context.WithTimeout(rctx, ClientTimeout)
+	defer cancel()
+	q := url.Values{"session": {c.session}, "after": {strconv.FormatUint(after, 10)}}
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, c.h.URL(Path, q), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.h.Do(req)
+	if err != nil {
+		if c.ctx.Err() != nil {
+			return nil, io.ErrClosedPipe
+		}
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	return transports.DecodeArray(b)
+}
+
+func (c *conn) Send(ctx context.Context, env chat.Envelope) ([]chat.Envelope, error) {
+	return c.h.PostSend(ctx, c.session, env)
+}
+
+func (c *conn) Close() error {
+	c.cancel()
+	return nil
+}
