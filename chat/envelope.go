@@ -58,12 +58,16 @@ const (
 // string or a number), so the server echoes it back exactly as it came.
 type CID string
 
-// MarshalJSON writes the raw token back.
+// MarshalJSON writes the raw token back. A CID that is not a JSON string or number (one built
+// in Go as CID("x") rather than with StringCID) is written as a JSON string.
 func (c CID) MarshalJSON() ([]byte, error) {
 	if c == "" {
 		return []byte(`""`), nil
 	}
-	return []byte(c), nil
+	if b := c[0]; (b == '"' || b == '-' || (b >= '0' && b <= '9')) && json.Valid([]byte(c)) {
+		return []byte(c), nil
+	}
+	return json.Marshal(string(c))
 }
 
 // UnmarshalJSON accepts a JSON string or number.
@@ -265,7 +269,10 @@ func Marshal(env *Envelope) []byte {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	_ = enc.Encode(env) // cannot fail: every field is a plain type
+	if err := enc.Encode(env); err != nil {
+		// Cannot happen: every field is a plain type and CID always writes valid JSON.
+		panic("chat: encoding an envelope: " + err.Error())
+	}
 	b := buf.Bytes()
 	return b[:len(b)-1]
 }

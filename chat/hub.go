@@ -210,6 +210,10 @@ func (h *Hub) Open(ctx context.Context, user string) (*Session, error) {
 	return s, nil
 }
 
+func errExpired() *Error {
+	return Errorf(CodeUnknownSession, "the session has expired; open a new one")
+}
+
 // Welcome is the envelope that greets a new connection of s.
 func Welcome(s *Session) Envelope {
 	return Envelope{Type: TypeWelcome, Session: s.id, User: s.user}
@@ -365,6 +369,10 @@ func (s *Session) reply(env Envelope) Envelope {
 
 func (h *Hub) join(ctx context.Context, s *Session, room string) (bool, error) {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false, errExpired()
+	}
 	if _, ok := s.rooms[room]; ok {
 		s.mu.Unlock()
 		return false, nil
@@ -392,6 +400,15 @@ func (h *Hub) join(ctx context.Context, s *Session, room string) (bool, error) {
 	first, err := h.broker.RoomJoin(ctx, room, s.user, s.id)
 	if err != nil {
 		h.log.Warn("broker registry failed", "room", room, "err", err)
+	}
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		// The session expired while joining: expire may have dropped its rooms before this
+		// one was registered. Undo it, or the room keeps a member that is gone.
+		h.dropMember(ctx, s, room)
+		return false, errExpired()
 	}
 	if n, _ := h.broker.RoomCount(ctx, room); n <= h.cfg.PresenceLimit {
 		if first {

@@ -144,3 +144,13 @@ var ErrClosed = errors.New("transports: client is closed")
 
 // ErrSessionGone is the error Send returns once the server has forgotten the session.
 var ErrSessionGone = errors.New("transports: the session has ended on the server")
+
+// RawConn is implemented by a Conn that can send bytes upstream as one envelope, unchecked: the
+// conformance suite uses it to send malformed envelopes over WebSocket and WebTransport. Its
+// answers are handled like Send's; the server's error envelopes for such bytes reach Messages.
+type RawConn interface {
+	SendRaw(ctx context.Context, b []byte) ([]chat.Envelope, error)
+}
+
+// ErrNoRaw is returned by Engine.SendRaw when the transport's Conn does not implement RawConn.
+var ErrNoRaw = errors.New("transports: the connection does not implement transports.RawConn (SendRaw)")

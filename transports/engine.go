@@ -3,6 +3,7 @@ package transports
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,7 +35,8 @@ type Engine struct {
 	ready   chan struct{} // closed while conn is usable; replaced when it breaks
 	gone    error         // set when the session has ended for good
 	recv    seqSet
-	pending map[chat.CID]chan chat.Envelope
+	pending map[chat.CID][]chan chat.Envelope // Sends waiting for their answer, by cid
+	started bool                              // Connect started the receive loop
 	closed  bool
 }
 
@@ -43,7 +45,7 @@ func NewEngine(name string, d Dialer, opt Options) *Engine {
 	opt = opt.WithDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Engine{name: name, d: d, opt: opt, msgs: make(chan Delivery, opt.Buffer),
-		ctx: ctx, cancel: cancel, ready: make(chan struct{}), pending: map[chat.CID]chan chat.Envelope{}}
+		ctx: ctx, cancel: cancel, ready: make(chan struct{}), pending: map[chat.CID][]chan chat.Envelope{}}
 }
 
 // Name is the transport's name.
@@ -92,6 +94,7 @@ func (e *Engine) Connect(ctx context.Context) error {
 	}
 	e.conn = conn
 	close(e.ready)
+	e.started = true
 	e.mu.Unlock()
 	e.wg.Add(1)
 	go e.run(conn)
@@ -133,9 +136,9 @@ func (e *Engine) Close() error {
 	}
 	e.wg.Wait()
 	e.mu.Lock()
-	started := e.conn != nil
+	started := e.started
 	e.mu.Unlock()
-	if !started {
+	if !started { // else the receive loop closed it
 		close(e.msgs)
 	}
 	return nil
@@ -160,7 +163,15 @@ func (e *Engine) run(conn Conn) {
 		if e.ctx.Err() != nil {
 			return
 		}
-		if e.terminal(err) || e.opt.NoReconnect {
+		if e.terminal(err) {
+			return
+		}
+		if e.opt.NoReconnect {
+			e.mu.Lock()
+			if e.gone == nil {
+				e.gone = fmt.Errorf("the connection ended and Options.NoReconnect is set: %w", err)
+			}
+			e.mu.Unlock()
 			return
 		}
 		e.opt.Logger.Debug("connection lost, resuming", "transport", e.name, "err", err)
@@ -205,10 +216,12 @@ func (e *Engine) terminal(err error) bool {
 	if errors.As(err, &ce) && (ce.Code == chat.CodeUnknownSession || ce.Code == chat.CodeExpired || ce.Code == chat.CodeUnauthorized) {
 		e.mu.Lock()
 		e.gone = err
-		for cid, ch := range e.pending {
-			select {
-			case ch <- chat.ErrorEnvelope(cid, err):
-			default:
+		for cid, chs := range e.pending {
+			for _, ch := range chs {
+				select {
+				case ch <- chat.ErrorEnvelope(cid, err):
+				default:
+				}
 			}
 		}
 		e.mu.Unlock()
@@ -238,8 +251,7 @@ func (e *Engine) handle(conn Conn, envs []chat.Envelope, at time.Time) {
 			e.mu.Unlock()
 			continue
 		case chat.TypeError:
-			if env.CID != "" {
-				e.resolve(env)
+			if env.CID != "" && e.resolve(env) {
 				continue
 			}
 			if env.Code == chat.CodeGap && env.First > 0 {
@@ -247,12 +259,20 @@ func (e *Engine) handle(conn Conn, envs []chat.Envelope, at time.Time) {
 				e.recv.skipTo(env.First - 1)
 				e.mu.Unlock()
 			}
-			if env.Code != chat.CodeGap {
+			if EndsConnection(env.Code) {
 				// replaced, slow_consumer, heartbeat_timeout, shutdown: the connection ends
 				// and the engine resumes; the caller need not see it.
 				e.opt.Logger.Debug("server ended the connection", "transport", e.name, "code", env.Code)
 				continue
 			}
+			// A gap, or an error for a command this client did not send with Send (a raw
+			// envelope, an abandoned Send): the caller sees it on Messages.
+		}
+		// An answer resolves its Send even when its seq was seen before: a command sent
+		// again with the same cid gets the same ok, with the same seq.
+		resolved := false
+		if env.Type == chat.TypeOK || (env.CID != "" && env.Type == chat.TypePresence) {
+			resolved = e.resolve(env)
 		}
 		if env.Seq > 0 {
 			e.mu.Lock()
@@ -262,11 +282,8 @@ func (e *Engine) handle(conn Conn, envs []chat.Envelope, at time.Time) {
 				continue
 			}
 		}
-		if env.Type == chat.TypeOK || (env.CID != "" && env.Type == chat.TypePresence) {
-			e.resolve(env)
-			if env.Type == chat.TypeOK {
-				continue
-			}
+		if env.Type == chat.TypeOK && resolved {
+			continue // Send returns it
 		}
 		select {
 		case e.msgs <- Delivery{Env: env, At: at}:
@@ -276,16 +293,29 @@ func (e *Engine) handle(conn Conn, envs []chat.Envelope, at time.Time) {
 	}
 }
 
-func (e *Engine) resolve(env chat.Envelope) {
+// EndsConnection reports whether an error code without a cid is the server ending the
+// connection (the engine reconnects or stops) rather than news for the caller.
+func EndsConnection(code string) bool {
+	switch code {
+	case chat.CodeReplaced, chat.CodeSlowConsumer, chat.CodeHeartbeat, chat.CodeShutdown,
+		chat.CodeExpired, chat.CodeUnknownSession, chat.CodeUnauthorized:
+		return true
+	}
+	return false
+}
+
+// resolve hands an answer to the Sends waiting for its cid and reports whether there was one.
+func (e *Engine) resolve(env chat.Envelope) bool {
 	e.mu.Lock()
-	ch := e.pending[env.CID]
-	e.mu.Unlock()
-	if ch != nil {
+	chs := e.pending[env.CID]
+	for _, ch := range chs {
 		select {
 		case ch <- env:
 		default:
 		}
 	}
+	e.mu.Unlock()
+	return len(chs) > 0
 }
 
 // NewCID returns a fresh client id.
@@ -306,11 +336,22 @@ func (e *Engine) Send(ctx context.Context, env chat.Envelope) (chat.Envelope, er
 		e.mu.Unlock()
 		return chat.Envelope{}, ErrClosed
 	}
-	e.pending[env.CID] = ch
+	e.pending[env.CID] = append(e.pending[env.CID], ch)
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
-		delete(e.pending, env.CID)
+		chs := e.pending[env.CID]
+		for i, c := range chs {
+			if c == ch {
+				chs = append(chs[:i], chs[i+1:]...)
+				break
+			}
+		}
+		if len(chs) == 0 {
+			delete(e.pending, env.CID)
+		} else {
+			e.pending[env.CID] = chs
+		}
 		e.mu.Unlock()
 	}()
 	retry := time.NewTimer(0)
@@ -421,5 +462,41 @@ func (s *seqSet) skipTo(seq uint64) {
 		}
 		delete(s.above, s.mark+1)
 		s.mark++
+	}
+}
+
+// SendRaw sends b as one envelope on the current connection, unchecked and without retries (for
+// tests: malformed envelopes). Answers not tied to a pending Send arrive on Messages. It returns
+// ErrNoRaw if the transport's Conn does not implement RawConn.
+func (e *Engine) SendRaw(ctx context.Context, b []byte) error {
+	for {
+		e.mu.Lock()
+		conn, ready, gone, closed := e.conn, e.ready, e.gone, e.closed
+		e.mu.Unlock()
+		if closed {
+			return ErrClosed
+		}
+		if gone != nil {
+			return errors.Join(ErrSessionGone, gone)
+		}
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.ctx.Done():
+			return ErrClosed
+		}
+		if conn == nil {
+			continue
+		}
+		rc, ok := conn.(RawConn)
+		if !ok {
+			return fmt.Errorf("%s: %w", e.name, ErrNoRaw)
+		}
+		replies, err := rc.SendRaw(ctx, b)
+		if len(replies) > 0 {
+			e.handle(conn, replies, time.Now())
+		}
+		return err
 	}
 }
