@@ -5,6 +5,7 @@ import (
 	"github.com/wirelab/wirelab/transports/sse"
 	"github.com/wirelab/wirelab/transports/stream"
 	"github.com/wirelab/wirelab/transports/websocket"
+	"github.com/wirelab/wirelab/transports/webtransport"
 )
 
 // setupTransports mounts every transport besides shortpoll and the two shared endpoints. Each
@@ -15,7 +16,11 @@ func (s *Server) setupTransports(cfg Config) error {
 	s.mux.Handle("GET "+stream.Path, stream.Handler(s.T))
 	s.mux.Handle("GET "+sse.Path, sse.Handler(s.T))
 	s.mux.Handle("GET "+websocket.Path, websocket.Handler(s.T))
-	// webtransport: build it from cfg.CertFile/KeyFile, set s.wt, and mount
-	//   s.mux.Handle("GET /api/wt-cert-hash", ...)
+	wt, err := webtransport.NewServer(s.T, webtransport.Config{CertFile: cfg.CertFile, KeyFile: cfg.KeyFile})
+	if err != nil {
+		return err
+	}
+	s.wt = wt
+	s.mux.Handle("GET /api/wt-cert-hash", wt.CertHashHandler())
 	return nil
 }

@@ -1,0 +1,31 @@
+// Package webtransport is the WebTransport transport in its three forms, over HTTP/3 (QUIC, UDP)
+// on path /wt of the same port number as HTTP:
+//
+//   - wt-stream (/wt?user=U): one bidirectional stream that the client opens; NDJSON both ways.
+//     The client writes first (a command, or an empty line: QUIC streams are invisible to the
+//     peer until written); the server's first line is the welcome.
+//   - wt-uni (/wt?user=U&mode=uni): the bidirectional stream carries the welcome, the client's
+//     commands, errors and pings; every outbox envelope travels on its own unidirectional stream,
+//     so a lost packet delays only the envelope it carried (no head-of-line blocking). Envelopes
+//     arrive out of order; seq says the order.
+//   - wt-datagram (/wt?user=U&mode=datagram): every outbox envelope is one QUIC datagram,
+//     retransmitted by the server until the client acknowledges its seq (ack datagrams, see
+//     datagram.go and docs/PROTOCOL.md); one too large for a datagram goes on a unidirectional
+//     stream. Commands go upstream on the bidirectional stream.
+//
+// Every mode resumes with &session=S&after=N, takes a token as &token=T, and gets pings on the
+// bidirectional stream that the client answers with pongs.
+//
+// The server's certificate is loaded from files or generated at start (ECDSA P-256, valid 13
+// days, for 127.0.0.1, ::1 and localhost) so that a browser can trust it by its SHA-256 hash
+// (serverCertificateHashes); GET /api/wt-cert-hash serves the hash.
+//
+// Goroutines. Server: quic-go and webtransport-go run their own per connection; each
+// WebTransport session is served by its HTTP/3 handler goroutine (tracked by
+// transports.Server, so Shutdown waits for it), which writes downstream, plus one goroutine
+// reading the control stream and, in datagram mode, one reading acks and one retransmitting.
+// Client: per connection, one goroutine reads the control stream; uni and datagram modes add one
+// accepting unidirectional streams (and one short-lived goroutine per stream, so that streams
+// are read independently); datagram mode adds one reading datagrams and one sending acks.
+// Conn.Close closes the QUIC connection and waits for all of them.
+package webtransport

@@ -1,0 +1,440 @@
+package webtransport
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+	wt "github.com/quic-go/webtransport-go"
+
+	"github.com/wirelab/wirelab/chat"
+	"github.com/wirelab/wirelab/transports"
+)
+
+// Path is where WebTransport sessions are opened.
+const Path = "/wt"
+
+// Modes, as the mode query parameter spells them ("" is stream).
+const (
+	ModeStream   = "stream"
+	ModeUni      = "uni"
+	ModeDatagram = "datagram"
+)
+
+// QUIC timeouts, both sides.
+const (
+	// IdleTimeout closes a QUIC connection that heard nothing for this long.
+	IdleTimeout = 30 * time.Second
+	// KeepAlive is how often an otherwise idle QUIC connection sends a packet (keeps NAT
+	// bindings and the idle timer alive; the chat heartbeat is separate).
+	KeepAlive = 10 * time.Second
+	// acceptTimeout is how long the server waits for the client's control stream.
+	acceptTimeout = 10 * time.Second
+	// finalWrite bounds the write of a closing error envelope.
+	finalWrite = 2 * time.Second
+)
+
+// Config configures a Server. The zero value of every field means its default.
+type Config struct {
+	// CertFile and KeyFile are PEM files; empty means a certificate is generated at start.
+	CertFile, KeyFile string
+}
+
+// Server is the WebTransport server: an HTTP/3 server whose handler upgrades /wt.
+type Server struct {
+	t      *transports.Server
+	wts    *wt.Server
+	cert   tls.Certificate
+	hash   [32]byte
+	closed atomic.Bool
+}
+
+type connKey struct{}
+
+// NewServer builds the WebTransport server for the transports' shared state t.
+func NewServer(t *transports.Server, cfg Config) (*Server, error) {
+	var cert tls.Certificate
+	var err error
+	if cfg.CertFile != "" || cfg.KeyFile != "" {
+		cert, err = LoadCert(cfg.CertFile, cfg.KeyFile)
+	} else {
+		cert, err = GenerateCert(time.Now())
+	}
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{t: t, cert: cert, hash: CertHash(cert)}
+	mux := http.NewServeMux()
+	mux.HandleFunc(Path, s.serveWT)
+	h3 := &http3.Server{
+		Handler:   mux,
+		TLSConfig: http3.ConfigureTLSConfig(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}),
+		QUICConfig: &quic.Config{
+			EnableDatagrams:                  true,
+			EnableStreamResetPartialDelivery: true,
+			MaxIdleTimeout:                   IdleTimeout,
+			KeepAlivePeriod:                  KeepAlive,
+		},
+		Logger: t.Log,
+		ConnContext: func(ctx context.Context, c *quic.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
+	}
+	s.wts = &wt.Server{H3: h3, CheckOrigin: t.CheckOrigin}
+	return s, nil
+}
+
+// Serve serves WebTransport on pc until Close; it returns nil after Close. It does not close pc.
+func (s *Server) Serve(pc net.PacketConn) error {
+	err := s.wts.Serve(pc)
+	if s.closed.Load() {
+		return nil
+	}
+	return err
+}
+
+// Close closes every WebTransport connection and stops Serve.
+func (s *Server) Close() error {
+	s.closed.Store(true)
+	return s.wts.Close()
+}
+
+// CertHash is the SHA-256 of the server's certificate (DER).
+func (s *Server) CertHash() [32]byte { return s.hash }
+
+// Certificate is the server's certificate.
+func (s *Server) Certificate() tls.Certificate { return s.cert }
+
+// CertHashHandler serves GET /api/wt-cert-hash.
+func (s *Server) CertHashHandler() http.Handler { return CertHashHandler(s.hash) }
+
+// serveWT upgrades one request on /wt and serves the session until it ends.
+func (s *Server) serveWT(w http.ResponseWriter, r *http.Request) {
+	s.t.Requests.Add(1)
+	mode := r.URL.Query().Get("mode")
+	switch mode {
+	case "", ModeStream:
+		mode = ModeStream
+	case ModeUni, ModeDatagram:
+	default:
+		http.Error(w, `mode must be stream, uni or datagram`, http.StatusBadRequest)
+		return
+	}
+	if s.closed.Load() || s.t.Context().Err() != nil {
+		http.Error(w, "the server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	done := s.t.Track()
+	defer done()
+	ws, err := s.wts.Upgrade(w, r)
+	if err != nil {
+		s.t.Log.Debug("webtransport upgrade failed", "err", err)
+		if !s.t.CheckOrigin(r) {
+			w.WriteHeader(http.StatusForbidden)
+		} else {
+			w.WriteHeader(http.StatusBadRequest)
+		}
+		return
+	}
+	qc, _ := r.Context().Value(connKey{}).(*quic.Conn)
+	c := &serverConn{srv: s.t, ws: ws, qc: qc, mode: mode}
+	c.serve(r)
+}
+
+// serverConn is the server side of one WebTransport session.
+type serverConn struct {
+	srv  *transports.Server
+	ws   *wt.Session
+	qc   *quic.Conn
+	mode string
+	ctl  *wt.Stream
+	cs   *chat.Session
+	cur  *chat.Cursor
+	una  *unacked // datagram mode
+
+	wmu       sync.Mutex // serializes writes on ctl
+	finalSent bool       // under wmu: a closing envelope was written
+}
+
+func (c *serverConn) serve(r *http.Request) {
+	defer func() { _ = c.ws.CloseWithError(0, "") }()
+	actx, cancel := context.WithTimeout(c.srv.Context(), acceptTimeout)
+	str, err := c.ws.AcceptStream(actx)
+	cancel()
+	if err != nil {
+		c.srv.Log.Debug("webtransport client opened no stream", "err", err)
+		return
+	}
+	c.ctl = str
+	sess, after, _, err := c.srv.OpenOrResume(r)
+	if err == nil {
+		c.cs = sess
+		c.cur, err = sess.Attach(chat.AttachOptions{After: after, Heartbeat: true})
+	}
+	if err != nil {
+		c.writeFinal(chat.ErrorEnvelope("", err))
+		c.linger()
+		return
+	}
+	defer c.cur.Detach()
+	welcome := chat.Welcome(sess)
+	if _, err := c.ctl.Write(append(chat.Marshal(&welcome), '\n')); err != nil {
+		return
+	}
+
+	ctx, stop := context.WithCancel(c.srv.Context())
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		defer stop()
+		c.readControl(ctx)
+	})
+	if c.mode == ModeDatagram {
+		c.una = newUnacked()
+		wg.Go(func() {
+			defer stop()
+			c.readAcks(ctx)
+		})
+		wg.Go(func() { c.retransmit(ctx) })
+	}
+	wg.Go(func() { // a closed session (the client went) stops everything
+		select {
+		case <-c.ws.Context().Done():
+			stop()
+		case <-ctx.Done():
+		}
+	})
+	c.write(ctx)
+	stop()
+	c.wmu.Lock()
+	final := c.finalSent
+	c.wmu.Unlock()
+	if final {
+		c.linger()
+	}
+}
+
+// linger lets the client read a closing envelope and close first (within finalWrite): closing
+// the session at once could discard the envelope in flight.
+func (c *serverConn) linger() {
+	t := time.NewTimer(finalWrite)
+	defer t.Stop()
+	select {
+	case <-c.ws.Context().Done():
+	case <-t.C:
+	}
+}
+
+// write is the downstream loop: it ends when the cursor ends (writing its reason), the
+// connection breaks, or ctx is done.
+func (c *serverConn) write(ctx context.Context) {
+	dst := make([]chat.Entry, 0, 64)
+	buf := make([]byte, 0, 4096)
+	for {
+		b, err := c.cur.Next(ctx, dst)
+		if err != nil {
+			if ce := (*chat.Error)(nil); errors.As(err, &ce) {
+				c.writeFinal(chat.ErrorEnvelope("", ce))
+			}
+			return
+		}
+		buf = buf[:0]
+		for i := range b.Direct {
+			buf = append(append(buf, chat.Marshal(&b.Direct[i])...), '\n')
+		}
+		if b.Ping {
+			buf = append(buf, `{"type":"ping"}`+"\n"...)
+		}
+		if c.mode == ModeStream {
+			for _, e := range b.Entries {
+				buf = append(e.AppendJSON(buf), '\n')
+			}
+		}
+		if len(buf) > 0 {
+			c.wmu.Lock()
+			_, err := c.ctl.Write(buf)
+			c.wmu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+		switch c.mode {
+		case ModeUni:
+			for _, e := range b.Entries {
+				buf = append(e.AppendJSON(buf[:0]), '\n')
+				if err := c.sendUni(ctx, buf); err != nil {
+					return
+				}
+			}
+		case ModeDatagram:
+			for _, e := range b.Entries {
+				if err := c.sendDatagram(ctx, e, buf[:0]); err != nil {
+					return
+				}
+			}
+		}
+		if len(b.Entries) > 0 {
+			dst = b.Entries[:0]
+		}
+	}
+}
+
+// sendUni writes one envelope on a new unidirectional stream.
+func (c *serverConn) sendUni(ctx context.Context, b []byte) error {
+	us, err := c.ws.OpenUniStreamSync(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := us.Write(b); err != nil {
+		us.CancelWrite(0)
+		return err
+	}
+	return us.Close()
+}
+
+// sendDatagram sends e as a datagram and keeps it until acked, or on a unidirectional stream if
+// it does not fit in one.
+func (c *serverConn) sendDatagram(ctx context.Context, e chat.Entry, buf []byte) error {
+	buf = e.AppendJSON(buf)
+	now := time.Now()
+	if err := c.una.add(ctx, e, now, c.rto()); err != nil {
+		return err
+	}
+	err := c.ws.SendDatagram(buf)
+	if tooLarge := (*quic.DatagramTooLargeError)(nil); errors.As(err, &tooLarge) {
+		c.una.ack(Ack{Seqs: []uint64{e.Seq}}) // reliable instead
+		return c.sendUni(ctx, append(buf, '\n'))
+	}
+	return err
+}
+
+func (c *serverConn) rto() time.Duration {
+	if c.qc == nil {
+		return 100 * time.Millisecond
+	}
+	st := c.qc.ConnectionStats()
+	return rto(st.SmoothedRTT, st.MeanDeviation)
+}
+
+// retransmit sends datagrams again whose ack is late.
+func (c *serverConn) retransmit(ctx context.Context) {
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	var due []chat.Entry
+	var buf []byte
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-c.una.added:
+		}
+		var next time.Time
+		due, next = c.una.due(time.Now(), c.rto(), due[:0])
+		slices.SortFunc(due, func(a, b chat.Entry) int { return int(a.Seq - b.Seq) })
+		for _, e := range due {
+			buf = e.AppendJSON(buf[:0])
+			if err := c.ws.SendDatagram(buf); err != nil {
+				var tooLarge *quic.DatagramTooLargeError
+				if !errors.As(err, &tooLarge) { // the path shrank: the next try may fit
+					return
+				}
+			}
+		}
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(time.Until(next), time.Millisecond)
+		}
+		t.Reset(wait)
+	}
+}
+
+// readAcks reads ack datagrams.
+func (c *serverConn) readAcks(ctx context.Context) {
+	for {
+		b, err := c.ws.ReceiveDatagram(ctx)
+		if err != nil {
+			return
+		}
+		a, err := ParseAck(b)
+		if err != nil {
+			continue // a datagram is not answered: it has no cid and may be lost anyway
+		}
+		c.cs.Touch()
+		c.ackUpTo(a)
+	}
+}
+
+// ackUpTo applies an ack, ignoring seqs the connection has not been given.
+func (c *serverConn) ackUpTo(a Ack) {
+	if c.una != nil {
+		c.una.ack(a)
+	}
+}
+
+// readControl reads the client's NDJSON commands.
+func (c *serverConn) readControl(ctx context.Context) {
+	lim := c.srv.Hub.Limits()
+	sc := bufio.NewScanner(c.ctl)
+	sc.Buffer(make([]byte, 0, 4096), lim.FrameLimit()+1)
+	for sc.Scan() {
+		line := trimSpace(sc.Bytes())
+		if len(line) == 0 {
+			c.cs.Touch()
+			continue
+		}
+		env, err := chat.ParseEnvelope(line, lim)
+		if err != nil {
+			c.cur.Send(chat.ErrorEnvelope(env.CID, err))
+			continue
+		}
+		if env.Type == chat.TypeAck {
+			c.ackUpTo(Ack{Seqs: []uint64{env.Seq}})
+		}
+		if _, err := c.cs.Handle(ctx, env); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			c.cur.Send(chat.ErrorEnvelope(env.CID, err))
+		}
+	}
+	if errors.Is(sc.Err(), bufio.ErrTooLong) {
+		c.writeFinal(chat.ErrorEnvelope("", chat.Errorf(chat.CodeTooLarge, "a line is over %d bytes; closing the connection", lim.FrameLimit())))
+	}
+}
+
+// writeFinal writes a closing envelope on the control stream, within finalWrite.
+func (c *serverConn) writeFinal(env chat.Envelope) {
+	if c.ctl == nil {
+		return
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.finalSent {
+		return
+	}
+	c.finalSent = true
+	_ = c.ctl.SetWriteDeadline(time.Now().Add(finalWrite))
+	_, _ = c.ctl.Write(append(chat.Marshal(&env), '\n'))
+	_ = c.ctl.Close()
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r' || b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	return b
+}
