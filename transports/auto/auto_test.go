@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"testing"
 	"time"
 
@@ -201,6 +200,9 @@ func TestResumeOnBest(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-a.Upgraded()
+	if got := a.Using(); got != transports.WTUni {
+		t.Fatalf("upgraded to %s, want wt-uni (the best, and the server serves WebTransport)", got)
+	}
 	a.Drop()
 	if _, err := a.Send(ctx, chat.Envelope{Type: chat.TypeSay, Room: chat.Lobby, Text: "x"}); err != nil {
 		t.Fatal(err)
@@ -208,8 +210,7 @@ func TestResumeOnBest(t *testing.T) {
 	if got := collect(t, a, 1, "dave"); got["x"] != 1 {
 		t.Fatalf("got %v", got)
 	}
-	if got := a.Using(); got == transports.LongPoll {
-		t.Fatalf("resumed on long polling though better transports work")
+	if got := a.Using(); got != transports.WTUni {
+		t.Fatalf("resumed on %s though wt-uni works", got)
 	}
-	_ = url.Values{}
 }
