@@ -1,11 +1,19 @@
 package webtransport_test
 
 import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/wirelab/wirelab/chat"
 	"github.com/wirelab/wirelab/server"
 	"github.com/wirelab/wirelab/transports"
+	"github.com/wirelab/wirelab/transports/webtransport"
 )
 
 func TestRoomsAndDMsExactlyOnce(t *testing.T) {
@@ -32,6 +40,167 @@ func TestRoomsAndDMsExactlyOnce(t *testing.T) {
 				if n := count(got, "dm to alice"); n != tc.inDM {
 					t.Errorf("%s got the DM %d times, want %d", tc.name, n, tc.inDM)
 				}
+			}
+		})
+	}
+}
+
+// burst has pub say n numbered messages in lobby while sub reads them; drop cuts sub's
+// connection now and then. It checks that sub got every message exactly once and, for
+// wt-stream, in order.
+func burst(t *testing.T, mode string, pub, sub *webtransport.Client, n int, drop bool) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*wait)
+		defer cancel()
+		for i := 0; i < n; i++ {
+			if _, err := pub.Send(ctx, chat.Envelope{Type: chat.TypeSay, Room: chat.Lobby, Text: fmt.Sprint(i)}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	seen := make(map[string]int)
+	var order []string
+	drops := 0
+	timer := time.NewTimer(2 * wait)
+	defer timer.Stop()
+	for len(seen) < n {
+		select {
+		case d, ok := <-sub.Messages():
+			if !ok {
+				t.Fatal("messages closed")
+			}
+			if d.Env.Type != chat.TypeMsg || d.Env.From != pub.User() {
+				continue
+			}
+			seen[d.Env.Text]++
+			order = append(order, d.Env.Text)
+			if drop && len(seen)%40 == 20 && drops < 5 {
+				sub.Drop()
+				drops++
+			}
+		case <-timer.C:
+			t.Fatalf("timed out with %d of %d messages", len(seen), n)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		if c := seen[fmt.Sprint(i)]; c != 1 {
+			t.Errorf("message %d arrived %d times", i, c)
+		}
+	}
+	if len(order) != n {
+		t.Errorf("%d deliveries for %d messages", len(order), n)
+	}
+	if mode == transports.WTStream {
+		for i, s := range order {
+			if s != fmt.Sprint(i) {
+				t.Fatalf("wt-stream: message %d is %q, out of order", i, s)
+			}
+		}
+	}
+	if drop && drops == 0 {
+		t.Fatal("no drop happened")
+	}
+}
+
+func TestResumeAfterDrop(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) {
+			l := start(t, server.Config{})
+			pub, sub := l.client(t, mode, "pub"), l.client(t, mode, "sub")
+			sid := sub.Session()
+			burst(t, mode, pub, sub, 300, true)
+			if sub.Session() != sid {
+				t.Fatal("the session changed across drops; want a resume")
+			}
+		})
+	}
+}
+
+// TestLoss drops 10% of the datagrams each client reads (seeded); every message must still
+// arrive exactly once: QUIC retransmits stream data, wt-datagram retransmits until acked.
+func TestLoss(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) {
+			l := start(t, server.Config{})
+			rng := rand.New(rand.NewPCG(1, 2))
+			var mu sync.Mutex
+			lossy := func(o *transports.Options) {
+				pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { pc.Close() })
+				o.PacketConn = &lossyConn{PacketConn: pc, drop: func() bool {
+					mu.Lock()
+					defer mu.Unlock()
+					return rng.Float64() < 0.10
+				}}
+			}
+			pub, sub := l.client(t, mode, "pub", lossy), l.client(t, mode, "sub", lossy)
+			burst(t, mode, pub, sub, 500, false)
+		})
+	}
+}
+
+func TestMalformedKeepsConnection(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) {
+			l := start(t, server.Config{})
+			c := l.client(t, mode, "m")
+			before := l.srv.T.Requests.Load()
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			for _, tc := range []struct{ raw, code string }{
+				{`{"type":"say"`, chat.CodeBadJSON},
+				{`{"type":"bogus","cid":"x1"}`, chat.CodeUnknownType},
+				{`{"type":"say","room":"lobby","text":"` + strings.Repeat("a", 70<<10) + `","cid":"big"}`, chat.CodeTooLarge},
+				{`{"type":"say","room":"lobby","cid":"nt"}`, chat.CodeMissingField},
+			} {
+				if err := c.SendRaw(ctx, []byte(tc.raw)); err != nil {
+					t.Fatal(err)
+				}
+				var got chat.Envelope
+				until(t, c, func(e chat.Envelope) bool { got = e; return e.Type == chat.TypeError })
+				if got.Code != tc.code {
+					t.Errorf("%.40s: got %+v, want code %s", tc.raw, got, tc.code)
+				}
+			}
+			send(t, c, chat.Envelope{Type: chat.TypeSay, Room: chat.Lobby, Text: "after"})
+			until(t, c, text("after"))
+			if n := l.srv.T.Requests.Load(); n != before {
+				t.Errorf("%d new WebTransport sessions; the connection should have been kept", n-before)
+			}
+		})
+	}
+}
+
+func TestHeartbeatTimeout(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) {
+			l := start(t, server.Config{Hub: chat.Config{Heartbeat: 40 * time.Millisecond, HeartbeatTimeout: 80 * time.Millisecond}})
+			live := l.client(t, mode, "live")
+			np := l.client(t, mode, "nopong", func(o *transports.Options) { o.NoPong = true; o.NoReconnect = true })
+			timer := time.NewTimer(wait)
+			defer timer.Stop()
+			for open := true; open; {
+				select {
+				case _, open = <-np.Messages():
+				case <-timer.C:
+					t.Fatal("NoPong client was not cut off")
+				}
+			}
+			before := l.srv.T.Requests.Load()
+			send(t, live, chat.Envelope{Type: chat.TypeSay, Room: chat.Lobby, Text: "still here"})
+			until(t, live, text("still here"))
+			if n := l.srv.T.Requests.Load(); n != before {
+				t.Errorf("the live client reconnected %d times; pongs should keep it", n-before)
 			}
 		})
 	}
