@@ -1,0 +1,134 @@
+// Package results holds what a lab run produces: the results schema (results.json, one object
+// per run), CSV, plots, the report, comparison of two result files and history across many. It
+// is the only importer of gonum/plot.
+package results
+
+import "time"
+
+// Schema is the version of results.json this package writes.
+const Schema = 1
+
+// File is results.json.
+type File struct {
+	Schema   int       `json:"schema"`
+	Scenario string    `json:"scenario"`
+	Commit   string    `json:"commit"`
+	Go       string    `json:"go"`
+	Started  time.Time `json:"started"` // RFC 3339
+	Seed     uint64    `json:"seed"`
+	Machine  Machine   `json:"machine"`
+	Versions Versions  `json:"versions"`
+	// ScenarioText is the scenario file as run, so a result says exactly what produced it.
+	ScenarioText string `json:"scenario_text,omitempty"`
+	Runs         []Run  `json:"runs"`
+	// Lab is the harness's own load over the whole file.
+	Lab LabLoad `json:"lab"`
+}
+
+// Machine describes where the run happened.
+type Machine struct {
+	OS       string `json:"os"`
+	Arch     string `json:"arch"`
+	CPUs     int    `json:"cpus"`
+	CPUModel string `json:"cpu_model,omitempty"`
+	MemBytes uint64 `json:"mem_bytes,omitempty"`
+	Hostname string `json:"hostname,omitempty"`
+	Kernel   string `json:"kernel,omitempty"`
+}
+
+// Versions of the parts that shape the figures.
+type Versions struct {
+	Wirelab   string `json:"wirelab"`
+	QuicGo    string `json:"quic_go"`
+	WebTrans  string `json:"webtransport_go"`
+	Gorilla   string `json:"gorilla_websocket"`
+	GVisor    string `json:"gvisor"`
+	GonumPlot string `json:"gonum_plot,omitempty"`
+}
+
+// Run is one transport at one link setting, one repeat.
+type Run struct {
+	Transport string  `json:"transport"`
+	Loss      float64 `json:"loss"`     // configured loss per direction, a fraction
+	DelayMS   float64 `json:"delay_ms"` // configured one-way delay
+	Repeat    int     `json:"repeat"`
+
+	Sent       int64 `json:"sent"`      // messages sent (acknowledged by the server) in the measured window
+	Expected   int64 `json:"expected"`  // copies that should have been delivered
+	Delivered  int64 `json:"delivered"` // distinct copies delivered
+	Lost       int64 `json:"lost"`      // expected - delivered
+	Duplicates int64 `json:"duplicates"`
+	OutOfOrder int64 `json:"out_of_order"`
+
+	Latency Latency     `json:"latency_ms"`
+	Stalls  Stalls      `json:"stalls"`
+	Link    LinkFigures `json:"link"`
+	Server  ServerLoad  `json:"server"`
+	Lab     LabLoad     `json:"lab"`
+
+	// Warnings say why figures of this run may be off (the harness short of CPU, link queues
+	// that grew). The report shows them loudly.
+	Warnings []string `json:"warnings,omitempty"`
+
+	// Samples are per-copy latencies for the CDF and timeline plots (a seeded subsample when
+	// there are many); omitted from results.json when empty.
+	Samples []Sample `json:"samples,omitempty"`
+	// Drops are the dropped packets' times, for the timeline plot.
+	Drops []float64 `json:"drops_s,omitempty"`
+}
+
+// Latency percentiles in milliseconds, end to end per delivered copy: from the sender's
+// scheduled send time to the recipient's receipt.
+type Latency struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+// Stalls: copies later than the transport's no-loss p99 plus one RTT; collateral ones (head of
+// line) had none of their own bytes dropped.
+type Stalls struct {
+	Count      int64   `json:"count"`
+	Collateral int64   `json:"collateral"`
+	TotalMS    float64 `json:"total_ms"`
+}
+
+// LinkFigures count what the emulated link carried, both directions, all clients.
+type LinkFigures struct {
+	Packets      int64   `json:"packets"`
+	Bytes        int64   `json:"bytes"`
+	Dropped      int64   `json:"dropped"`
+	LossMeasured float64 `json:"loss_measured"`
+}
+
+// ServerLoad is what the server process paid during the measured window.
+type ServerLoad struct {
+	CPUSeconds     float64 `json:"cpu_s"`
+	CPUUSPerMsg    float64 `json:"cpu_us_per_msg"` // per delivered copy
+	RSSPeakBytes   int64   `json:"rss_peak_bytes"`
+	Requests       int64   `json:"requests"`
+	BytesPerMsg    float64 `json:"bytes_per_msg"` // all bytes on the wire, both directions, / delivered copies
+	GoroutinesPeak int64   `json:"goroutines_peak"`
+}
+
+// LabLoad is the harness's own load: if it was short of CPU, figures may be late because of
+// the lab, not the transport.
+type LabLoad struct {
+	CPUSeconds  float64 `json:"cpu_s"`
+	CPUShare    float64 `json:"cpu_share"`          // CPU seconds / (wall seconds × cores)
+	SendLagP99  float64 `json:"send_lag_p99_ms"`    // how late senders were against their schedule
+	QueuePeak   int64   `json:"link_queue_peak"`    // largest emulated-link queue seen, packets
+	SchedulerMS float64 `json:"sched_delay_p99_ms"` // Go scheduler latency seen by a probe goroutine
+}
+
+// Sample is one delivered copy: when it was scheduled to be sent (seconds since the measured
+// window began) and its latency.
+type Sample struct {
+	T         float64 `json:"t"`
+	LatencyMS float64 `json:"ms"`
+	Stall     bool    `json:"stall,omitempty"`
+	HOL       bool    `json:"hol,omitempty"` // a collateral (head-of-line) stall
+}
