@@ -1,6 +1,3 @@
-// Package results holds what a lab run produces: the results schema (results.json, one object
-// per run), CSV, plots, the report, comparison of two result files and history across many. It
-// is the only importer of gonum/plot.
 package results
 
 import "time"
@@ -23,6 +20,12 @@ type File struct {
 	Runs         []Run  `json:"runs"`
 	// Lab is the harness's own load over the whole file.
 	Lab LabLoad `json:"lab"`
+
+	// PollIntervalMS is the scenario's short-polling interval; the plots draw short polling's
+	// theory (interval/2 + 2 one-way delays) from it. 0 = unknown (no theory line).
+	PollIntervalMS float64 `json:"poll_interval_ms,omitempty"`
+	// LossModel is the scenario's loss model ("bernoulli", "gilbert-elliott"), for titles.
+	LossModel string `json:"loss_model,omitempty"`
 }
 
 // Machine describes where the run happened.
@@ -52,6 +55,9 @@ type Run struct {
 	Loss      float64 `json:"loss"`     // configured loss per direction, a fraction
 	DelayMS   float64 `json:"delay_ms"` // configured one-way delay
 	Repeat    int     `json:"repeat"`
+	// Burst is the mean loss-burst length in packets of a Gilbert-Elliott link; 0 = Bernoulli
+	// (independent) loss. Runs that differ only in Burst are different conditions.
+	Burst float64 `json:"burst,omitempty"`
 
 	Sent       int64 `json:"sent"`      // messages sent (acknowledged by the server) in the measured window
 	Expected   int64 `json:"expected"`  // copies that should have been delivered

@@ -1,0 +1,271 @@
+package results
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+)
+
+// ErrSchema is returned (wrapped) by ReadJSON when a file is not results.json of the schema
+// this package reads.
+var ErrSchema = errors.New("results: wrong schema")
+
+// WriteJSON writes f as indented results.json. Runs are written in a stable order (transport
+// in the DESIGN order, then delay, loss, burst, repeat) whatever order f holds them in; f is
+// not changed. A NaN or infinite figure is an error naming the run and field (JSON cannot
+// hold it).
+func WriteJSON(w io.Writer, f *File) error {
+	out := *f
+	if out.Schema == 0 {
+		out.Schema = Schema
+	}
+	out.Runs = SortedRuns(f.Runs)
+	if err := checkFinite(&out); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(&out, "", "  ")
+	if err != nil {
+		return fmt.Errorf("results: encoding results.json: %w", err)
+	}
+	b = append(b, '\n')
+	_, err = w.Write(b)
+	return err
+}
+
+// ReadJSON reads results.json. A file of another schema version, or not a results file at
+// all, is an error wrapping ErrSchema that says what was found; figures that cannot be
+// (negative counts, loss outside 0..1, a run without a transport) are errors naming the run.
+func ReadJSON(r io.Reader) (*File, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("results: reading: %w", err)
+	}
+	var head struct {
+		Schema *json.RawMessage `json:"schema"`
+		Runs   *json.RawMessage `json:"runs"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, fmt.Errorf("%w: not JSON results (%v); expected the results.json that `lab run` writes", ErrSchema, jsonErr(data, err))
+	}
+	if head.Schema == nil {
+		return nil, fmt.Errorf("%w: no \"schema\" field; expected the results.json that `lab run` writes (schema %d)", ErrSchema, Schema)
+	}
+	var v int
+	if err := json.Unmarshal(*head.Schema, &v); err != nil {
+		return nil, fmt.Errorf("%w: \"schema\" is %s, not a version number (this wirelab reads schema %d)", ErrSchema, clip(string(*head.Schema), 20), Schema)
+	}
+	switch {
+	case v > Schema:
+		return nil, fmt.Errorf("%w: schema %d was written by a newer wirelab; this one reads schema %d (update wirelab)", ErrSchema, v, Schema)
+	case v != Schema:
+		return nil, fmt.Errorf("%w: schema %d is not one this wirelab reads (schema %d); rerun `lab run` to regenerate it", ErrSchema, v, Schema)
+	}
+	if head.Runs == nil {
+		return nil, fmt.Errorf("%w: no \"runs\" list", ErrSchema)
+	}
+	var f File
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("results: results.json does not match schema %d: %v", Schema, jsonErr(data, err))
+	}
+	if err := Validate(&f); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// WriteJSONFile writes results.json to path.
+func WriteJSONFile(path string, f *File) error {
+	var buf bytes.Buffer
+	if err := WriteJSON(&buf, f); err != nil {
+		return err
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+// ReadJSONFile reads results.json from path; errors name the path.
+func ReadJSONFile(path string) (*File, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	f, err := ReadJSON(fh)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
+// Validate checks what a results file cannot hold: runs without a transport, negative counts
+// or figures, loss outside 0..1, duplicate runs. Errors name the run.
+func Validate(f *File) error {
+	if f.Schema != Schema {
+		return fmt.Errorf("%w: schema %d, want %d", ErrSchema, f.Schema, Schema)
+	}
+	seen := make(map[runID]int, len(f.Runs))
+	for i := range f.Runs {
+		r := &f.Runs[i]
+		at := fmt.Sprintf("runs[%d]", i)
+		if r.Transport == "" {
+			return fmt.Errorf("results: %s has no transport", at)
+		}
+		at += " (" + r.Ident() + ")"
+		if r.Loss < 0 || r.Loss > 1 || math.IsNaN(r.Loss) {
+			return fmt.Errorf("results: %s: loss %g is not a fraction between 0 and 1 (2%% is 0.02)", at, r.Loss)
+		}
+		if r.DelayMS < 0 || r.Burst < 0 || r.Repeat < 0 {
+			return fmt.Errorf("results: %s: negative delay_ms, burst or repeat", at)
+		}
+		if err := nonNegative(reflect.ValueOf(r).Elem(), at); err != nil {
+			return err
+		}
+		id := runID{r.Key(), r.Repeat}
+		if j, dup := seen[id]; dup {
+			return fmt.Errorf("results: %s repeats runs[%d] (same transport, delay, loss, burst and repeat)", at, j)
+		}
+		seen[id] = i
+	}
+	return nil
+}
+
+type runID struct {
+	Key
+	repeat int
+}
+
+// nonNegative reports the first negative number among v's fields (Samples and Drops are
+// times and latencies, checked the same way).
+func nonNegative(v reflect.Value, at string) error {
+	var walk func(v reflect.Value, path string) error
+	walk = func(v reflect.Value, path string) error {
+		switch v.Kind() {
+		case reflect.Struct:
+			for i := 0; i < v.NumField(); i++ {
+				if err := walk(v.Field(i), path+"."+jsonName(v.Type().Field(i))); err != nil {
+					return err
+				}
+			}
+		case reflect.Slice:
+			if v.Type().Elem().Kind() == reflect.String {
+				return nil
+			}
+			for i := 0; i < v.Len(); i++ {
+				if err := walk(v.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+					return err
+				}
+			}
+		case reflect.Int, reflect.Int64:
+			if v.Int() < 0 {
+				return fmt.Errorf("results: %s: %s is negative (%d)", at, strings.TrimPrefix(path, "."), v.Int())
+			}
+		case reflect.Float64:
+			if x := v.Float(); x < 0 || math.IsNaN(x) || math.IsInf(x, 0) {
+				return fmt.Errorf("results: %s: %s is %g, not a non-negative number", at, strings.TrimPrefix(path, "."), x)
+			}
+		}
+		return nil
+	}
+	return walk(v, "")
+}
+
+// checkFinite names the first NaN or infinite figure in f.
+func checkFinite(f *File) error {
+	var walk func(v reflect.Value, path string) error
+	walk = func(v reflect.Value, path string) error {
+		switch v.Kind() {
+		case reflect.Struct:
+			for i := 0; i < v.NumField(); i++ {
+				name := jsonName(v.Type().Field(i))
+				if v.Type() == reflect.TypeOf(File{}) && name == "runs" {
+					continue
+				}
+				if err := walk(v.Field(i), path+"."+name); err != nil {
+					return err
+				}
+			}
+		case reflect.Slice:
+			for i := 0; i < v.Len(); i++ {
+				if err := walk(v.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+					return err
+				}
+			}
+		case reflect.Float64:
+			if x := v.Float(); math.IsNaN(x) || math.IsInf(x, 0) {
+				return fmt.Errorf("results: %s is %g; JSON cannot hold it (the lab must write a number)", strings.TrimPrefix(path, "."), x)
+			}
+		}
+		return nil
+	}
+	if err := walk(reflect.ValueOf(f).Elem(), ""); err != nil {
+		return err
+	}
+	for i := range f.Runs {
+		if err := walk(reflect.ValueOf(&f.Runs[i]).Elem(), fmt.Sprintf("runs[%d] (%s)", i, f.Runs[i].Ident())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func jsonName(sf reflect.StructField) string {
+	tag := sf.Tag.Get("json")
+	name, _, _ := strings.Cut(tag, ",")
+	if name == "" {
+		return sf.Name
+	}
+	return name
+}
+
+// jsonErr adds the line and column to a JSON syntax or type error.
+func jsonErr(data []byte, err error) string {
+	var off int64 = -1
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		off = se.Offset
+	case errors.As(err, &te):
+		off = te.Offset
+		if te.Field != "" {
+			return fmt.Sprintf("field %q holds a JSON %s, want %s (line %d)", te.Field, te.Value, te.Type, lineOf(data, off))
+		}
+	}
+	if off < 0 {
+		return err.Error()
+	}
+	return fmt.Sprintf("%v at line %d", err, lineOf(data, off))
+}
+
+func lineOf(data []byte, off int64) int {
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	return bytes.Count(data[:off], []byte{'\n'}) + 1
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// SortedRuns returns a copy of runs in the stable order: transport (DESIGN order, unknown
+// names after, alphabetically), delay, burst, loss, repeat.
+func SortedRuns(runs []Run) []Run {
+	out := slices.Clone(runs)
+	slices.SortStableFunc(out, func(a, b Run) int {
+		if c := a.Key().Compare(b.Key()); c != 0 {
+			return c
+		}
+		return a.Repeat - b.Repeat
+	})
+	return out
+}

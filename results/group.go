@@ -1,0 +1,269 @@
+package results
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// TransportOrder is the order transports appear in tables, legends and results.json: the
+// DESIGN table's order. Unknown transports come after, alphabetically.
+var TransportOrder = []string{"shortpoll", "longpoll", "stream", "sse", "websocket", "wt-stream", "wt-uni", "wt-datagram", "auto"}
+
+// tcpTransports run over TCP; a lost segment holds back every later byte (head of line) and
+// gVisor's minimum RTO is 200 ms.
+var tcpTransports = map[string]bool{"shortpoll": true, "longpoll": true, "stream": true, "sse": true, "websocket": true}
+
+// IsTCP says whether the transport runs over TCP (the rest run over QUIC).
+func IsTCP(transport string) bool { return tcpTransports[transport] }
+
+func transportRank(t string) int {
+	if i := slices.Index(TransportOrder, t); i >= 0 {
+		return i
+	}
+	return len(TransportOrder)
+}
+
+func compareTransports(a, b string) int {
+	if c := cmp.Compare(transportRank(a), transportRank(b)); c != 0 {
+		return c
+	}
+	return strings.Compare(a, b)
+}
+
+// Cond is a link condition: one point of a scenario's sweep.
+type Cond struct {
+	DelayMS float64 // one-way delay
+	Loss    float64 // per direction, a fraction
+	Burst   float64 // mean loss-burst length (Gilbert-Elliott); 0 = Bernoulli
+}
+
+// Compare orders conditions by delay, burst, loss.
+func (c Cond) Compare(d Cond) int {
+	return cmp.Or(cmp.Compare(c.DelayMS, d.DelayMS), cmp.Compare(c.Burst, d.Burst), cmp.Compare(c.Loss, d.Loss))
+}
+
+// String says the condition in words: "2% loss, 20 ms one way" (", bursts of 4" when bursty).
+func (c Cond) String() string {
+	s := fmt.Sprintf("%s loss, %s ms one way", pct(c.Loss), num(c.DelayMS))
+	if c.Burst > 0 {
+		s += fmt.Sprintf(", bursts of %s", num(c.Burst))
+	}
+	return s
+}
+
+// Slug is the condition for a file name: "20ms-loss2pct", "20ms-loss2pct-burst4".
+func (c Cond) Slug() string {
+	s := fmt.Sprintf("%sms-loss%spct", slugNum(c.DelayMS), slugNum(c.Loss*100))
+	if c.Burst > 0 {
+		s += "-burst" + slugNum(c.Burst)
+	}
+	return s
+}
+
+// sweep is the part of a condition a loss sweep holds fixed.
+type sweep struct{ DelayMS, Burst float64 }
+
+func (c Cond) sweep() sweep { return sweep{c.DelayMS, c.Burst} }
+
+func (s sweep) String() string {
+	str := fmt.Sprintf("%s ms one way", num(s.DelayMS))
+	if s.Burst > 0 {
+		str += fmt.Sprintf(", bursts of %s", num(s.Burst))
+	}
+	return str
+}
+
+// Key is what repeats share: a transport at a condition.
+type Key struct {
+	Transport string
+	Cond
+}
+
+// Compare orders keys by transport (DESIGN order), then condition.
+func (k Key) Compare(l Key) int {
+	return cmp.Or(compareTransports(k.Transport, l.Transport), k.Cond.Compare(l.Cond))
+}
+
+func (k Key) String() string { return k.Transport + " at " + k.Cond.String() }
+
+// Key is the run's transport and condition.
+func (r *Run) Key() Key {
+	return Key{r.Transport, Cond{DelayMS: r.DelayMS, Loss: r.Loss, Burst: r.Burst}}
+}
+
+// Cond is the run's link condition.
+func (r *Run) Cond() Cond { return r.Key().Cond }
+
+// Ident names a run in messages: "websocket 2% loss 20ms #0".
+func (r *Run) Ident() string {
+	s := fmt.Sprintf("%s %s loss %sms", r.Transport, pct(r.Loss), num(r.DelayMS))
+	if r.Burst > 0 {
+		s += " burst " + num(r.Burst)
+	}
+	return fmt.Sprintf("%s #%d", s, r.Repeat)
+}
+
+// Group is the repeats of one Key, in repeat order.
+type Group struct {
+	Key
+	Runs []*Run
+}
+
+// Groups groups f's runs by Key, in Key order.
+func Groups(f *File) []Group {
+	idx := map[Key]int{}
+	var out []Group
+	for i := range f.Runs {
+		r := &f.Runs[i]
+		k := r.Key()
+		j, ok := idx[k]
+		if !ok {
+			j = len(out)
+			idx[k] = j
+			out = append(out, Group{Key: k})
+		}
+		out[j].Runs = append(out[j].Runs, r)
+	}
+	slices.SortFunc(out, func(a, b Group) int { return a.Key.Compare(b.Key) })
+	for _, g := range out {
+		slices.SortStableFunc(g.Runs, func(a, b *Run) int { return a.Repeat - b.Repeat })
+	}
+	return out
+}
+
+// Values is the metric of every repeat.
+func (g Group) Values(m Metric) []float64 {
+	out := make([]float64, len(g.Runs))
+	for i, r := range g.Runs {
+		out[i] = m.Of(r)
+	}
+	return out
+}
+
+// Transports lists the transports in f, in TransportOrder.
+func Transports(f *File) []string {
+	var out []string
+	for i := range f.Runs {
+		if !slices.Contains(out, f.Runs[i].Transport) {
+			out = append(out, f.Runs[i].Transport)
+		}
+	}
+	slices.SortFunc(out, compareTransports)
+	return out
+}
+
+// Conds lists the conditions in f, ordered.
+func Conds(f *File) []Cond {
+	var out []Cond
+	for i := range f.Runs {
+		if c := f.Runs[i].Cond(); !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, Cond.Compare)
+	return out
+}
+
+// Metric is one figure of a run, for tables, comparison and history.
+type Metric struct {
+	Name  string // as on the command line: p99, bytes_per_msg
+	Label string // for axes and tables: "p99 latency"
+	Unit  string // "ms", "B", "µs", "copies"
+	Of    func(*Run) float64
+	// Count metrics (lost, duplicates) are integers where any rise from zero matters.
+	Count bool
+}
+
+// Metrics are the figures `lab compare` and `lab history` know, by name.
+var Metrics = []Metric{
+	{Name: "p50", Label: "p50 latency", Unit: "ms", Of: func(r *Run) float64 { return r.Latency.P50 }},
+	{Name: "p90", Label: "p90 latency", Unit: "ms", Of: func(r *Run) float64 { return r.Latency.P90 }},
+	{Name: "p99", Label: "p99 latency", Unit: "ms", Of: func(r *Run) float64 { return r.Latency.P99 }},
+	{Name: "p999", Label: "p99.9 latency", Unit: "ms", Of: func(r *Run) float64 { return r.Latency.P999 }},
+	{Name: "max", Label: "max latency", Unit: "ms", Of: func(r *Run) float64 { return r.Latency.Max }},
+	{Name: "mean", Label: "mean latency", Unit: "ms", Of: func(r *Run) float64 { return r.Latency.Mean }},
+	{Name: "bytes_per_msg", Label: "bytes on the wire per delivered copy", Unit: "B", Of: func(r *Run) float64 { return r.Server.BytesPerMsg }},
+	{Name: "cpu_us_per_msg", Label: "server CPU per delivered copy", Unit: "µs", Of: func(r *Run) float64 { return r.Server.CPUUSPerMsg }},
+	{Name: "rss_peak", Label: "server peak RSS", Unit: "MB", Of: func(r *Run) float64 { return float64(r.Server.RSSPeakBytes) / 1e6 }},
+	{Name: "requests", Label: "server requests", Unit: "requests", Of: func(r *Run) float64 { return float64(r.Server.Requests) }},
+	{Name: "stalls", Label: "stalled copies", Unit: "copies", Of: func(r *Run) float64 { return float64(r.Stalls.Count) }},
+	{Name: "collateral", Label: "head-of-line (collateral) stalls", Unit: "copies", Of: func(r *Run) float64 { return float64(r.Stalls.Collateral) }},
+	{Name: "lost", Label: "lost copies", Unit: "copies", Of: func(r *Run) float64 { return float64(r.Lost) }, Count: true},
+	{Name: "duplicates", Label: "duplicate copies", Unit: "copies", Of: func(r *Run) float64 { return float64(r.Duplicates) }, Count: true},
+	{Name: "out_of_order", Label: "out-of-order copies", Unit: "copies", Of: func(r *Run) float64 { return float64(r.OutOfOrder) }},
+}
+
+// MetricByName finds a metric; the error lists the known names.
+func MetricByName(name string) (Metric, error) {
+	for _, m := range Metrics {
+		if m.Name == name {
+			return m, nil
+		}
+	}
+	names := make([]string, len(Metrics))
+	for i, m := range Metrics {
+		names[i] = m.Name
+	}
+	return Metric{}, fmt.Errorf("unknown metric %q (known: %s)", name, strings.Join(names, ", "))
+}
+
+// Summary of a metric over repeats.
+type Summary struct {
+	N                      int
+	Mean, Median, Min, Max float64
+}
+
+// Summarize summarizes xs; N == 0 means no values (the rest are NaN).
+func Summarize(xs []float64) Summary {
+	if len(xs) == 0 {
+		nan := math.NaN()
+		return Summary{Mean: nan, Median: nan, Min: nan, Max: nan}
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	var sum float64
+	for _, x := range s {
+		sum += x
+	}
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return Summary{N: len(s), Mean: sum / float64(len(s)), Median: med, Min: s[0], Max: s[len(s)-1]}
+}
+
+// pct formats a fraction as a percentage: 0.02 -> "2%", 0.005 -> "0.5%".
+func pct(f float64) string { return num(f*100) + "%" }
+
+// num formats a number without trailing zeros, at most 3 significant decimals.
+func num(x float64) string {
+	switch {
+	case math.IsNaN(x):
+		return "–"
+	case math.IsInf(x, 1):
+		return "∞"
+	case x == math.Trunc(x) && math.Abs(x) < 1e15:
+		return fmt.Sprintf("%.0f", x)
+	case math.Abs(x) >= 100:
+		return fmt.Sprintf("%.0f", x)
+	case math.Abs(x) >= 10:
+		return trimZeros(fmt.Sprintf("%.1f", x))
+	default:
+		return trimZeros(fmt.Sprintf("%.3g", x))
+	}
+}
+
+func trimZeros(s string) string {
+	if strings.Contains(s, ".") && !strings.ContainsAny(s, "eE") {
+		s = strings.TrimRight(s, "0")
+		s = strings.TrimSuffix(s, ".")
+	}
+	return s
+}
+
+func slugNum(x float64) string {
+	return strings.ReplaceAll(trimZeros(fmt.Sprintf("%.3f", x)), ".", "_")
+}
