@@ -93,6 +93,14 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// CertHash is the SHA-256 hash of WebTransport's certificate (what /api/wt-cert-hash serves).
+func (s *Server) CertHash() [32]byte {
+	if s.wt == nil {
+		return [32]byte{}
+	}
+	return s.wt.CertHash()
+}
+
 // Handler is the HTTP handler of every HTTP transport and the page.
 func (s *Server) Handler() http.Handler { return s.mux }
 

@@ -1,0 +1,519 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/wirelab/wirelab/chat"
+	"github.com/wirelab/wirelab/netem"
+	"github.com/wirelab/wirelab/results"
+	"github.com/wirelab/wirelab/scenarios"
+	"github.com/wirelab/wirelab/transports"
+	"github.com/wirelab/wirelab/transports/all"
+)
+
+// Options configure a lab run. The zero value of a field means its default.
+type Options struct {
+	// Progress is told about each run as it starts and ends (default: nothing).
+	Progress Progress
+	// Logger receives the lab's logs (default: discard).
+	Logger *slog.Logger
+	// InProcess runs the chat server inside the lab process instead of a process of its own
+	// (tests do; the server's CPU and memory then cannot be measured apart).
+	InProcess bool
+	// ServerCommand starts the server process (default: this executable with "lab-server").
+	ServerCommand []string
+	// ScenarioText is the scenario file's text, kept in the results.
+	ScenarioText string
+}
+
+// Progress hears about the sweep.
+type Progress interface {
+	Start(total int, estimate time.Duration)
+	Begin(i int, p scenarios.Point)
+	End(i int, p scenarios.Point, r results.Run)
+	Done()
+}
+
+// Run runs every point of the scenario and returns the results file.
+func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.File, error) {
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	vers, commit := versions()
+	f := &results.File{
+		Schema: results.Schema, Scenario: sc.Name, Commit: commit, Go: runtime.Version(),
+		Started: time.Now().UTC().Truncate(time.Second), Seed: sc.Seed, Machine: machineInfo(),
+		Versions: vers, ScenarioText: opt.ScenarioText,
+	}
+	for _, t := range sc.Transports {
+		if _, err := all.NewClient(t, transports.Options{}); err != nil {
+			return nil, err
+		}
+	}
+	points := sc.Points()
+	if opt.Progress != nil {
+		opt.Progress.Start(len(points), sc.Estimate())
+		defer opt.Progress.Done()
+	}
+	labCPU0, wall0 := cpuTime(), time.Now()
+	noLoss := map[string][]float64{} // transport/delay -> p99s of 0% runs
+	for i, p := range points {
+		if err := ctx.Err(); err != nil {
+			return f, err
+		}
+		if opt.Progress != nil {
+			opt.Progress.Begin(i, p)
+		}
+		key := fmt.Sprintf("%s/%v", p.Transport, p.Delay)
+		base := math.NaN()
+		if ps := noLoss[key]; len(ps) > 0 {
+			base = median(ps)
+		}
+		run, err := runPoint(ctx, sc, p, i, base, opt)
+		if err != nil {
+			return f, fmt.Errorf("%s at %g%% loss, %v delay: %w", p.Transport, p.Loss*100, p.Delay, err)
+		}
+		if p.Loss == 0 {
+			noLoss[key] = append(noLoss[key], run.Latency.P99)
+		}
+		f.Runs = append(f.Runs, run)
+		if opt.Progress != nil {
+			opt.Progress.End(i, p, run)
+		}
+	}
+	wall := time.Since(wall0)
+	f.Lab.CPUSeconds = (cpuTime() - labCPU0).Seconds()
+	f.Lab.CPUShare = f.Lab.CPUSeconds / (wall.Seconds() * float64(runtime.NumCPU()))
+	return f, nil
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+// runPoint runs one transport at one link setting: it builds the network, starts the server and
+// the simulated users, drives the schedule and audits what arrived.
+func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, index int, noLossP99 float64, opt Options) (results.Run, error) {
+	run := results.Run{Transport: p.Transport, Loss: p.Loss, DelayMS: float64(p.Delay) / 1e6, Repeat: p.Repeat}
+	seed := sc.Seed*1_000_003 + uint64(index)
+	prof, err := sc.Profile(p)
+	if err != nil {
+		return run, err
+	}
+	pop := Population{Users: sc.Users, Tabs: sc.Tabs, Rooms: sc.Rooms}
+
+	nw := netem.New(netem.Config{Seed: seed})
+	defer nw.Close()
+	srvHost, err := nw.Host("10.0.0.1")
+	if err != nil {
+		return run, err
+	}
+	nHosts := min(16, max(1, pop.Sessions()/1000))
+	hosts := make([]*netem.Host, nHosts)
+	links := make([]*netem.Link, nHosts)
+	for i := range hosts {
+		if hosts[i], err = nw.Host(fmt.Sprintf("10.1.%d.%d", i/200, i%200+1)); err != nil {
+			return run, err
+		}
+		if links[i], err = nw.Connect(hosts[i], srvHost, prof, prof); err != nil {
+			return run, err
+		}
+	}
+
+	hubCfg := chat.Config{Outbox: 4096, SendQueue: 4096}
+	var srv serverHandle
+	if opt.InProcess {
+		srv, err = startInProcess(srvHost, hubCfg)
+	} else {
+		srv, err = startChild(ctx, nw, srvHost, opt)
+	}
+	if err != nil {
+		return run, fmt.Errorf("starting the server: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := srv.Close(cctx); err != nil {
+			opt.Logger.Warn("server shutdown", "err", err)
+		}
+	}()
+
+	// The simulated users.
+	marks := &markLog{}
+	msgs := Schedule(sc, seed)
+	base := fmt.Sprintf("http://%s:%d", srvHost.Addr(), ServerPort)
+	hash := srv.CertHash()
+	clients := make([]transports.Client, pop.Sessions())
+	var pcs []net.PacketConn
+	var pcMu sync.Mutex
+	udpOf := make([]netip.AddrPort, pop.Sessions())
+	defer func() {
+		var wg sync.WaitGroup
+		for _, c := range clients {
+			if c != nil {
+				wg.Add(1)
+				go func() { defer wg.Done(); _ = c.Close() }()
+			}
+		}
+		wg.Wait()
+		for _, pc := range pcs {
+			_ = pc.Close()
+		}
+	}()
+	textLen := sc.Workload.Size
+	connectCtx, cancelConnect := context.WithTimeout(ctx, 60*time.Second+time.Duration(pop.Sessions())*time.Millisecond)
+	defer cancelConnect()
+	err = parallel(connectCtx, pop.Sessions(), 64, func(ctx context.Context, s int) error {
+		h := hosts[s%nHosts]
+		o := transports.Options{
+			URL: base, User: UserName(pop.UserOf(s)), PollInterval: sc.PollInterval,
+			CertHashes: [][32]byte{hash},
+			Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := h.DialContext(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				return newTapConn(c, marks, s, textLen), nil
+			},
+		}
+		if needsUDP(p.Transport) {
+			pc, err := h.ListenUDP(0)
+			if err != nil {
+				return err
+			}
+			pcMu.Lock()
+			pcs = append(pcs, pc)
+			pcMu.Unlock()
+			o.PacketConn = pc
+			udpOf[s], _ = netip.ParseAddrPort(pc.LocalAddr().String())
+		}
+		c, err := all.NewClient(p.Transport, o)
+		if err != nil {
+			return err
+		}
+		clients[s] = c
+		if err := c.Connect(ctx); err != nil {
+			return fmt.Errorf("session %d connect: %w", s, err)
+		}
+		if room := pop.RoomOf(pop.UserOf(s)); room != chat.Lobby {
+			if _, err := c.Send(ctx, chat.Envelope{Type: chat.TypeJoin, Room: room}); err != nil {
+				return fmt.Errorf("session %d join %s: %w", s, room, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return run, fmt.Errorf("connecting %d sessions: %w", pop.Sessions(), err)
+	}
+
+	// Readers: one per session, owning its log.
+	t0 := time.Now().Add(50 * time.Millisecond)
+	rec := NewRecorder(pop, msgs, t0, sc.Warmup, sc.Duration)
+	var readers sync.WaitGroup
+	for s, c := range clients {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for d := range c.Messages() {
+				rec.Deliver(s, d.Env, d.At)
+			}
+		}()
+	}
+
+	// The schedule: open loop. Each send starts at its time on its own goroutine, so a slow
+	// send never delays the next (no coordinated omission).
+	probe := startSchedProbe()
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	var senders sync.WaitGroup
+	window := sc.Warmup + sc.Duration
+	drainMax := 10*time.Second + 4*sc.PollInterval + 20*p.Delay
+	sendCtx, cancelSends := context.WithDeadline(runCtx, t0.Add(window+drainMax))
+	defer cancelSends()
+	var mark windowMark
+	timer := time.NewTimer(time.Until(t0))
+	marked := false
+	for i := 0; i < len(msgs); i++ {
+		m := msgs[i]
+		if !marked && m.At >= sc.Warmup {
+			waitUntil(runCtx, timer, t0.Add(sc.Warmup))
+			mark = startWindow(nw, links, srv, marks)
+			marked = true
+		}
+		if !waitUntil(runCtx, timer, t0.Add(m.At)) {
+			break
+		}
+		lag := time.Since(t0.Add(m.At))
+		rec.Started(i, lag)
+		senders.Add(1)
+		go func() {
+			defer senders.Done()
+			env := chat.Envelope{Type: chat.TypeSay, Room: m.Room, Text: Text(m.Index, sc.Workload.Size)}
+			if m.Kind == KindDM {
+				env = chat.Envelope{Type: chat.TypeDM, To: UserName(m.To), Text: env.Text}
+			}
+			if _, err := clients[m.Sender].Send(sendCtx, env); err == nil {
+				rec.Acked(m.Index, time.Now())
+			}
+		}()
+	}
+	if !marked {
+		waitUntil(runCtx, timer, t0.Add(sc.Warmup))
+		mark = startWindow(nw, links, srv, marks)
+	}
+	waitUntil(runCtx, timer, t0.Add(window))
+	end := endWindow(nw, links, srv, mark)
+	// Drain: wait for the copies still on their way, up to drainMax.
+	drainEnd := time.NewTimer(drainMax)
+	func() {
+		defer drainEnd.Stop()
+		sendsDone := make(chan struct{})
+		go func() { senders.Wait(); close(sendsDone) }()
+		for {
+			select {
+			case <-sendsDone:
+				sendsDone = nil
+			case <-rec.Changed():
+			case <-drainEnd.C:
+				return
+			case <-ctx.Done():
+				return
+			}
+			if sendsDone == nil && rec.Outstanding() == 0 {
+				return
+			}
+		}
+	}()
+	cancelSends()
+	senders.Wait()
+	schedP99 := probe.stop()
+	drops, unrecorded := nw.DropTrace()
+	marks.mu.Lock()
+	marks.on = false
+	wm := marks.marks
+	marks.mu.Unlock()
+
+	// Close the clients now so the readers end, then audit.
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = c.Close() }()
+		clients[i] = c
+	}
+	wg.Wait()
+	clients = nil
+	readers.Wait()
+
+	a := rec.Audit()
+	run.Sent, run.Expected, run.Delivered, run.Lost = a.sent, a.expected, a.delivered, a.lost
+	run.Duplicates, run.OutOfOrder = a.dups, a.ooo
+	run.Latency = latency(a.hist)
+	run.Link = end.link
+	st := end.server
+	run.Server = results.ServerLoad{
+		CPUSeconds: st.CPU.Seconds(), RSSPeakBytes: st.RSSPeak, Requests: st.Requests,
+		GoroutinesPeak: st.GoroutinesPeak,
+	}
+	if a.delivered > 0 {
+		run.Server.CPUUSPerMsg = float64(st.CPU.Microseconds()) / float64(a.delivered)
+		run.Server.BytesPerMsg = float64(end.link.Bytes) / float64(a.delivered)
+	}
+	// Stalls, attributed to the copy's own lost bytes or to someone else's (head of line).
+	rtt := 2 * p.Delay
+	threshold := time.Duration(noLossP99*float64(time.Millisecond)) + rtt
+	if math.IsNaN(noLossP99) {
+		threshold = time.Duration(run.Latency.P99*float64(time.Millisecond)) + rtt
+	}
+	att := newAttribution(drops, wm, t0, rec, isQUIC(p.Transport), udpOf)
+	samples := subsample(a.lats, 5000, seed)
+	stalled := map[copyKey]bool{}
+	for s := range rec.sessions {
+		for _, c := range rec.sessions[s].recs {
+			if c.lat <= threshold {
+				continue
+			}
+			run.Stalls.Count++
+			run.Stalls.TotalMS += float64(c.lat-threshold) / 1e6
+			hol := !att.ownLoss(s, c)
+			if hol {
+				run.Stalls.Collateral++
+			}
+			stalled[copyKey{int32(s), c.msg}] = hol
+		}
+	}
+	winStart := sc.Warmup
+	for _, c := range samples {
+		smp := results.Sample{T: (c.recv - winStart - c.lat).Seconds(), LatencyMS: float64(c.lat) / 1e6}
+		if c.lat > threshold {
+			smp.Stall = true
+		}
+		run.Samples = append(run.Samples, smp)
+	}
+	for _, d := range drops {
+		if t := (d.Time.Sub(t0) - winStart).Seconds(); t >= 0 && len(run.Drops) < 20000 {
+			run.Drops = append(run.Drops, t)
+		}
+	}
+	_ = stalled
+
+	// The lab's own health.
+	run.Lab = end.lab
+	run.Lab.SendLagP99 = rec.sendLagP99()
+	run.Lab.SchedulerMS = schedP99
+	run.Warnings = append(run.Warnings, labWarnings(run, a, unrecorded, opt.InProcess, nw, hosts, srvHost)...)
+	return run, nil
+}
+
+func needsUDP(t string) bool {
+	return t == transports.WTStream || t == transports.WTUni || t == transports.WTDatagram || t == transports.Auto
+}
+
+func isQUIC(t string) bool {
+	return t == transports.WTStream || t == transports.WTUni || t == transports.WTDatagram
+}
+
+// waitUntil sleeps until t; false if ctx ended first.
+func waitUntil(ctx context.Context, timer *time.Timer, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer.Reset(d)
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		if !timer.Stop() {
+			<-timer.C
+		}
+		return false
+	}
+}
+
+// parallel runs f for 0..n-1 with at most width at once; the first error cancels the rest.
+func parallel(ctx context.Context, n, width int, f func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sem := make(chan struct{}, width)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := f(ctx, i); err != nil {
+				cancel(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return ctx.Err()
+}
+
+// windowMark is the state at the start of the measured window.
+type windowMark struct {
+	at     time.Time
+	labCPU time.Duration
+}
+
+type windowEnd struct {
+	link   results.LinkFigures
+	server serverStats
+	lab    results.LabLoad
+}
+
+func startWindow(nw *netem.Network, links []*netem.Link, srv serverHandle, marks *markLog) windowMark {
+	for _, l := range links {
+		l.AB.ResetStats()
+		l.BA.ResetStats()
+	}
+	nw.ResetTrace()
+	marks.mu.Lock()
+	marks.on = true
+	marks.mu.Unlock()
+	_ = srv.Mark()
+	return windowMark{at: time.Now(), labCPU: cpuTime()}
+}
+
+func endWindow(nw *netem.Network, links []*netem.Link, srv serverHandle, m windowMark) windowEnd {
+	var e windowEnd
+	var offered, lossDrops int64
+	for _, l := range links {
+		for _, st := range []netem.DirectionStats{l.AB.Stats(), l.BA.Stats()} {
+			e.link.Packets += int64(st.Offered.Packets)
+			e.link.Bytes += int64(st.Offered.Bytes)
+			tot := st.Dropped.Total()
+			e.link.Dropped += int64(tot.Packets)
+			offered += int64(st.Offered.Packets)
+			lossDrops += int64(st.Dropped.Loss.Packets)
+			if int64(st.QueuePeak) > e.lab.QueuePeak {
+				e.lab.QueuePeak = int64(st.QueuePeak)
+			}
+		}
+	}
+	if offered > 0 {
+		e.link.LossMeasured = float64(lossDrops) / float64(offered)
+	}
+	e.server, _ = srv.Stats()
+	wall := time.Since(m.at)
+	e.lab.CPUSeconds = (cpuTime() - m.labCPU).Seconds()
+	e.lab.CPUShare = e.lab.CPUSeconds / (wall.Seconds() * float64(runtime.NumCPU()))
+	return e
+}
+
+func labWarnings(run results.Run, a audit, unrecorded uint64, inProcess bool, nw *netem.Network, hosts []*netem.Host, srvHost *netem.Host) []string {
+	var w []string
+	if inProcess {
+		w = append(w, "the server ran inside the lab process: its CPU and memory are not measured apart")
+	}
+	if run.Lab.CPUShare > 0.85 {
+		w = append(w, fmt.Sprintf("the lab process used %.0f%% of the machine's CPU: latencies may include the harness's own delay", run.Lab.CPUShare*100))
+	}
+	if run.Lab.SendLagP99 > 10 {
+		w = append(w, fmt.Sprintf("senders started up to %.1f ms late (p99): the harness could not keep the schedule", run.Lab.SendLagP99))
+	}
+	if run.Lab.SchedulerMS > 10 {
+		w = append(w, fmt.Sprintf("the Go scheduler woke the lab's goroutines %.1f ms late (p99): the harness was short of CPU", run.Lab.SchedulerMS))
+	}
+	if run.Lab.QueuePeak > 1000 {
+		w = append(w, fmt.Sprintf("an emulated link queue grew to %d packets: some latency is the emulator's queueing", run.Lab.QueuePeak))
+	}
+	var nic uint64
+	for _, h := range append(hosts, srvHost) {
+		nic += h.Stats().NICDrops
+	}
+	if nic > 0 {
+		w = append(w, fmt.Sprintf("the emulator's NIC queues overflowed and dropped %d packets that the loss model did not choose", nic))
+	}
+	if unrecorded > 0 {
+		w = append(w, fmt.Sprintf("%d drops were not recorded in the trace (trace full): stall attribution is partial", unrecorded))
+	}
+	if a.unacked > 0 {
+		w = append(w, fmt.Sprintf("%d scheduled messages were never acknowledged by the server (not counted as sent)", a.unacked))
+	}
+	_ = os.Getpid
+	return w
+}

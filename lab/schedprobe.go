@@ -1,0 +1,47 @@
+package lab
+
+import (
+	"sort"
+	"time"
+)
+
+// schedProbe measures how late the Go scheduler wakes a goroutine in the lab process: a sleeping
+// goroutine that wakes much later than asked means the harness itself was short of CPU.
+type schedProbe struct {
+	quit chan struct{}
+	done chan []time.Duration
+}
+
+func startSchedProbe() *schedProbe {
+	p := &schedProbe{quit: make(chan struct{}), done: make(chan []time.Duration, 1)}
+	go func() {
+		var lates []time.Duration
+		const step = 5 * time.Millisecond
+		t := time.NewTimer(step)
+		defer t.Stop()
+		want := time.Now().Add(step)
+		for {
+			select {
+			case <-p.quit:
+				p.done <- lates
+				return
+			case now := <-t.C:
+				lates = append(lates, now.Sub(want))
+				want = now.Add(step)
+				t.Reset(step)
+			}
+		}
+	}()
+	return p
+}
+
+// stop ends the probe and returns the 99th percentile lateness in ms.
+func (p *schedProbe) stop() float64 {
+	close(p.quit)
+	lates := <-p.done
+	if len(lates) == 0 {
+		return 0
+	}
+	sort.Slice(lates, func(i, j int) bool { return lates[i] < lates[j] })
+	return float64(lates[len(lates)*99/100]) / 1e6
+}
