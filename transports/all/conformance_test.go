@@ -1,0 +1,24 @@
+package all_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/wirelab/wirelab/transports/all"
+	"github.com/wirelab/wirelab/transports/transporttest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// TestConformance runs the conformance suite for every transport that has a client in all.go,
+// each against its own in-process server on loopback.
+func TestConformance(t *testing.T) {
+	for _, name := range all.Names() {
+		t.Run(name, func(t *testing.T) {
+			transporttest.Run(t, name, transporttest.Env{})
+		})
+	}
+}
