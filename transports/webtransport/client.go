@@ -95,6 +95,8 @@ type dialer struct {
 	wtt    *wt.Transport
 	ownPC  net.PacketConn
 	closed bool
+
+	wttUsed bool
 }
 
 // Close closes the QUIC transport; connections still open are cut.
@@ -106,8 +108,8 @@ func (d *dialer) Close() error {
 	}
 	d.closed = true
 	var err error
-	if d.wtt != nil {
-		_ = d.wtt.Close()
+	if d.wttUsed {
+		_ = d.wtt.Close() // (it panics if it never made a connection)
 	}
 	if d.tr != nil {
 		err = d.tr.Close()
@@ -214,6 +216,9 @@ func (d *dialer) Dial(ctx context.Context, session string, after uint64) (transp
 		_ = qc.CloseWithError(0, "")
 		return nil, chat.Envelope{}, err
 	}
+	d.mu.Lock()
+	d.wttUsed = true
+	d.mu.Unlock()
 	cc, err := wtt.NewClientConn(qc)
 	if err != nil {
 		return fail(err)

@@ -136,8 +136,6 @@ type unacked struct {
 	m     map[uint64]*inflight
 	space chan struct{} // signalled when an ack frees room
 	added chan struct{} // signalled when an entry is added (the retransmit timer looks again)
-
-	retransmits int64
 }
 
 func newUnacked() *unacked {
@@ -199,7 +197,6 @@ func (u *unacked) due(now time.Time, rto time.Duration, dst []chat.Entry) ([]cha
 			next = f.due
 		}
 	}
-	u.retransmits += int64(len(dst))
 	u.mu.Unlock()
 	return dst, next
 }

@@ -177,3 +177,48 @@ func (c *lossyConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		}
 	}
 }
+
+// bare is the WebTransport server alone (no HTTP), for tests that look at its counters.
+type bare struct {
+	lab
+	wt *webtransport.Server
+	ts *transports.Server
+}
+
+func startBare(t *testing.T, hubCfg chat.Config, cfg webtransport.Config) *bare {
+	t.Helper()
+	hubCfg.Logger = discard()
+	hub, err := chat.NewHub(hubCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := transports.NewServer(hub, transports.ServerOptions{Logger: discard()})
+	wts, err := webtransport.NewServer(ts, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- wts.Serve(pc) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		if err := hub.Shutdown(ctx); err != nil {
+			t.Errorf("hub shutdown: %v", err)
+		}
+		if err := ts.Shutdown(ctx); err != nil {
+			t.Errorf("transports shutdown: %v", err)
+		}
+		if err := wts.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		pc.Close()
+	})
+	return &bare{lab: lab{base: "http://" + pc.LocalAddr().String(), hash: wts.CertHash()}, wt: wts, ts: ts}
+}

@@ -2,6 +2,7 @@ package webtransport
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -56,6 +57,9 @@ type Server struct {
 	cert   tls.Certificate
 	hash   [32]byte
 	closed atomic.Bool
+
+	retransmits atomic.Int64
+	sessions    atomic.Int64
 }
 
 type connKey struct{}
@@ -111,6 +115,12 @@ func (s *Server) Close() error {
 // CertHash is the SHA-256 of the server's certificate (DER).
 func (s *Server) CertHash() [32]byte { return s.hash }
 
+// Retransmits is how many datagrams wt-datagram sessions have sent again for want of an ack.
+func (s *Server) Retransmits() int64 { return s.retransmits.Load() }
+
+// Sessions is how many WebTransport sessions are being served.
+func (s *Server) Sessions() int64 { return s.sessions.Load() }
+
 // Certificate is the server's certificate.
 func (s *Server) Certificate() tls.Certificate { return s.cert }
 
@@ -146,7 +156,9 @@ func (s *Server) serveWT(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	qc, _ := r.Context().Value(connKey{}).(*quic.Conn)
-	c := &serverConn{srv: s.t, ws: ws, qc: qc, mode: mode}
+	s.sessions.Add(1)
+	defer s.sessions.Add(-1)
+	c := &serverConn{srv: s.t, ws: ws, qc: qc, mode: mode, retransmits: &s.retransmits}
 	c.serve(r)
 }
 
@@ -160,6 +172,8 @@ type serverConn struct {
 	cs   *chat.Session
 	cur  *chat.Cursor
 	una  *unacked // datagram mode
+
+	retransmits *atomic.Int64
 
 	wmu       sync.Mutex // serializes writes on ctl
 	finalSent bool       // under wmu: a closing envelope was written
@@ -341,7 +355,8 @@ func (c *serverConn) retransmit(ctx context.Context) {
 		}
 		var next time.Time
 		due, next = c.una.due(time.Now(), c.rto(), due[:0])
-		slices.SortFunc(due, func(a, b chat.Entry) int { return int(a.Seq - b.Seq) })
+		slices.SortFunc(due, func(a, b chat.Entry) int { return cmp.Compare(a.Seq, b.Seq) })
+		c.retransmits.Add(int64(len(due)))
 		for _, e := range due {
 			buf = e.AppendJSON(buf[:0])
 			if err := c.ws.SendDatagram(buf); err != nil {

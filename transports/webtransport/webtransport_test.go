@@ -128,7 +128,7 @@ func TestResumeAfterDrop(t *testing.T) {
 func TestLoss(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
-			l := start(t, server.Config{})
+			l := startBare(t, chat.Config{}, webtransport.Config{})
 			rng := rand.New(rand.NewPCG(1, 2))
 			var mu sync.Mutex
 			lossy := func(o *transports.Options) {
@@ -145,6 +145,11 @@ func TestLoss(t *testing.T) {
 			}
 			pub, sub := l.client(t, mode, "pub", lossy), l.client(t, mode, "sub", lossy)
 			burst(t, mode, pub, sub, 500, false)
+			if n := l.wt.Retransmits(); mode == transports.WTDatagram && n == 0 {
+				t.Error("no datagram was retransmitted under 10% loss")
+			} else {
+				t.Logf("%d datagrams retransmitted", n)
+			}
 		})
 	}
 }
@@ -184,7 +189,7 @@ func TestMalformedKeepsConnection(t *testing.T) {
 func TestHeartbeatTimeout(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
-			l := start(t, server.Config{Hub: chat.Config{Heartbeat: 40 * time.Millisecond, HeartbeatTimeout: 80 * time.Millisecond}})
+			l := start(t, server.Config{Hub: chat.Config{Heartbeat: 50 * time.Millisecond, HeartbeatTimeout: 400 * time.Millisecond}})
 			live := l.client(t, mode, "live")
 			np := l.client(t, mode, "nopong", func(o *transports.Options) { o.NoPong = true; o.NoReconnect = true })
 			timer := time.NewTimer(wait)
