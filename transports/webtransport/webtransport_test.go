@@ -2,6 +2,7 @@ package webtransport_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -208,5 +209,88 @@ func TestHeartbeatTimeout(t *testing.T) {
 				t.Errorf("the live client reconnected %d times; pongs should keep it", n-before)
 			}
 		})
+	}
+}
+
+// TestSizeLimit: an envelope at the limit goes through on every mode (in wt-datagram its msg is
+// too large for a datagram and travels on a unidirectional stream); one over gets too_large and
+// the connection goes on; a line over the frame limit ends the connection, and the client
+// resumes.
+func TestSizeLimit(t *testing.T) {
+	const max = 4096
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) {
+			l := start(t, server.Config{Hub: chat.Config{Limits: chat.Limits{MaxEnvelope: max}}})
+			c, peer := l.client(t, mode, "big"), l.client(t, mode, "peer")
+			sid := c.Session()
+			env := chat.Envelope{Type: chat.TypeSay, Room: chat.Lobby, CID: chat.StringCID("c1")}
+			env.Text = strings.Repeat("x", max-len(chat.Marshal(&env))-len(`,"text":""`))
+			if n := len(chat.Marshal(&env)); n != max {
+				t.Fatalf("test envelope is %d bytes, want %d", n, max)
+			}
+			send(t, c, env)
+			until(t, peer, text(env.Text))
+			env.CID = chat.StringCID("c2")
+			env.Text += "y"
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			var ce *chat.Error
+			if _, err := c.Send(ctx, env); !errors.As(err, &ce) || ce.Code != chat.CodeTooLarge {
+				t.Fatalf("one byte over: %v, want too_large", err)
+			}
+			before := l.srv.T.Requests.Load()
+			if err := c.SendRaw(ctx, []byte(`{"type":"say","text":"`+strings.Repeat("z", 16*max)+`"}`)); err != nil {
+				t.Fatal(err)
+			}
+			send(t, c, chat.Envelope{Type: chat.TypeSay, Room: chat.Lobby, Text: "after"})
+			until(t, peer, text("after"))
+			if l.srv.T.Requests.Load() == before {
+				t.Error("a line over the frame limit did not end the connection")
+			}
+			if c.Session() != sid {
+				t.Error("the session changed; want a resume")
+			}
+		})
+	}
+}
+
+// TestShutdownEndsSessions: Shutdown tells every client (code shutdown) and returns once every
+// session goroutine is done.
+func TestShutdownEndsSessions(t *testing.T) {
+	srv, err := server.New(server.Config{Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, pc, err := server.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln, pc) }()
+	l := &lab{srv: srv, base: "http://" + ln.Addr().String()}
+	l.hash = fetchHash(t, l.base)
+	var cs []*webtransport.Client
+	for _, mode := range modes {
+		cs = append(cs, l.client(t, mode, "sd", func(o *transports.Options) { o.NoReconnect = true }))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	for _, c := range cs {
+		timer := time.NewTimer(wait)
+		for open := true; open; {
+			select {
+			case _, open = <-c.Messages():
+			case <-timer.C:
+				t.Fatalf("%s: still open after shutdown", c.Name())
+			}
+		}
+		timer.Stop()
 	}
 }
