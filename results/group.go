@@ -245,6 +245,8 @@ func num(x float64) string {
 		return "–"
 	case math.IsInf(x, 1):
 		return "∞"
+	case math.Abs(x) >= 1000 && math.Abs(x) < 1e15:
+		return group3(int64(math.Round(x)))
 	case x == math.Trunc(x) && math.Abs(x) < 1e15:
 		return fmt.Sprintf("%.0f", x)
 	case math.Abs(x) >= 100:

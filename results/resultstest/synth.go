@@ -143,11 +143,10 @@ func run(rng *rand.Rand, o Options, transport string, m model, loss float64, rep
 	slices.Sort(r.Drops)
 	// Which drops hit this sampled conversation: a share so the picture stays readable.
 	var hits []float64
-	for _, t := range r.Drops {
-		if rng.Float64() < 0.25 {
-			hits = append(hits, t)
-		}
+	for range int(loss * 250 * (0.7 + 0.6*rng.Float64())) {
+		hits = append(hits, rng.Float64()*o.DurationS)
 	}
+	slices.Sort(hits)
 	r.Samples = make([]results.Sample, o.Samples)
 	for i := range r.Samples {
 		t := (float64(i) + rng.Float64()) * o.DurationS / float64(o.Samples)

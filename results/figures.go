@@ -1,0 +1,626 @@
+package results
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// TCPMinRTOMS is gVisor's minimum retransmission timeout: a TCP copy whose segment was lost
+// arrives at least this much after the no-loss latency.
+const TCPMinRTOMS = 200
+
+// Plots renders every figure f has data for, in report order: latency CDFs (one per
+// condition), p50/p99 and stalls against loss (one per loss sweep of two or more points),
+// bytes and server CPU per delivered copy (bar charts at the lowest loss of each delay), and
+// timelines of single runs. Figures without data are left out, not drawn empty.
+func Plots(f *File) ([]Figure, error) {
+	var out []Figure
+	add := func(fig Figure, err error) error {
+		if err != nil {
+			return err
+		}
+		out = append(out, fig)
+		return nil
+	}
+	for _, c := range Conds(f) {
+		if !hasSamples(f, c) {
+			continue
+		}
+		if err := add(plotCDF(f, c)); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range sweeps(f) {
+		if err := add(plotLatencyVsLoss(f, s)); err != nil {
+			return nil, err
+		}
+		if err := add(plotStallsVsLoss(f, s)); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range barConds(f) {
+		if err := add(plotBars(f, c, barBytes)); err != nil {
+			return nil, err
+		}
+		if err := add(plotBars(f, c, barCPU)); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range timelineRuns(f) {
+		if err := add(plotTimeline(f, r)); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func scenarioName(f *File) string {
+	if f.Scenario == "" {
+		return "wirelab"
+	}
+	return f.Scenario
+}
+
+func hasSamples(f *File, c Cond) bool {
+	for i := range f.Runs {
+		if f.Runs[i].Cond() == c && len(f.Runs[i].Samples) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// sweeps are the (delay, burst) families with two or more loss rates.
+func sweeps(f *File) []sweep {
+	n := map[sweep]int{}
+	var out []sweep
+	for _, c := range Conds(f) {
+		s := c.sweep()
+		if n[s]++; n[s] == 2 {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// barConds: the lowest loss of each delay (Bernoulli first): where the cost of a transport
+// shows without loss in the way.
+func barConds(f *File) []Cond {
+	var out []Cond
+	for _, c := range Conds(f) {
+		if !slices.ContainsFunc(out, func(d Cond) bool { return d.DelayMS == c.DelayMS }) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// groupsAt are the groups at condition c, in transport order.
+func groupsAt(f *File, c Cond) []Group {
+	var out []Group
+	for _, g := range Groups(f) {
+		if g.Cond == c {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// noLossP50 is the transport's median p50 at 0% loss and the same delay, or NaN.
+func noLossP50(f *File, transport string, delayMS float64) float64 {
+	var xs []float64
+	for i := range f.Runs {
+		r := &f.Runs[i]
+		if r.Transport == transport && r.DelayMS == delayMS && r.Loss == 0 {
+			xs = append(xs, r.Latency.P50)
+		}
+	}
+	return Summarize(xs).Median
+}
+
+// pollTheoryMS is short polling's expected mean latency: interval/2 + 2 one-way delays; 0
+// when the interval is unknown.
+func pollTheoryMS(f *File, delayMS float64) float64 {
+	if f.PollIntervalMS <= 0 {
+		return 0
+	}
+	return f.PollIntervalMS/2 + 2*delayMS
+}
+
+func anyTCP(ts []string) bool { return slices.ContainsFunc(ts, IsTCP) }
+
+// plotCDF: (a) latency CDF per transport at one condition, x log in ms.
+func plotCDF(f *File, c Cond) (Figure, error) {
+	p := newPlot(fmt.Sprintf("%s: latency CDF at %s", scenarioName(f), c), "latency, end to end per delivered copy (ms, log scale)", "fraction of copies delivered within")
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = logTicks125{}
+	leg := newLegend()
+	lo, hi := math.Inf(1), math.Inf(-1)
+	var ts, missing []string
+	for _, g := range groupsAt(f, c) {
+		var lat []float64
+		for _, r := range g.Runs {
+			for _, s := range r.Samples {
+				lat = append(lat, math.Max(s.LatencyMS, 0.1))
+			}
+		}
+		if len(lat) == 0 {
+			missing = append(missing, g.Transport)
+			continue
+		}
+		slices.Sort(lat)
+		lo, hi = math.Min(lo, lat[0]), math.Max(hi, lat[len(lat)-1])
+		xys := cdfPoints(lat, 800)
+		col := TransportColor(g.Transport)
+		p.Add(line(xys, col, solid, vg.Points(1.8)))
+		leg.Add(fmt.Sprintf("%s (%d copies)", g.Transport, len(lat)), swatch{color: col, line: true})
+		ts = append(ts, g.Transport)
+	}
+	lo, hi = logRange(lo, hi)
+	var notes []string
+	vline := func(x float64, label string, dashes []vg.Length) {
+		if x <= 0 {
+			return
+		}
+		lo, hi = math.Min(lo, x/1.25), math.Max(hi, x*1.25)
+		l := theoryLine(plotter.XYs{{X: x, Y: 0}, {X: x, Y: 1}}, dashes)
+		p.Add(l)
+		leg.Add(label, l)
+		notes = append(notes, label)
+	}
+	vline(2*c.DelayMS, fmt.Sprintf("theory: push floor 2×%s ms", num(c.DelayMS)), floorDash)
+	if slices.Contains(ts, "shortpoll") {
+		vline(pollTheoryMS(f, c.DelayMS), fmt.Sprintf("theory: short-poll mean %s ms", num(pollTheoryMS(f, c.DelayMS))), pollDash)
+	}
+	if c.Loss > 0 && anyTCP(ts) {
+		vline(2*c.DelayMS+TCPMinRTOMS, fmt.Sprintf("theory: TCP resend ≥ %s+%d ms", num(2*c.DelayMS), TCPMinRTOMS), rtoDash)
+	}
+	p.X.Min, p.X.Max = lo, hi
+	p.Y.Min, p.Y.Max = 0, 1.02
+	p.Y.Tick.Marker = fractionTicks{}
+	caption := "Each line is one transport's latency distribution, all repeats pooled; further left is faster, a long flat tail is stalls."
+	if len(missing) > 0 {
+		caption += " No per-copy samples for " + strings.Join(missing, ", ") + "."
+	}
+	return render("cdf-"+c.Slug(), caption, p, leg)
+}
+
+// cdfPoints turns sorted latencies into at most n CDF points (a step per copy when fewer).
+func cdfPoints(sorted []float64, n int) plotter.XYs {
+	m := len(sorted)
+	step := max(1, m/n)
+	xys := make(plotter.XYs, 0, m/step+2)
+	for i := 0; i < m; i += step {
+		xys = append(xys, plotter.XY{X: sorted[i], Y: float64(i+1) / float64(m)})
+	}
+	xys = append(xys, plotter.XY{X: sorted[m-1], Y: 1})
+	return xys
+}
+
+// lossSeries is one transport's metric against loss: median and min-max over repeats.
+func lossSeries(f *File, s sweep, transport string, of func(*Run) (float64, bool)) (plotter.XYs, plotter.YErrors) {
+	var xys plotter.XYs
+	var errs plotter.YErrors
+	for _, g := range Groups(f) {
+		if g.Transport != transport || g.sweep() != s {
+			continue
+		}
+		var xs []float64
+		for _, r := range g.Runs {
+			if v, ok := of(r); ok {
+				xs = append(xs, v)
+			}
+		}
+		if len(xs) == 0 {
+			continue
+		}
+		sm := Summarize(xs)
+		xys = append(xys, plotter.XY{X: g.Loss * 100, Y: sm.Median})
+		errs = append(errs, struct{ Low, High float64 }{sm.Median - sm.Min, sm.Max - sm.Median})
+	}
+	return xys, errs
+}
+
+func sweepLosses(f *File, s sweep) []float64 {
+	var out []float64
+	for _, c := range Conds(f) {
+		if c.sweep() == s {
+			out = append(out, c.Loss*100)
+		}
+	}
+	return out
+}
+
+// nudge spreads transports a little along x so their error bars do not sit on each other.
+func nudge(xys plotter.XYs, i, n int, span float64) plotter.XYs {
+	off := (float64(i) - float64(n-1)/2) * span * 0.007
+	out := slices.Clone(xys)
+	for j := range out {
+		out[j].X += off
+	}
+	return out
+}
+
+// addSeries draws a series (line, markers, min-max bars) in the transport's style.
+func addSeries(p *plot.Plot, transport string, xys plotter.XYs, errs plotter.YErrors, dashes []vg.Length) error {
+	col := TransportColor(transport)
+	p.Add(line(xys, col, dashes, vg.Points(1.6)))
+	sc, err := plotter.NewScatter(xys)
+	if err != nil {
+		return err
+	}
+	sc.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(3), Shape: transportGlyph(transport)}
+	p.Add(sc)
+	if len(errs) > 0 {
+		eb, err := plotter.NewYErrorBars(errPoints{xys, errs})
+		if err != nil {
+			return err
+		}
+		eb.LineStyle = draw.LineStyle{Color: col, Width: vg.Points(1)}
+		eb.CapWidth = vg.Points(5)
+		p.Add(eb)
+	}
+	return nil
+}
+
+func repeatsNote(f *File) string {
+	n := 0
+	for _, g := range Groups(f) {
+		n = max(n, len(g.Runs))
+	}
+	if n <= 1 {
+		return "one run per point (no repeats: no spread shown)"
+	}
+	return fmt.Sprintf("bars: min–max over %d repeats", n)
+}
+
+// plotLatencyVsLoss: (b) p50 (solid) and p99 (dashed) against loss, per transport.
+func plotLatencyVsLoss(f *File, s sweep) (Figure, error) {
+	p := newPlot(fmt.Sprintf("%s: latency against loss, %s", scenarioName(f), s), "configured loss per direction (%)", "latency (ms, log scale): p50 solid, p99 dashed")
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = logTicks125{}
+	leg := newLegend()
+	losses := sweepLosses(f, s)
+	span := losses[len(losses)-1] - losses[0]
+	ts := Transports(f)
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for i, t := range ts {
+		any := false
+		for _, q := range []struct {
+			of     func(*Run) float64
+			dashes []vg.Length
+		}{{func(r *Run) float64 { return r.Latency.P50 }, solid}, {func(r *Run) float64 { return r.Latency.P99 }, dashed}} {
+			xys, errs := lossSeries(f, s, t, func(r *Run) (float64, bool) { v := q.of(r); return v, v > 0 })
+			if len(xys) == 0 {
+				continue
+			}
+			any = true
+			for j, xy := range xys {
+				lo, hi = math.Min(lo, xy.Y-errs[j].Low), math.Max(hi, xy.Y+errs[j].High)
+			}
+			if err := addSeries(p, t, nudge(xys, i, len(ts), span), errs, q.dashes); err != nil {
+				return Figure{}, err
+			}
+		}
+		if any {
+			leg.Add(t, swatch{color: TransportColor(t), line: true, glyph: transportGlyph(t)})
+		}
+	}
+	leg.Add("p50 (median of repeats)", swatch{color: theoryColor, line: true})
+	leg.Add("p99 (median of repeats)", swatch{color: theoryColor, line: true, dashes: dashed})
+	floor := 2 * s.DelayMS
+	hline := func(y float64, label string, dashes []vg.Length) {
+		if y <= 0 {
+			return
+		}
+		lo, hi = math.Min(lo, y), math.Max(hi, y)
+		l := theoryLine(plotter.XYs{{X: losses[0] - span*0.05, Y: y}, {X: losses[len(losses)-1] + span*0.05, Y: y}}, dashes)
+		p.Add(l)
+		leg.Add(label, l)
+	}
+	hline(floor, fmt.Sprintf("theory: push floor %s ms", num(floor)), floorDash)
+	if slices.Contains(ts, "shortpoll") {
+		hline(pollTheoryMS(f, s.DelayMS), fmt.Sprintf("theory: short-poll mean %s ms", num(pollTheoryMS(f, s.DelayMS))), pollDash)
+	}
+	if anyTCP(ts) {
+		hline(floor+TCPMinRTOMS, fmt.Sprintf("theory: TCP resend ≥ %s ms", num(floor+TCPMinRTOMS)), rtoDash)
+	}
+	p.Y.Min, p.Y.Max = logRange(lo, hi)
+	p.X.Min, p.X.Max = losses[0]-span*0.06, losses[len(losses)-1]+span*0.06
+	p.X.Tick.Marker = valueTicks(losses, "%")
+	leg.Add(repeatsNote(f), swatch{})
+	return render("latency-vs-loss-"+sweepSlug(s), "Median and tail latency as loss grows; a p99 that jumps by about 200 ms is TCP waiting for a retransmission.", p, leg)
+}
+
+// plotStallsVsLoss: (c) stalled copies (solid) and collateral ones (dashed) per 1,000
+// delivered copies, against loss.
+func plotStallsVsLoss(f *File, s sweep) (Figure, error) {
+	p := newPlot(fmt.Sprintf("%s: stalls against loss, %s", scenarioName(f), s), "configured loss per direction (%)", "stalled copies per 1,000 delivered")
+	leg := newLegend()
+	losses := sweepLosses(f, s)
+	span := losses[len(losses)-1] - losses[0]
+	ts := Transports(f)
+	hi := 0.0
+	for i, t := range ts {
+		any := false
+		for _, q := range []struct {
+			of     func(*Run) int64
+			dashes []vg.Length
+		}{{func(r *Run) int64 { return r.Stalls.Count }, solid}, {func(r *Run) int64 { return r.Stalls.Collateral }, dashed}} {
+			xys, errs := lossSeries(f, s, t, func(r *Run) (float64, bool) {
+				if r.Delivered <= 0 {
+					return 0, false
+				}
+				return 1000 * float64(q.of(r)) / float64(r.Delivered), true
+			})
+			if len(xys) == 0 {
+				continue
+			}
+			any = true
+			for j, xy := range xys {
+				hi = math.Max(hi, xy.Y+errs[j].High)
+			}
+			if err := addSeries(p, t, nudge(xys, i, len(ts), span), errs, q.dashes); err != nil {
+				return Figure{}, err
+			}
+		}
+		if any {
+			leg.Add(t, swatch{color: TransportColor(t), line: true, glyph: transportGlyph(t)})
+		}
+	}
+	leg.Add("all stalls", swatch{color: theoryColor, line: true})
+	leg.Add("collateral (head-of-line)", swatch{color: theoryColor, line: true, dashes: dashed})
+	leg.Add(repeatsNote(f), swatch{})
+	p.Y.Min, p.Y.Max = 0, math.Max(hi*1.1, 1)
+	p.X.Min, p.X.Max = losses[0]-span*0.06, losses[len(losses)-1]+span*0.06
+	p.X.Tick.Marker = valueTicks(losses, "%")
+	return render("stalls-vs-loss-"+sweepSlug(s), "A stall is a copy later than its transport's no-loss p99 plus one RTT; collateral stalls lost none of their own packets: they waited behind another message's loss (head-of-line blocking).", p, leg)
+}
+
+func sweepSlug(s sweep) string {
+	out := slugNum(s.DelayMS) + "ms"
+	if s.Burst > 0 {
+		out += "-burst" + slugNum(s.Burst)
+	}
+	return out
+}
+
+// valueTicks labels exactly the given values.
+func valueTicks(vs []float64, suffix string) plot.ConstantTicks {
+	var ts plot.ConstantTicks
+	for _, v := range vs {
+		ts = append(ts, plot.Tick{Value: v, Label: num(v) + suffix})
+	}
+	return ts
+}
+
+type barKind struct {
+	slug, ylabel, what, caption string
+	of                          func(*Run) float64
+}
+
+var (
+	barBytes = barKind{
+		slug: "bytes-per-msg", ylabel: "bytes on the wire per delivered copy (B)", what: "bytes on the wire per delivered copy",
+		caption: "Every byte on the emulated link in both directions (headers, acks, idle polls) divided by the copies delivered: polling pays for the polls that found nothing.",
+		of:      func(r *Run) float64 { return r.Server.BytesPerMsg },
+	}
+	barCPU = barKind{
+		slug: "server-cpu", ylabel: "server CPU per 1,000 delivered copies (ms)", what: "server CPU per 1,000 delivered copies",
+		caption: "CPU time of the server process (its own process: the lab's load is not in it) per 1,000 delivered copies.",
+		of:      func(r *Run) float64 { return r.Server.CPUUSPerMsg }, // µs/copy = ms per 1,000 copies
+	}
+)
+
+// plotBars: (d) bytes and (e) server CPU per delivered copy, one bar per transport.
+func plotBars(f *File, c Cond, k barKind) (Figure, error) {
+	p := newPlot(fmt.Sprintf("%s: %s at %s", scenarioName(f), k.what, c), "transport", k.ylabel)
+	leg := newLegend()
+	var names []string
+	var labels plotter.XYLabels
+	hi := 0.0
+	for i, g := range groupsAt(f, c) {
+		sm := Summarize(g.Values(Metric{Of: k.of}))
+		col := TransportColor(g.Transport)
+		bc, err := plotter.NewBarChart(plotter.Values{sm.Mean}, vg.Points(34))
+		if err != nil {
+			return Figure{}, err
+		}
+		bc.XMin = float64(i)
+		bc.Color = col
+		bc.LineStyle.Width = 0
+		p.Add(bc)
+		if sm.N > 1 {
+			eb, err := plotter.NewYErrorBars(errPoints{plotter.XYs{{X: float64(i), Y: sm.Mean}}, plotter.YErrors{{Low: sm.Mean - sm.Min, High: sm.Max - sm.Mean}}})
+			if err != nil {
+				return Figure{}, err
+			}
+			eb.LineStyle.Width = vg.Points(1)
+			p.Add(eb)
+		}
+		names = append(names, g.Transport)
+		labels.XYs = append(labels.XYs, plotter.XY{X: float64(i), Y: sm.Max})
+		labels.Labels = append(labels.Labels, num(sm.Mean))
+		hi = math.Max(hi, sm.Max)
+		leg.Add(g.Transport, swatch{color: col, fill: true})
+	}
+	if len(names) == 0 {
+		return Figure{}, fmt.Errorf("results: no runs at %s", c)
+	}
+	lb, err := plotter.NewLabels(labels)
+	if err != nil {
+		return Figure{}, err
+	}
+	for i := range lb.TextStyle {
+		lb.TextStyle[i].XAlign = draw.XCenter
+		lb.TextStyle[i].Font.Size = 9
+	}
+	lb.Offset = vg.Point{Y: vg.Points(4)}
+	p.Add(lb)
+	p.NominalX(names...)
+	p.X.Tick.Label.Rotation = 0.35
+	p.X.Tick.Label.XAlign = draw.XRight
+	p.Y.Min, p.Y.Max = 0, math.Max(hi*1.15, 1e-9)
+	if n := len(groupsAt(f, c)[0].Runs); n > 1 {
+		leg.Add(fmt.Sprintf("bar: mean of %d repeats", n), swatch{})
+		leg.Add("whisker: min–max", swatch{})
+	}
+	return render(k.slug+"-"+c.Slug(), k.caption, p, leg)
+}
+
+// timelineRuns picks the runs worth a timeline: at the showcase loss (2% when swept, else
+// the highest), websocket and wt-uni (the first TCP and the first QUIC transport otherwise),
+// first repeat, with samples.
+func timelineRuns(f *File) []*Run {
+	var loss = -1.0
+	for _, c := range Conds(f) {
+		if c.Burst > 0 || c.Loss == 0 {
+			continue
+		}
+		if loss < 0 || c.Loss == 0.02 || (loss != 0.02 && c.Loss > loss) {
+			loss = c.Loss
+		}
+	}
+	if loss < 0 {
+		loss = 0
+	}
+	pick := func(ok func(string) bool) *Run {
+		var best *Run
+		for i := range f.Runs {
+			r := &f.Runs[i]
+			if r.Loss != loss || r.Burst > 0 || len(r.Samples) == 0 || !ok(r.Transport) {
+				continue
+			}
+			if best == nil || r.DelayMS < best.DelayMS || (r.DelayMS == best.DelayMS && r.Repeat < best.Repeat) {
+				best = r
+			}
+		}
+		return best
+	}
+	var out []*Run
+	for _, want := range [][2]func(string) bool{
+		{func(t string) bool { return t == "websocket" }, IsTCP},
+		{func(t string) bool { return t == "wt-uni" }, func(t string) bool { return !IsTCP(t) }},
+	} {
+		r := pick(want[0])
+		if r == nil {
+			for _, t := range Transports(f) {
+				if want[1](t) {
+					if r = pick(func(s string) bool { return s == t }); r != nil {
+						break
+					}
+				}
+			}
+		}
+		if r != nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// plotTimeline: (f) one run's copies, latency against send time, drops as ticks, stalls
+// and head-of-line stalls marked.
+func plotTimeline(f *File, r *Run) (Figure, error) {
+	p := newPlot(fmt.Sprintf("%s: timeline of %s at %s (repeat %d)", scenarioName(f), r.Transport, r.Cond(), r.Repeat),
+		"scheduled send time (s since the measured window began)", "latency of the copy (ms)")
+	leg := newLegend()
+	col := TransportColor(r.Transport)
+	var plain, own, hol plotter.XYs
+	hi, tmax := 0.0, 0.0
+	for _, s := range r.Samples {
+		xy := plotter.XY{X: s.T, Y: s.LatencyMS}
+		hi, tmax = math.Max(hi, s.LatencyMS), math.Max(tmax, s.T)
+		switch {
+		case s.HOL:
+			hol = append(hol, xy)
+		case s.Stall:
+			own = append(own, xy)
+		default:
+			plain = append(plain, xy)
+		}
+	}
+	for _, d := range r.Drops {
+		tmax = math.Max(tmax, d)
+	}
+	scatter := func(xys plotter.XYs, sty draw.GlyphStyle, label string) error {
+		if len(xys) == 0 {
+			return nil
+		}
+		sc, err := plotter.NewScatter(xys)
+		if err != nil {
+			return err
+		}
+		sc.GlyphStyle = sty
+		p.Add(sc)
+		leg.Add(fmt.Sprintf("%s (%d)", label, len(xys)), sc)
+		return nil
+	}
+	if err := scatter(plain, draw.GlyphStyle{Color: col, Radius: vg.Points(1.6), Shape: draw.CircleGlyph{}}, r.Transport+": a delivered copy"); err != nil {
+		return Figure{}, err
+	}
+	if err := scatter(own, draw.GlyphStyle{Color: col, Radius: vg.Points(3.5), Shape: draw.TriangleGlyph{}}, "stall, own packet lost"); err != nil {
+		return Figure{}, err
+	}
+	if err := scatter(hol, draw.GlyphStyle{Color: col, Radius: vg.Points(3), Shape: draw.CircleGlyph{}}, "head-of-line stall (collateral)"); err != nil {
+		return Figure{}, err
+	}
+	if len(hol) > 0 {
+		ring, _ := plotter.NewScatter(hol)
+		ring.GlyphStyle = draw.GlyphStyle{Color: holColor, Radius: vg.Points(4.5), Shape: draw.RingGlyph{}}
+		p.Add(ring)
+		leg.Add("ringed: head-of-line", ring)
+	}
+	hline := func(y float64, label string, dashes []vg.Length) {
+		if y <= 0 || math.IsNaN(y) {
+			return
+		}
+		hi = math.Max(hi, y)
+		l := theoryLine(plotter.XYs{{X: 0, Y: y}, {X: tmax, Y: y}}, dashes)
+		p.Add(l)
+		leg.Add(label, l)
+	}
+	hline(2*r.DelayMS, fmt.Sprintf("theory: push floor %s ms", num(2*r.DelayMS)), floorDash)
+	if r.Transport == "shortpoll" {
+		hline(pollTheoryMS(f, r.DelayMS), fmt.Sprintf("theory: short-poll mean %s ms", num(pollTheoryMS(f, r.DelayMS))), pollDash)
+	}
+	if IsTCP(r.Transport) && r.Loss > 0 {
+		base := noLossP50(f, r.Transport, r.DelayMS)
+		label := "no-loss p50"
+		if math.IsNaN(base) {
+			base, label = 2*r.DelayMS, "push floor"
+		}
+		hline(base+TCPMinRTOMS, fmt.Sprintf("theory: %s + %d ms (min RTO)", label, TCPMinRTOMS), rtoDash)
+	}
+	if len(r.Drops) > 0 {
+		dt := dropTicks{T: r.Drops, Color: dropColor, Height: vg.Points(12)}
+		p.Add(dt)
+		leg.Add(fmt.Sprintf("dropped packet, any flow (%d)", len(r.Drops)), dt)
+	}
+	p.X.Min, p.X.Max = 0, math.Max(tmax, 1e-3)
+	p.Y.Min, p.Y.Max = 0, hi*1.08
+	return render(fmt.Sprintf("timeline-%s-%s-r%d", r.Transport, r.Cond().Slug(), r.Repeat),
+		"Every sampled copy of one run. Ticks at the bottom are dropped packets; copies that stalled although none of their own packets was lost (ringed) waited behind another message's loss.", p, leg)
+}
+
+// fractionTicks mark 0 to 1 by tenths, labelled every fifth.
+type fractionTicks struct{}
+
+func (fractionTicks) Ticks(min, max float64) []plot.Tick {
+	var ts []plot.Tick
+	for i := 0; i <= 10; i++ {
+		t := plot.Tick{Value: float64(i) / 10}
+		if i%2 == 0 {
+			t.Label = num(t.Value)
+		}
+		ts = append(ts, t)
+	}
+	return ts
+}

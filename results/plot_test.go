@@ -1,0 +1,199 @@
+package results_test
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/wirelab/wirelab/results"
+	"github.com/wirelab/wirelab/results/resultstest"
+)
+
+var allTransports = []string{"shortpoll", "longpoll", "stream", "sse", "websocket", "wt-stream", "wt-uni", "wt-datagram"}
+
+func TestPlots(t *testing.T) {
+	f := resultstest.File(resultstest.Options{Seed: 1})
+	figs, err := results.Plots(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, fig := range figs {
+		names = append(names, fig.Name)
+	}
+	want := []string{
+		"cdf-20ms-loss0pct", "cdf-20ms-loss2pct", "cdf-20ms-loss5pct",
+		"latency-vs-loss-20ms", "stalls-vs-loss-20ms",
+		"bytes-per-msg-20ms-loss0pct", "server-cpu-20ms-loss0pct",
+		"timeline-websocket-20ms-loss2pct-r0", "timeline-wt-uni-20ms-loss2pct-r0",
+	}
+	if !slices.Equal(names, want) {
+		t.Fatalf("figures %v\nwant %v", names, want)
+	}
+	for _, fig := range figs {
+		t.Run(fig.Name, func(t *testing.T) {
+			img := decodePNG(t, fig.PNG)
+			if b := img.Bounds(); b.Dx() != 960 || b.Dy() != 528 {
+				t.Fatalf("PNG is %v, want 960x528", b.Size())
+			}
+			if n := inkPixels(img); n < 5000 {
+				t.Fatalf("PNG nearly blank: %d non-white pixels", n)
+			}
+			var expect []string
+			switch {
+			case strings.HasPrefix(fig.Name, "timeline-websocket"):
+				expect = []string{"websocket"}
+			case strings.HasPrefix(fig.Name, "timeline-wt-uni"):
+				expect = []string{"wt-uni"}
+			default:
+				expect = allTransports // every transport has its colour in the legend at least
+			}
+			for _, tr := range expect {
+				if n := colourPixels(img, results.TransportColor(tr)); n < 20 {
+					t.Errorf("%s's colour: %d pixels", tr, n)
+				}
+			}
+			checkSVG(t, fig.SVG, fig.Title)
+			if !strings.Contains(fig.Title, "synthetic") {
+				t.Errorf("title %q does not name the scenario", fig.Title)
+			}
+			if fig.Caption == "" {
+				t.Error("no caption")
+			}
+		})
+	}
+}
+
+func TestTransportColoursDistinctAndFixed(t *testing.T) {
+	seen := map[color.RGBA]string{}
+	for _, tr := range append(allTransports, "auto") {
+		c := results.TransportColor(tr)
+		if other, dup := seen[c]; dup {
+			t.Fatalf("%s and %s share a colour", tr, other)
+		}
+		seen[c] = tr
+		if c.R > 0xF0 && c.G > 0xF0 && c.B > 0xF0 {
+			t.Fatalf("%s's colour is unreadable on white", tr)
+		}
+	}
+	if results.TransportColor("carrier-pigeon") != results.TransportColor("carrier-pigeon") {
+		t.Fatal("an unknown transport's colour is not stable")
+	}
+}
+
+// Plots must cope with files that have little in them: no samples, a single loss rate, one
+// transport, zeros everywhere, and no runs at all.
+func TestPlotsSparseFiles(t *testing.T) {
+	noSamples := resultstest.File(resultstest.Options{Seed: 5, Repeats: 1})
+	for i := range noSamples.Runs {
+		noSamples.Runs[i].Samples, noSamples.Runs[i].Drops = nil, nil
+	}
+	oneLoss := resultstest.File(resultstest.Options{Seed: 6, Losses: []float64{0}, Transports: []string{"websocket"}, Repeats: 1})
+	zeros := &results.File{Schema: 1, Runs: []results.Run{{Transport: "websocket"}, {Transport: "sse", Loss: 0.02}}}
+	bursty := resultstest.File(resultstest.Options{Seed: 7, Burst: 4, Repeats: 2, Transports: []string{"websocket", "wt-uni", "mystery"}})
+	for _, tc := range []struct {
+		name   string
+		f      *results.File
+		prefix []string // every figure's name starts with one of these
+		n      int
+	}{
+		{"no samples", noSamples, []string{"latency-vs-loss", "stalls-vs-loss", "bytes-per-msg", "server-cpu"}, 4},
+		{"one loss", oneLoss, []string{"cdf", "bytes-per-msg", "server-cpu", "timeline-websocket"}, 4},
+		{"zeros", zeros, []string{"latency-vs-loss", "stalls-vs-loss", "bytes-per-msg", "server-cpu"}, 4},
+		{"bursty, unknown transport", bursty, []string{"cdf", "latency-vs-loss-20ms-burst4", "stalls-vs-loss-20ms-burst4", "bytes-per-msg", "server-cpu", "timeline"}, 0},
+		{"empty", &results.File{Schema: 1}, nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			figs, err := results.Plots(tc.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.n > 0 && len(figs) != tc.n {
+				t.Errorf("%d figures, want %d", len(figs), tc.n)
+			}
+			for _, fig := range figs {
+				if !slices.ContainsFunc(tc.prefix, func(p string) bool { return strings.HasPrefix(fig.Name, p) }) {
+					t.Errorf("unexpected figure %s", fig.Name)
+				}
+				decodePNG(t, fig.PNG)
+				checkSVG(t, fig.SVG, fig.Title)
+			}
+		})
+	}
+}
+
+func decodePNG(t *testing.T, b []byte) image.Image {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("PNG does not decode: %v", err)
+	}
+	return img
+}
+
+func inkPixels(img image.Image) int {
+	n := 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if r < 0xF000 || g < 0xF000 || bl < 0xF000 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func colourPixels(img image.Image, c color.RGBA) int {
+	n := 0
+	b := img.Bounds()
+	near := func(a uint32, b uint8) bool { d := int(a>>8) - int(b); return d > -12 && d < 12 }
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if near(r, c.R) && near(g, c.G) && near(bl, c.B) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// checkSVG parses the SVG as XML: an <svg> root and the title among its text.
+func checkSVG(t *testing.T, b []byte, title string) {
+	t.Helper()
+	dec := xml.NewDecoder(bytes.NewReader(b))
+	var root string
+	var text strings.Builder
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("SVG is not XML: %v", err)
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			if root == "" {
+				root = tok.Name.Local
+			}
+		case xml.CharData:
+			text.Write(tok)
+		}
+	}
+	if root != "svg" {
+		t.Fatalf("SVG root element is %q", root)
+	}
+	if !strings.Contains(text.String(), title) {
+		t.Errorf("SVG text lacks the title %q", title)
+	}
+}

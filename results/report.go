@@ -1,0 +1,187 @@
+package results
+
+import (
+	"encoding/base64"
+	"fmt"
+	htmltemplate "html/template"
+	"io"
+	"strings"
+	texttemplate "text/template"
+	"time"
+)
+
+// reportData is what both report templates read.
+type reportData struct {
+	F        *File
+	Title    string
+	Started  string
+	Rows     []Row
+	Reading  []string
+	Warnings []string
+	Figures  []Figure
+	Facts    [][2]string // machine, versions and provenance, label -> value
+}
+
+func newReportData(f *File, figs []Figure) reportData {
+	d := reportData{
+		F:        f,
+		Title:    "wirelab: " + scenarioName(f),
+		Rows:     SummaryRows(f),
+		Reading:  Reading(f),
+		Warnings: warnedRuns(f),
+		Figures:  figs,
+	}
+	if !f.Started.IsZero() {
+		d.Started = f.Started.UTC().Format(time.RFC3339)
+	}
+	m := f.Machine
+	add := func(k, v string) {
+		if strings.TrimSpace(v) != "" && v != "0" {
+			d.Facts = append(d.Facts, [2]string{k, v})
+		}
+	}
+	add("scenario", f.Scenario)
+	add("started", d.Started)
+	add("seed", fmt.Sprint(f.Seed))
+	add("commit", f.Commit)
+	add("go", f.Go)
+	add("loss model", f.LossModel)
+	if f.PollIntervalMS > 0 {
+		add("poll interval", num(f.PollIntervalMS)+" ms")
+	}
+	add("machine", strings.TrimSpace(fmt.Sprintf("%s/%s, %d CPUs", m.OS, m.Arch, m.CPUs)))
+	add("CPU", m.CPUModel)
+	if m.MemBytes > 0 {
+		add("memory", fmt.Sprintf("%.1f GiB", float64(m.MemBytes)/(1<<30)))
+	}
+	add("kernel", m.Kernel)
+	add("host", m.Hostname)
+	v := f.Versions
+	add("wirelab", v.Wirelab)
+	add("quic-go", v.QuicGo)
+	add("webtransport-go", v.WebTrans)
+	add("gorilla/websocket", v.Gorilla)
+	add("gVisor", v.GVisor)
+	add("gonum/plot", v.GonumPlot)
+	l := f.Lab
+	add("lab (harness) CPU", fmt.Sprintf("%s CPU-s, %.0f%% of the cores; sender lag p99 %s ms; link queue peak %s packets; scheduler delay p99 %s ms",
+		num(l.CPUSeconds), 100*l.CPUShare, num(l.SendLagP99), group3(l.QueuePeak), num(l.SchedulerMS)))
+	return d
+}
+
+var funcs = map[string]any{
+	"num":    num,
+	"int":    group3,
+	"pct":    pct,
+	"share":  func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
+	"cond":   func(c Cond) string { return c.String() },
+	"b64":    func(b []byte) string { return base64.StdEncoding.EncodeToString(b) },
+	"join":   strings.Join,
+	"mdcell": func(s string) string { return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s) },
+	"color": func(t string) htmltemplate.CSS {
+		c := TransportColor(t)
+		return htmltemplate.CSS(fmt.Sprintf("#%02x%02x%02x", c.R, c.G, c.B))
+	},
+	"holpct": func(r Row) string {
+		if r.Stalls == 0 {
+			return ""
+		}
+		return fmt.Sprintf(" (%.0f%%)", 100*float64(r.Collateral)/float64(r.Stalls))
+	},
+}
+
+var htmlReport = htmltemplate.Must(htmltemplate.New("report.html").Funcs(funcs).Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}}</title>
+<style>
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1100px;padding:0 1rem;color:#222;line-height:1.45}
+h1{font-size:1.6rem;margin-bottom:.2rem} h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:.86rem;margin:.5rem 0}
+th,td{border:1px solid #ccc;padding:.25rem .45rem;text-align:right;vertical-align:top}
+th{background:#f3f3f3} td.l,th.l{text-align:left}
+tr.warn td{background:#fff3f0}
+.warnings{background:#b00020;color:#fff;padding:.8rem 1rem;border-radius:6px;margin:1rem 0}
+.warnings h2{color:#fff;border:none;margin:0 0 .4rem}
+.warnings li{margin:.1rem 0}
+.rowwarn{color:#b00020;font-weight:600;text-align:left}
+.swatch{display:inline-block;width:.8em;height:.8em;border-radius:2px;margin-right:.3em;vertical-align:-.05em}
+figure{margin:1.5rem 0} figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.9rem;color:#444}
+pre{background:#f7f7f7;padding:.7rem;overflow:auto;font-size:.85rem}
+dl{display:grid;grid-template-columns:max-content auto;gap:.15rem 1rem;font-size:.9rem} dt{font-weight:600}
+dd{margin:0}
+</style></head><body>
+<h1>{{.Title}}</h1>
+<p>{{with .Started}}Started {{.}}. {{end}}{{len .F.Runs}} runs, {{len .Rows}} transport × condition points.</p>
+{{if .Warnings}}<div class="warnings" role="alert"><h2>⚠ {{len .Warnings}} warning(s): some figures may be late because of the lab, not the transport</h2><ul>
+{{range .Warnings}}<li>{{.}}</li>
+{{end}}</ul></div>{{end}}
+<h2>Reading</h2>
+<ul>{{range .Reading}}<li>{{.}}</li>
+{{end}}</ul>
+<h2>Summary</h2>
+<p>Medians over repeats for latency; sums over repeats for counts; means for bytes and CPU. Stalls: copies later than the transport's no-loss p99 plus one RTT; collateral ones (head-of-line) lost none of their own packets.</p>
+<table>
+<tr><th class="l">transport</th><th class="l">condition</th><th>repeats</th><th>p50 ms</th><th>p99 ms</th><th>lost</th><th>dup</th><th>stalls</th><th>collateral</th><th>bytes/msg</th><th>server µs/msg</th><th>lab CPU</th><th class="l">warnings</th></tr>
+{{range .Rows}}<tr{{if .Warnings}} class="warn"{{end}}><td class="l"><span class="swatch" style="background:{{color .Transport}}"></span>{{.Transport}}</td><td class="l">{{cond .Cond}}</td><td>{{.Repeats}}</td><td>{{num .P50}}</td><td>{{num .P99}}</td><td>{{int .Lost}}</td><td>{{int .Duplicates}}</td><td>{{int .Stalls}}</td><td>{{int .Collateral}}{{holpct .}}</td><td>{{num .BytesPerMsg}}</td><td>{{num .CPUUSPerMsg}}</td><td>{{share .LabCPUShare}}</td><td class="rowwarn">{{range .Warnings}}⚠ {{.}}<br>{{end}}</td></tr>
+{{end}}</table>
+<h2>Plots</h2>
+{{range .Figures}}<figure id="{{.Name}}"><img alt="{{.Title}}" src="data:image/png;base64,{{b64 .PNG}}"><figcaption><b>{{.Title}}.</b> {{.Caption}}</figcaption></figure>
+{{end}}
+<h2>Scenario, machine, versions</h2>
+<dl>{{range .Facts}}<dt>{{index . 0}}</dt><dd>{{index . 1}}</dd>
+{{end}}</dl>
+{{with .F.ScenarioText}}<h3>Scenario file as run</h3><pre>{{.}}</pre>{{end}}
+</body></html>
+`))
+
+var mdReport = texttemplate.Must(texttemplate.New("report.md").Funcs(funcs).Parse(`# {{.Title}}
+
+{{with .Started}}Started {{.}}. {{end}}{{len .F.Runs}} runs, {{len .Rows}} transport × condition points.
+{{if .Warnings}}
+> **⚠ {{len .Warnings}} warning(s): some figures may be late because of the lab, not the transport**
+>
+{{range .Warnings}}> - {{mdcell .}}
+{{end}}{{end}}
+## Reading
+
+{{range .Reading}}- {{.}}
+{{end}}
+## Summary
+
+Medians over repeats for latency; sums over repeats for counts; means for bytes and CPU.
+
+| transport | condition | repeats | p50 ms | p99 ms | lost | dup | stalls | collateral | bytes/msg | server µs/msg | lab CPU | warnings |
+| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |
+{{range .Rows}}| {{.Transport}} | {{cond .Cond}} | {{.Repeats}} | {{num .P50}} | {{num .P99}} | {{int .Lost}} | {{int .Duplicates}} | {{int .Stalls}} | {{int .Collateral}}{{holpct .}} | {{num .BytesPerMsg}} | {{num .CPUUSPerMsg}} | {{share .LabCPUShare}} | {{range .Warnings}}⚠ {{mdcell .}} {{end}}|
+{{end}}
+## Plots
+{{range .Figures}}
+### {{.Title}}
+
+![{{.Title}}]({{.Name}}.png)
+
+{{.Caption}} ([SVG]({{.Name}}.svg))
+{{end}}
+## Scenario, machine, versions
+
+{{range .Facts}}- **{{index . 0}}**: {{index . 1}}
+{{end}}{{with .F.ScenarioText}}
+### Scenario file as run
+
+~~~yaml
+{{.}}
+~~~
+{{end}}`))
+
+// WriteReportHTML writes report.html: self-contained (plots inline as base64 PNG, styles
+// inline, no scripts, fonts or links to fetch), so it opens from disk offline.
+func WriteReportHTML(w io.Writer, f *File, figs []Figure) error {
+	return htmlReport.Execute(w, newReportData(f, figs))
+}
+
+// WriteReportMD writes report.md; it refers to the plots as NAME.png and NAME.svg next to it.
+func WriteReportMD(w io.Writer, f *File, figs []Figure) error {
+	return mdReport.Execute(w, newReportData(f, figs))
+}

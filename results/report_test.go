@@ -1,0 +1,220 @@
+package results_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/html"
+
+	"github.com/wirelab/wirelab/results"
+	"github.com/wirelab/wirelab/results/resultstest"
+)
+
+func TestWriteDir(t *testing.T) {
+	f := resultstest.File(resultstest.Options{Seed: 1})
+	f.Runs[13].Warnings = []string{"harness short of CPU: the lab used 97% of the cores"}
+	f.Runs[40].Warnings = []string{"link queue grew to 9000 packets"}
+	dir := t.TempDir()
+	written, err := results.WriteDir(dir, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(written[0]) != "report.html" {
+		t.Fatalf("first path %s, want report.html", written[0])
+	}
+	for _, name := range []string{"results.json", "results.csv", "report.html", "report.md", "cdf-20ms-loss2pct.png", "cdf-20ms-loss2pct.svg", "timeline-websocket-20ms-loss2pct-r0.svg"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("missing %s: %v", name, err)
+		}
+	}
+	back, err := results.ReadJSONFile(filepath.Join(dir, "results.json"))
+	if err != nil || len(back.Runs) != len(f.Runs) {
+		t.Fatalf("results.json does not read back: %v", err)
+	}
+
+	// report.md refers to plot files that exist next to it.
+	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
+	refs := regexp.MustCompile(`\]\(([^)]+\.(?:png|svg))\)`).FindAllStringSubmatch(string(md), -1)
+	if len(refs) != 2*9 {
+		t.Fatalf("report.md refers to %d plot files, want 18", len(refs))
+	}
+	for _, m := range refs {
+		if _, err := os.Stat(filepath.Join(dir, m[1])); err != nil {
+			t.Errorf("report.md refers to %s: %v", m[1], err)
+		}
+	}
+	for _, want := range []string{"⚠ 2 warning(s)", "harness short of CPU", "| websocket | 2% loss, 20 ms one way | 3 |", "## Reading", "seed", "commit", "quic-go", "name: synthetic", "lab (harness) CPU"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	// The warning stands on its run's row too.
+	for _, line := range strings.Split(string(md), "\n") {
+		if strings.Contains(line, "link queue grew") && strings.HasPrefix(line, "| ") && !strings.Contains(line, "⚠") {
+			t.Errorf("row warning not marked: %s", line)
+		}
+	}
+}
+
+func TestReportHTMLSelfContained(t *testing.T) {
+	f := resultstest.File(resultstest.Options{Seed: 2})
+	f.Runs[0].Warnings = []string{"<script>alert(1)</script> short of CPU"}
+	figs, err := results.Plots(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := results.WriteReportHTML(&buf, f, figs); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := html.Parse(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var imgs, warnRows int
+	var text strings.Builder
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode {
+			switch n.Data {
+			case "script", "link", "iframe", "object", "embed":
+				t.Errorf("report.html has a <%s>: it must be self-contained", n.Data)
+			case "img":
+				imgs++
+			case "tr":
+				for _, a := range n.Attr {
+					if a.Key == "class" && a.Val == "warn" {
+						warnRows++
+					}
+				}
+			}
+			for _, a := range n.Attr {
+				if (a.Key == "src" || a.Key == "href") && !strings.HasPrefix(a.Val, "data:image/png;base64,") && !strings.HasPrefix(a.Val, "#") {
+					t.Errorf("<%s %s=%.60q> points outside the file", n.Data, a.Key, a.Val)
+				}
+			}
+		}
+		if n.Type == html.TextNode {
+			text.WriteString(n.Data)
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	if imgs != len(figs) {
+		t.Errorf("%d images inline, want %d", imgs, len(figs))
+	}
+	if warnRows != 1 {
+		t.Errorf("%d rows marked with warnings, want 1", warnRows)
+	}
+	if strings.Contains(buf.String(), "@import") || strings.Contains(buf.String(), "url(") {
+		t.Error("CSS refers outside the file")
+	}
+	s := text.String()
+	for _, want := range []string{"⚠ 1 warning(s)", "<script>alert(1)</script> short of CPU", "Reading", "p99 ms", "bytes/msg", "server µs/msg", "Synthetic CPU", "v0.64.1", "0123456789abcdef", "lab (harness) CPU"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("report.html lacks %q", want)
+		}
+	}
+	for _, r := range results.Reading(f) {
+		if !strings.Contains(s, r) {
+			t.Errorf("report.html lacks the reading %q", r)
+		}
+	}
+}
+
+// A small hand-made file whose reading is known exactly.
+func handFile() *results.File {
+	run := func(t string, loss, p50, p99 float64, stalls, hol int64, bytes, cpu float64) results.Run {
+		return results.Run{Transport: t, Loss: loss, DelayMS: 20, Sent: 100, Expected: 1000, Delivered: 1000,
+			Latency: results.Latency{P50: p50, P99: p99, Mean: p50},
+			Stalls:  results.Stalls{Count: stalls, Collateral: hol},
+			Link:    results.LinkFigures{Packets: 100000, Dropped: int64(loss * 100000), LossMeasured: loss},
+			Server:  results.ServerLoad{BytesPerMsg: bytes, CPUUSPerMsg: cpu}}
+	}
+	return &results.File{Schema: 1, Scenario: "hand", PollIntervalMS: 1000, Runs: []results.Run{
+		run("shortpoll", 0, 530, 1030, 0, 0, 3640, 40),
+		run("websocket", 0, 40.4, 44, 0, 0, 260, 8),
+		run("wt-uni", 0, 41, 45, 0, 0, 350, 30),
+		run("shortpoll", 0.02, 540, 1040, 0, 0, 3700, 41),
+		run("websocket", 0.02, 41, 310, 100, 61, 270, 8.5),
+		run("wt-uni", 0.02, 41, 100, 10, 0, 360, 31),
+	}}
+}
+
+func TestReadingComputed(t *testing.T) {
+	f := handFile()
+	got := strings.Join(results.Reading(f), "\n")
+	for _, want := range []string{
+		"At 0% loss and 20 ms one way, the push transports' p50 ranged from 40.4 ms (websocket) to 41 ms (wt-uni), against a floor of 40 ms (two one-way delays): 2.5% above it.",
+		"Short polling's mean latency was 530 ms, 1.9% below the theory (540 ms: interval 1,000 ms / 2 + 2 × 20 ms).",
+		"At 2% loss the p99 ranged from 100 ms (wt-uni) to 1,040 ms (shortpoll).",
+		"At 2% loss websocket's p99 was 3.1× wt-uni's (310 ms against 100 ms).",
+		"Stalls at 2% loss: websocket 100 (10.0% of 1,000 delivered, 61% head-of-line); wt-uni 10 (1.0% of 1,000 delivered, 0% head-of-line); none for shortpoll.",
+		"At 0% loss short polling sent 14× the bytes per delivered copy of websocket (3,640 B against 260 B).",
+		"The server's CPU per delivered copy ranged from 8 µs (websocket) to 40 µs (shortpoll), 5.0×",
+		"No transport lost or duplicated a copy, at any loss rate (6 runs).",
+		"inside the 99% interval of the configured rate in 3 of 3 lossy runs.",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("reading lacks\n  %s\ngot:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "warning") || strings.Contains(got, "lab itself") {
+		t.Errorf("reading talks of warnings or lab load the file does not have:\n%s", got)
+	}
+
+	// Losses and duplicates are named, with their transport and condition.
+	f.Runs[5].Lost, f.Runs[5].Delivered = 3, 997
+	f.Runs[4].Duplicates = 2
+	f.Runs[4].Warnings = []string{"link queue grew"}
+	f.Lab = results.LabLoad{CPUSeconds: 12, CPUShare: 0.4}
+	got = strings.Join(results.Reading(f), "\n")
+	for _, want := range []string{
+		"Lost copies (all repeats together): wt-uni at 2% loss 3 (0.3% of 1,000 expected).",
+		"Duplicated copies (all repeats together): websocket at 2% loss 2.",
+		"The lab itself used 12 CPU-seconds, 40% of the machine's cores",
+		"1 warning(s) on 1 run(s)",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("reading lacks\n  %s\ngot:\n%s", want, got)
+		}
+	}
+}
+
+// Zeros and missing transports leave sentences out; nothing divides by zero.
+func TestReadingZerosAndMissing(t *testing.T) {
+	f := handFile()
+	for i := range f.Runs {
+		if f.Runs[i].Transport == "wt-uni" {
+			f.Runs[i].Latency = results.Latency{}
+			f.Runs[i].Server = results.ServerLoad{}
+		}
+		if f.Runs[i].Transport == "websocket" {
+			f.Runs[i].Server.BytesPerMsg = 0
+		}
+	}
+	f.PollIntervalMS = 0
+	got := strings.Join(results.Reading(f), "\n")
+	for _, bad := range []string{"NaN", "Inf", "∞", "wt-uni's", "short polling sent", "–"} {
+		if strings.Contains(got, bad) {
+			t.Errorf("reading has %q:\n%s", bad, got)
+		}
+	}
+	if !strings.Contains(got, "the poll interval is not in the file") {
+		t.Errorf("reading does not say the theory is missing:\n%s", got)
+	}
+	if r := results.Reading(&results.File{Schema: 1}); !slices.Equal(r, []string{"The file has no runs: nothing to read."}) {
+		t.Errorf("empty file: %q", r)
+	}
+	var buf bytes.Buffer
+	if err := results.WriteReportMD(&buf, &results.File{Schema: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,364 @@
+package results
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// Row is one line of the report's summary table: a transport at a condition, over its repeats.
+type Row struct {
+	Key
+	Repeats     int
+	P50, P99    float64 // median over repeats, ms
+	Mean        float64 // median over repeats, ms
+	Lost        int64   // sum over repeats
+	Duplicates  int64
+	OutOfOrder  int64
+	Delivered   int64
+	Stalls      int64
+	Collateral  int64
+	BytesPerMsg float64 // mean over repeats
+	CPUUSPerMsg float64 // mean over repeats
+	LabCPUShare float64 // highest over repeats
+	Warnings    []string
+}
+
+// Summary is the report's table: a row per transport and condition, in Key order.
+func SummaryRows(f *File) []Row {
+	var out []Row
+	for _, g := range Groups(f) {
+		r := Row{Key: g.Key, Repeats: len(g.Runs)}
+		var p50, p99, mean, bytes, cpu []float64
+		for _, run := range g.Runs {
+			p50 = append(p50, run.Latency.P50)
+			p99 = append(p99, run.Latency.P99)
+			mean = append(mean, run.Latency.Mean)
+			bytes = append(bytes, run.Server.BytesPerMsg)
+			cpu = append(cpu, run.Server.CPUUSPerMsg)
+			r.Lost += run.Lost
+			r.Duplicates += run.Duplicates
+			r.OutOfOrder += run.OutOfOrder
+			r.Delivered += run.Delivered
+			r.Stalls += run.Stalls.Count
+			r.Collateral += run.Stalls.Collateral
+			r.LabCPUShare = math.Max(r.LabCPUShare, run.Lab.CPUShare)
+			for _, w := range run.Warnings {
+				msg := w
+				if len(g.Runs) > 1 {
+					msg = fmt.Sprintf("repeat %d: %s", run.Repeat, w)
+				}
+				r.Warnings = append(r.Warnings, msg)
+			}
+		}
+		r.P50, r.P99, r.Mean = Summarize(p50).Median, Summarize(p99).Median, Summarize(mean).Median
+		r.BytesPerMsg, r.CPUUSPerMsg = Summarize(bytes).Mean, Summarize(cpu).Mean
+		out = append(out, r)
+	}
+	return out
+}
+
+// warnedRuns lists every run with warnings, as "websocket 2% loss 20ms #0: text".
+func warnedRuns(f *File) []string {
+	var out []string
+	for _, r := range SortedRuns(f.Runs) {
+		for _, w := range r.Warnings {
+			out = append(out, r.Ident()+": "+w)
+		}
+	}
+	return out
+}
+
+// Reading is the report's reading in plain words: every sentence is computed from f's
+// numbers, and a sentence whose numbers are missing is left out rather than guessed.
+func Reading(f *File) []string {
+	rows := SummaryRows(f)
+	if len(rows) == 0 {
+		return []string{"The file has no runs: nothing to read."}
+	}
+	at := func(t string, c Cond) (Row, bool) {
+		i := slices.IndexFunc(rows, func(r Row) bool { return r.Transport == t && r.Cond == c })
+		if i < 0 {
+			return Row{}, false
+		}
+		return rows[i], true
+	}
+	var out []string
+	conds := Conds(f)
+
+	// No loss: against theory.
+	for _, c := range conds {
+		if c.Loss != 0 {
+			continue
+		}
+		var push []Row
+		for _, r := range rows {
+			if r.Cond == c && r.Transport != "shortpoll" && r.Transport != "longpoll" && r.P50 > 0 {
+				push = append(push, r)
+			}
+		}
+		floor := 2 * c.DelayMS
+		if len(push) > 0 {
+			lo, hi := extremes(push, func(r Row) float64 { return r.P50 })
+			s := fmt.Sprintf("At 0%% loss and %s ms one way, the push transports' p50 ", num(c.DelayMS))
+			if lo.Transport == hi.Transport {
+				s += fmt.Sprintf("was %s ms (%s)", num(lo.P50), lo.Transport)
+			} else {
+				s += fmt.Sprintf("ranged from %s ms (%s) to %s ms (%s)", num(lo.P50), lo.Transport, num(hi.P50), hi.Transport)
+			}
+			if floor > 0 {
+				s += fmt.Sprintf(", against a floor of %s ms (two one-way delays): %s", num(floor), aboveBelow(hi.P50/floor-1, "it"))
+			}
+			out = append(out, s+".")
+		}
+		if r, ok := at("shortpoll", c); ok && r.Mean > 0 {
+			if th := pollTheoryMS(f, c.DelayMS); th > 0 {
+				out = append(out, fmt.Sprintf("Short polling's mean latency was %s ms, %s (%s ms: interval %s ms / 2 + 2 × %s ms).",
+					num(r.Mean), aboveBelow(r.Mean/th-1, "the theory"), num(th), num(f.PollIntervalMS), num(c.DelayMS)))
+			} else {
+				out = append(out, fmt.Sprintf("Short polling's mean latency was %s ms (the poll interval is not in the file, so no theory to hold it against).", num(r.Mean)))
+			}
+		}
+		if r, ok := at("longpoll", c); ok && r.P50 > 0 && floor > 0 {
+			out = append(out, fmt.Sprintf("Long polling's p50 was %s ms, %.2f× the push floor (a message that arrives while no poll is waiting waits for the next one).", num(r.P50), r.P50/floor))
+		}
+	}
+
+	// Under loss: tails and stalls.
+	for _, c := range conds {
+		if c.Loss == 0 {
+			continue
+		}
+		var here []Row
+		for _, r := range rows {
+			if r.Cond == c && r.P99 > 0 {
+				here = append(here, r)
+			}
+		}
+		if len(here) == 0 {
+			continue
+		}
+		lo, hi := extremes(here, func(r Row) float64 { return r.P99 })
+		cs := lossPhrase(c)
+		if lo.Transport != hi.Transport {
+			out = append(out, fmt.Sprintf("At %s the p99 ranged from %s ms (%s) to %s ms (%s).", cs, num(lo.P99), lo.Transport, num(hi.P99), hi.Transport))
+		}
+		ws, okW := at("websocket", c)
+		wu, okU := at("wt-uni", c)
+		if okW && okU && ws.P99 > 0 && wu.P99 > 0 {
+			out = append(out, fmt.Sprintf("At %s websocket's p99 was %s wt-uni's (%s ms against %s ms).", cs, ratio(ws.P99, wu.P99), num(ws.P99), num(wu.P99)))
+		}
+		var stalled, clean []string
+		for _, r := range rows {
+			if r.Cond != c {
+				continue
+			}
+			if r.Stalls == 0 {
+				clean = append(clean, r.Transport)
+				continue
+			}
+			stalled = append(stalled, fmt.Sprintf("%s %s (%s of %s delivered, %.0f%% head-of-line)",
+				r.Transport, group3(r.Stalls), shareOf(r.Stalls, r.Delivered), group3(r.Delivered), 100*float64(r.Collateral)/float64(r.Stalls)))
+		}
+		s := ""
+		if len(stalled) > 0 {
+			s = fmt.Sprintf("Stalls at %s: %s", cs, strings.Join(stalled, "; "))
+			if len(clean) > 0 {
+				s += "; none for " + strings.Join(clean, ", ")
+			}
+		} else if len(clean) > 0 {
+			s = fmt.Sprintf("No transport stalled at %s", cs)
+		}
+		if s != "" {
+			out = append(out, s+".")
+		}
+	}
+
+	// Cost: bytes and CPU at the lowest loss of each delay.
+	for _, c := range barConds(f) {
+		var here []Row
+		for _, r := range rows {
+			if r.Cond == c {
+				here = append(here, r)
+			}
+		}
+		sp, okS := at("shortpoll", c)
+		ws, okW := at("websocket", c)
+		if okS && okW && sp.BytesPerMsg > 0 && ws.BytesPerMsg > 0 {
+			out = append(out, fmt.Sprintf("At %s short polling sent %s the bytes per delivered copy of websocket (%s B against %s B).",
+				lossPhrase(c), ratio(sp.BytesPerMsg, ws.BytesPerMsg), num(sp.BytesPerMsg), num(ws.BytesPerMsg)))
+		}
+		if measured := filterRows(here, func(r Row) bool { return r.BytesPerMsg > 0 }); len(measured) > 1 {
+			lo, hi := extremes(measured, func(r Row) float64 { return r.BytesPerMsg })
+			if !(okS && okW && lo.Transport == "websocket" && hi.Transport == "shortpoll") {
+				out = append(out, fmt.Sprintf("Bytes on the wire per delivered copy ranged from %s B (%s) to %s B (%s), %s.", num(lo.BytesPerMsg), lo.Transport, num(hi.BytesPerMsg), hi.Transport, ratio(hi.BytesPerMsg, lo.BytesPerMsg)))
+			}
+		}
+		if measured := filterRows(here, func(r Row) bool { return r.CPUUSPerMsg > 0 }); len(measured) > 1 {
+			lo, hi := extremes(measured, func(r Row) float64 { return r.CPUUSPerMsg })
+			out = append(out, fmt.Sprintf("The server's CPU per delivered copy ranged from %s µs (%s) to %s µs (%s), %s; per 1,000 copies that is %s ms against %s ms.",
+				num(lo.CPUUSPerMsg), lo.Transport, num(hi.CPUUSPerMsg), hi.Transport, ratio(hi.CPUUSPerMsg, lo.CPUUSPerMsg), num(lo.CPUUSPerMsg), num(hi.CPUUSPerMsg)))
+		}
+	}
+
+	// Delivery audit.
+	var lost, dup, ooo []string
+	for _, r := range rows {
+		when := fmt.Sprintf("%s at %s", r.Transport, lossPhrase(r.Cond))
+		if r.Lost > 0 {
+			lost = append(lost, fmt.Sprintf("%s %s (%s of %s expected)", when, group3(r.Lost), shareOf(r.Lost, r.Lost+r.Delivered), group3(r.Lost+r.Delivered)))
+		}
+		if r.Duplicates > 0 {
+			dup = append(dup, fmt.Sprintf("%s %s", when, group3(r.Duplicates)))
+		}
+		if r.OutOfOrder > 0 {
+			ooo = append(ooo, fmt.Sprintf("%s %s", when, group3(r.OutOfOrder)))
+		}
+	}
+	runs := len(f.Runs)
+	switch {
+	case len(lost) == 0 && len(dup) == 0:
+		out = append(out, fmt.Sprintf("No transport lost or duplicated a copy, at any loss rate (%d runs).", runs))
+	default:
+		if len(lost) > 0 {
+			out = append(out, "Lost copies (all repeats together): "+strings.Join(lost, "; ")+".")
+		} else {
+			out = append(out, "No transport lost a copy.")
+		}
+		if len(dup) > 0 {
+			out = append(out, "Duplicated copies (all repeats together): "+strings.Join(dup, "; ")+".")
+		} else {
+			out = append(out, "No transport duplicated a copy.")
+		}
+	}
+	if len(ooo) > 0 {
+		out = append(out, "Copies delivered out of order: "+strings.Join(ooo, "; ")+".")
+	}
+
+	// The emulated link: measured loss against configured.
+	var lossy, inside int
+	var outside []string
+	for _, r := range SortedRuns(f.Runs) {
+		if r.Loss == 0 || r.Burst > 0 || r.Link.Packets == 0 {
+			continue
+		}
+		lossy++
+		n := float64(r.Link.Packets)
+		half := 2.576 * math.Sqrt(r.Loss*(1-r.Loss)/n)
+		if math.Abs(r.Link.LossMeasured-r.Loss) <= half {
+			inside++
+		} else if len(outside) < 5 {
+			outside = append(outside, fmt.Sprintf("%s measured %s over %s packets", r.Ident(), pct(r.Link.LossMeasured), group3(r.Link.Packets)))
+		}
+	}
+	if lossy > 0 {
+		s := fmt.Sprintf("The emulated link's measured loss was inside the 99%% interval of the configured rate in %d of %d lossy runs", inside, lossy)
+		if len(outside) > 0 {
+			s += "; outside: " + strings.Join(outside, "; ")
+		}
+		out = append(out, s+".")
+	}
+
+	// The harness.
+	if f.Lab.CPUSeconds > 0 || f.Lab.CPUShare > 0 {
+		out = append(out, fmt.Sprintf("The lab itself used %s CPU-seconds, %.0f%% of the machine's cores over the whole file; its senders were at most %s ms late (p99) and the emulated link queued at most %s packets.",
+			num(f.Lab.CPUSeconds), 100*f.Lab.CPUShare, num(f.Lab.SendLagP99), group3(f.Lab.QueuePeak)))
+	}
+	if w := warnedRuns(f); len(w) > 0 {
+		out = append(out, fmt.Sprintf("%d warning(s) on %d run(s): their figures may be late because of the lab, not the transport (listed at the top).", len(w), countWarned(f)))
+	}
+	return out
+}
+
+func countWarned(f *File) int {
+	n := 0
+	for i := range f.Runs {
+		if len(f.Runs[i].Warnings) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func filterRows(rows []Row, ok func(Row) bool) []Row {
+	var out []Row
+	for _, r := range rows {
+		if ok(r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// extremes returns the rows with the lowest and the highest value (first in order on ties).
+func extremes(rows []Row, v func(Row) float64) (lo, hi Row) {
+	lo, hi = rows[0], rows[0]
+	for _, r := range rows[1:] {
+		if v(r) < v(lo) {
+			lo = r
+		}
+		if v(r) > v(hi) {
+			hi = r
+		}
+	}
+	return lo, hi
+}
+
+func lossPhrase(c Cond) string {
+	s := pct(c.Loss) + " loss"
+	if c.Burst > 0 {
+		s += fmt.Sprintf(" in bursts of %s", num(c.Burst))
+	}
+	return s
+}
+
+// ratio says a/b as "3.1×"; b must be positive.
+func ratio(a, b float64) string {
+	r := a / b
+	if r >= 10 {
+		return fmt.Sprintf("%.0f×", r)
+	}
+	return fmt.Sprintf("%.1f×", r)
+}
+
+// aboveBelow says a relative difference in words: "3.1% above it", "0.4% below the theory".
+func aboveBelow(x float64, what string) string {
+	switch {
+	case math.Abs(x) < 0.0005:
+		return "equal to " + what
+	case x > 0:
+		return fmt.Sprintf("%.1f%% above %s", 100*x, what)
+	default:
+		return fmt.Sprintf("%.1f%% below %s", -100*x, what)
+	}
+}
+
+func shareOf(n, of int64) string {
+	if of <= 0 {
+		return "–"
+	}
+	p := 100 * float64(n) / float64(of)
+	if p < 0.1 {
+		return fmt.Sprintf("%.2g%%", p)
+	}
+	return fmt.Sprintf("%.1f%%", p)
+}
+
+// group3 writes an integer with thousands separators: 12,345.
+func group3(n int64) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, ch := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(ch)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
