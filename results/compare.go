@@ -34,6 +34,15 @@ const (
 	Improvement Verdict = "improvement"
 )
 
+// Shown is the figure a person reads for s: the median over repeats, or for count metrics
+// (lost, duplicates) the sum over repeats.
+func (ch Change) Shown(s Summary) float64 {
+	if ch.Metric.Count {
+		return s.Mean * float64(s.N)
+	}
+	return s.Median
+}
+
 // Change is one metric of one transport at one condition, base against new.
 type Change struct {
 	Key
@@ -190,7 +199,7 @@ func compareGroup(b, n Group, m Metric, o CompareOptions) Change {
 		bs, ns := pooledSamples(b), pooledSamples(n)
 		if need := stat.minSamples; len(bs) >= need && len(ns) >= need {
 			ch.Method = "bootstrap"
-			verdict(bootstrapP(capSamples(bs), capSamples(ns), stat.of, 400, o.Seed))
+			verdict(bootstrapP(capSamples(bs), capSamples(ns), stat.of, bootstrapRounds, o.Seed))
 			if ch.Verdict == Same && ch.Note != "within threshold" {
 				ch.Note += ", within-run noise"
 			}
@@ -200,6 +209,8 @@ func compareGroup(b, n Group, m Metric, o CompareOptions) Change {
 	ch.Verdict, ch.Note = Same, fmt.Sprintf("n too small: %d vs %d repeats", len(bv), len(nv))
 	return ch
 }
+
+const bootstrapRounds = 400
 
 type sampleStatistic struct {
 	of         func([]float64) float64
@@ -266,7 +277,7 @@ func (c *Comparison) WriteText(w io.Writer) error {
 			fmt.Fprintf(tw, "%s\n", transport)
 			fmt.Fprintf(tw, "  condition\tmetric\tbase\tnew\tdelta\tverdict\n")
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", ch.Cond, metricHead(ch.Metric), summaryCell(ch.Base), summaryCell(ch.New), deltaCell(ch.Delta), verdictCell(ch))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", ch.Cond, metricHead(ch.Metric), summaryCell(ch.Base, ch.Metric), summaryCell(ch.New, ch.Metric), deltaCell(ch.Delta), verdictCell(ch))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -307,9 +318,12 @@ func metricHead(m Metric) string {
 	return m.Name + " " + m.Unit
 }
 
-func summaryCell(s Summary) string {
+func summaryCell(s Summary, m Metric) string {
 	if s.N == 0 {
 		return "–"
+	}
+	if m.Count {
+		return fmt.Sprintf("%s in all (n=%d)", num(s.Mean*float64(s.N)), s.N)
 	}
 	if s.N == 1 || s.Max == s.Min || s.Median == 0 {
 		return fmt.Sprintf("%s (n=%d)", num(s.Median), s.N)
@@ -336,7 +350,11 @@ func verdictCell(ch Change) string {
 	var why []string
 	if ch.Method != "" && ch.Method != "count" {
 		why = append(why, ch.Method)
-		if !math.IsNaN(ch.P) && !strings.HasPrefix(ch.Note, "p=") {
+		switch {
+		case math.IsNaN(ch.P) || strings.HasPrefix(ch.Note, "p="):
+		case ch.Method == "bootstrap" && ch.P < 2.0/bootstrapRounds:
+			why = append(why, fmt.Sprintf("p<%.3f", 2.0/bootstrapRounds))
+		default:
 			why = append(why, fmt.Sprintf("p=%.3f", ch.P))
 		}
 	}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/wirelab/wirelab/results"
+)
+
+func init() {
+	commands["compare"] = command{summary: "compare two results.json files; exit 1 on a regression beyond noise", run: runCompare}
+}
+
+// runCompare is `lab compare BASE.json NEW.json [--threshold 10%] [--metric p99,...]`.
+// Exit status: 0 no regression, 1 a regression beyond noise and threshold, 2 bad input.
+func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("compare", "BASE.json NEW.json [--threshold 10%] [--metric p50,p99,...] [--alpha 0.05]", stderr)
+	threshold := fs.String("threshold", "10%", "smallest change that counts, as a percentage")
+	var metrics csvListFlag
+	fs.Var(&metrics, "metric", "metric to compare (repeat or comma-separate; default "+strings.Join(results.DefaultCompareMetrics, ",")+")")
+	alpha := fs.Float64("alpha", 0.05, "significance level of the noise test")
+	files, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	bad := func(format string, a ...any) error {
+		fmt.Fprintf(stderr, "lab compare: "+format+"\n", a...)
+		return exitCode(2)
+	}
+	if len(files) != 2 {
+		fs.Usage()
+		return bad("want two files, BASE.json and NEW.json; got %d", len(files))
+	}
+	th, err := parsePercent(*threshold)
+	if err != nil {
+		return bad("--threshold: %v", err)
+	}
+	base, err := results.ReadJSONFile(files[0])
+	if err != nil {
+		return bad("base: %v", err)
+	}
+	next, err := results.ReadJSONFile(files[1])
+	if err != nil {
+		return bad("new: %v", err)
+	}
+	if th == 0 {
+		th = 1e-12 // "0%": every change beyond noise counts (the zero value would mean the default)
+	}
+	c, err := results.Compare(base, next, results.CompareOptions{Threshold: th, Metrics: metrics, Alpha: *alpha, Seed: base.Seed})
+	if err != nil {
+		return bad("%v", err)
+	}
+	fmt.Fprintf(stdout, "base: %s (%s)\nnew:  %s (%s)\n\n", files[0], describeFile(base), files[1], describeFile(next))
+	if err := c.WriteText(stdout); err != nil {
+		return err
+	}
+	if reg := c.Regressions(); len(reg) > 0 {
+		fmt.Fprintf(stderr, "lab compare: %d regression(s) beyond noise and the %s threshold:\n", len(reg), *threshold)
+		for _, ch := range reg {
+			fmt.Fprintf(stderr, "  %s: %s %s -> %s\n", ch.Key, ch.Metric.Name, fmtVal(ch, ch.Base), fmtVal(ch, ch.New))
+		}
+		return exitCode(1)
+	}
+	return nil
+}
+
+func describeFile(f *results.File) string {
+	commit := f.Commit
+	if len(commit) > 12 {
+		commit = commit[:12]
+	}
+	parts := []string{f.Scenario}
+	if commit != "" {
+		parts = append(parts, "commit "+commit)
+	}
+	if !f.Started.IsZero() {
+		parts = append(parts, f.Started.UTC().Format("2006-01-02 15:04Z"))
+	}
+	parts = append(parts, fmt.Sprintf("%d runs", len(f.Runs)))
+	return strings.Join(parts, ", ")
+}
+
+func fmtVal(ch results.Change, s results.Summary) string {
+	if s.N == 0 {
+		return "–"
+	}
+	return strconv.FormatFloat(ch.Shown(s), 'g', 4, 64) + " " + ch.Metric.Unit
+}
+
+// parsePercent reads "10%" as 0.10.
+func parsePercent(s string) (float64, error) {
+	num, ok := strings.CutSuffix(strings.TrimSpace(s), "%")
+	if !ok {
+		return 0, fmt.Errorf("%q is not a percentage (try 10%%)", s)
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || v < 0 || v > 1e6 {
+		return 0, fmt.Errorf("%q is not a percentage (try 10%%)", s)
+	}
+	return v / 100, nil
+}
+
+// csvListFlag is a flag that may be repeated or comma-separated.
+type csvListFlag []string
+
+func (l *csvListFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *csvListFlag) Set(s string) error {
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*l = append(*l, v)
+		}
+	}
+	return nil
+}
+
+// parseInterleaved parses flags that may come before, between or after the positional
+// arguments (`lab compare a.json b.json --threshold 20%`); "--" ends the flags.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
