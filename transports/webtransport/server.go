@@ -416,11 +416,20 @@ func (c *serverConn) readControl(ctx context.Context) {
 		if env.Type == chat.TypeAck {
 			c.ackUpTo(Ack{Seqs: []uint64{env.Seq}})
 		}
-		if _, err := c.cs.Handle(ctx, env); err != nil {
+		pos := c.cur.Position()
+		reply, err := c.cs.Handle(ctx, env)
+		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			c.cur.Send(chat.ErrorEnvelope(env.CID, err))
+			continue
+		}
+		if reply.CID != "" && reply.Seq != 0 && reply.Seq <= pos {
+			// A command sent again whose answer this connection was already given: answer
+			// again (same seq; the client resolves it and drops the duplicate). Answers
+			// not given yet are on their way through the cursor.
+			c.cur.Send(reply)
 		}
 	}
 	if errors.Is(sc.Err(), bufio.ErrTooLong) {
