@@ -134,6 +134,7 @@ type inflight struct {
 type unacked struct {
 	mu    sync.Mutex
 	m     map[uint64]*inflight
+	upto  uint64 // every seq up to it is acked
 	space chan struct{} // signalled when an ack frees room
 	added chan struct{} // signalled when an entry is added (the retransmit timer looks again)
 }
@@ -146,6 +147,10 @@ func newUnacked() *unacked {
 func (u *unacked) add(ctx context.Context, e chat.Entry, now time.Time, rto time.Duration) error {
 	for {
 		u.mu.Lock()
+		if e.Seq <= u.upto {
+			u.mu.Unlock()
+			return nil // acked already (a resumed connection's first entries)
+		}
 		if len(u.m) < Window {
 			u.m[e.Seq] = &inflight{e: e, due: now.Add(rto)}
 			u.mu.Unlock()
@@ -165,12 +170,19 @@ func (u *unacked) add(ctx context.Context, e chat.Entry, now time.Time, rto time
 func (u *unacked) ack(a Ack) {
 	u.mu.Lock()
 	n := len(u.m)
-	if a.Upto > 0 {
-		for s := range u.m {
-			if s <= a.Upto {
+	if a.Upto > u.upto {
+		if a.Upto-u.upto <= uint64(len(u.m)) {
+			for s := u.upto + 1; s <= a.Upto; s++ {
 				delete(u.m, s)
 			}
+		} else {
+			for s := range u.m {
+				if s <= a.Upto {
+					delete(u.m, s)
+				}
+			}
 		}
+		u.upto = a.Upto
 	}
 	for _, s := range a.Seqs {
 		delete(u.m, s)

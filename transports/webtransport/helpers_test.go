@@ -222,3 +222,46 @@ func startBare(t *testing.T, hubCfg chat.Config, cfg webtransport.Config) *bare 
 	})
 	return &bare{lab: lab{base: "http://" + pc.LocalAddr().String(), hash: wts.CertHash()}, wt: wts, ts: ts}
 }
+
+// barrier reads c's messages until everything the server queued for c before the call has been
+// read, whatever order it arrived in, and returns the msg envelopes read. It sends who and waits
+// until the client has every seq up to the answer's; then a second who's answer, which the
+// client can only process after all those, marks the end in the Messages channel.
+func barrier(t *testing.T, c *webtransport.Client) []chat.Envelope {
+	t.Helper()
+	var got []chat.Envelope
+	first := send(t, c, chat.Envelope{Type: chat.TypeWho, Room: chat.Lobby, CID: chat.StringCID("barrier-1")})
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	read := func(d transports.Delivery, ok bool) {
+		if !ok {
+			t.Fatalf("%s: messages closed", c.User())
+		}
+		if d.Env.Type == chat.TypeMsg {
+			got = append(got, d.Env)
+		}
+	}
+	for c.LastSeq() < first.Seq {
+		select {
+		case d, ok := <-c.Messages():
+			read(d, ok)
+		case <-tick.C:
+		case <-timer.C:
+			t.Fatalf("%s: seq %d never arrived (have up to %d)", c.User(), first.Seq, c.LastSeq())
+		}
+	}
+	second := send(t, c, chat.Envelope{Type: chat.TypeWho, Room: chat.Lobby, CID: chat.StringCID("barrier-2")})
+	for {
+		select {
+		case d, ok := <-c.Messages():
+			read(d, ok)
+			if d.Env.Type == chat.TypePresence && d.Env.CID == second.CID {
+				return got
+			}
+		case <-timer.C:
+			t.Fatalf("%s: the barrier's answer never arrived", c.User())
+		}
+	}
+}

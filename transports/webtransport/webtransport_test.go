@@ -31,10 +31,13 @@ func TestRoomsAndDMsExactlyOnce(t *testing.T) {
 			send(t, a1, chat.Envelope{Type: chat.TypeSay, Room: chat.Lobby, Text: "end"})
 			for _, tc := range []struct {
 				name       string
-				c          transports.Client
+				c          *webtransport.Client
 				inR1, inDM int
 			}{{"a1", a1, 1, 1}, {"a2", a2, 1, 1}, {"a3", a3, 0, 1}, {"b1", b1, 1, 1}, {"b2", b2, 0, 1}} {
-				got := until(t, tc.c, text("end"))
+				got := barrier(t, tc.c)
+				if n := count(got, "end"); n != 1 {
+					t.Errorf("%s got %q %d times, want 1", tc.name, "end", n)
+				}
 				if n := count(got, "in r1"); n != tc.inR1 {
 					t.Errorf("%s got %q %d times, want %d", tc.name, "in r1", n, tc.inR1)
 				}
