@@ -12,6 +12,9 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 )
 
+// maxTimelinePoints is how many ordinary (not stalled) copies a timeline draws at most.
+const maxTimelinePoints = 4000
+
 // TCPMinRTOMS is gVisor's minimum retransmission timeout: a TCP copy whose segment was lost
 // arrives at least this much after the no-loss latency.
 const TCPMinRTOMS = 200
@@ -535,9 +538,30 @@ func plotTimeline(f *File, r *Run) (Figure, error) {
 	col := TransportColor(r.Transport)
 	var plain, own, hol plotter.XYs
 	hi, tmax := 0.0, 0.0
+	// Every stall is drawn; ordinary copies are thinned evenly past maxTimelinePoints (the
+	// picture is the same and the SVG stays small).
+	ordinary := 0
+	for _, s := range r.Samples {
+		if !s.Stall && !s.HOL {
+			ordinary++
+		}
+	}
+	keep, seen := 1.0, 0.0
+	if ordinary > maxTimelinePoints {
+		keep = float64(maxTimelinePoints) / float64(ordinary)
+	}
+	thinned := false
 	for _, s := range r.Samples {
 		xy := plotter.XY{X: s.T, Y: s.LatencyMS}
 		hi, tmax = math.Max(hi, s.LatencyMS), math.Max(tmax, s.T)
+		if !s.Stall && !s.HOL {
+			before := math.Floor(seen * keep)
+			seen++
+			if math.Floor(seen*keep) == before {
+				thinned = true
+				continue
+			}
+		}
 		switch {
 		case s.HOL:
 			hol = append(hol, xy)
@@ -563,7 +587,11 @@ func plotTimeline(f *File, r *Run) (Figure, error) {
 		leg.Add(fmt.Sprintf("%s (%d)", label, len(xys)), sc)
 		return nil
 	}
-	if err := scatter(plain, draw.GlyphStyle{Color: col, Radius: vg.Points(1.6), Shape: draw.CircleGlyph{}}, r.Transport+": a delivered copy"); err != nil {
+	plainLabel := r.Transport + ": a delivered copy"
+	if thinned {
+		plainLabel = fmt.Sprintf("%s: delivered copies, 1 in %.0f", r.Transport, 1/keep)
+	}
+	if err := scatter(plain, draw.GlyphStyle{Color: col, Radius: vg.Points(1.6), Shape: draw.CircleGlyph{}}, plainLabel); err != nil {
 		return Figure{}, err
 	}
 	if err := scatter(own, draw.GlyphStyle{Color: col, Radius: vg.Points(3.5), Shape: draw.TriangleGlyph{}}, "stall, own packet lost"); err != nil {

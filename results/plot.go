@@ -265,11 +265,16 @@ type dropTicks struct {
 func (d dropTicks) Plot(c draw.Canvas, p *plot.Plot) {
 	trX, _ := p.Transforms(&c)
 	sty := draw.LineStyle{Color: d.Color, Width: vg.Points(0.9)}
+	// One tick per half point of width: thousands of drops in a burst stay one mark, not
+	// thousands of SVG elements.
+	drawn := map[int]bool{}
 	for _, t := range d.T {
 		x := trX(t)
-		if !c.ContainsX(x) {
+		px := int(math.Round(float64(x) * 2))
+		if !c.ContainsX(x) || drawn[px] {
 			continue
 		}
+		drawn[px] = true
 		c.StrokeLine2(sty, x, c.Min.Y, x, c.Min.Y+d.Height)
 	}
 }

@@ -197,3 +197,30 @@ func checkSVG(t *testing.T, b []byte, title string) {
 		t.Errorf("SVG text lacks the title %q", title)
 	}
 }
+
+// A run with many copies and drops: the timeline thins ordinary copies, keeps every stall,
+// and its SVG stays small.
+func TestTimelineThinsBigRuns(t *testing.T) {
+	f := resultstest.File(resultstest.Options{Seed: 8, Transports: []string{"websocket"}, Losses: []float64{0, 0.02}, Repeats: 1, Samples: 30000})
+	r := &f.Runs[1]
+	r.Drops = r.Drops[:0]
+	for i := 0; i < 20000; i++ {
+		r.Drops = append(r.Drops, float64(i)*20/20000)
+	}
+	figs, err := results.Plots(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(figs, func(f results.Figure) bool { return strings.HasPrefix(f.Name, "timeline-websocket") })
+	if i < 0 {
+		t.Fatal("no timeline")
+	}
+	fig := figs[i]
+	if len(fig.SVG) > 2<<20 {
+		t.Errorf("timeline SVG is %d bytes", len(fig.SVG))
+	}
+	if !bytes.Contains(fig.SVG, []byte("delivered copies, 1 in")) {
+		t.Error("the legend does not say the copies were thinned")
+	}
+	checkSVG(t, fig.SVG, fig.Title)
+}
