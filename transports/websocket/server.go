@@ -3,8 +3,10 @@ package websocket
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -23,16 +25,20 @@ const Path = "/ws"
 // MaxBatch is the most outbox entries one socket write carries.
 const MaxBatch = 256
 
+// smallBatch is the batch size of a connection that keeps up.
+const smallBatch = 16
+
+var entryPool = sync.Pool{New: func() any { e := make([]chat.Entry, 0, MaxBatch); return &e }}
+
 // WriteTimeout bounds one socket write; a client that reads nothing for this long is cut off.
 const WriteTimeout = 10 * time.Second
 
 // closeWait is how long the server waits for the client's close frame after sending its own.
 const closeWait = 2 * time.Second
 
-// upgrader: a 1 KiB read buffer and no write buffer of gorilla's own (it writes only control
-// frames; the writer goroutine encodes frames itself).
+// upgrader does the handshake only: gorilla reuses net/http's buffers for it and allocates
+// none of its own (the connection's frames are read by frameReader and written by writeLoop).
 var upgrader = websocket.Upgrader{
-	ReadBufferSize:  1024,
 	WriteBufferPool: &sync.Pool{},
 	// The handler checks the origin itself so that a refusal carries an error envelope.
 	CheckOrigin: func(*http.Request) bool { return true },
@@ -56,8 +62,6 @@ func Handler(srv *transports.Server) http.Handler {
 				"GET /ws needs a WebSocket handshake (Connection: Upgrade, Upgrade: websocket)"))
 			return
 		}
-		done := srv.Track()
-		defer done()
 		if srv.Context().Err() != nil {
 			transports.WriteError(w, "", chat.Errorf(chat.CodeShutdown, "the server is shutting down"))
 			return
@@ -77,28 +81,47 @@ func Handler(srv *transports.Server) http.Handler {
 			cur.Detach()
 			return
 		}
-		serve(srv, sess, cur, ws)
+		// The handler returns so that net/http lets go of the request's buffers; the
+		// connection lives on in two goroutines that server shutdown waits for.
+		// Encoded here, where the stack is already deep, so the writer's stays small.
+		w0 := chat.Welcome(sess)
+		welcome := chat.Marshal(&w0)
+		nc := ws.NetConn()
+		srv.Go(func(context.Context) { serve(srv, sess, cur, nc, welcome) })
 	})
 }
 
 // serve runs one connection: this goroutine reads, a second one writes; it returns when both
 // are done and the socket is closed.
-func serve(srv *transports.Server, sess *chat.Session, cur *chat.Cursor, ws *websocket.Conn) {
-	nc := ws.NetConn()
+func serve(srv *transports.Server, sess *chat.Session, cur *chat.Cursor, nc net.Conn, welcome []byte) {
 	ctx, cancel := context.WithCancel(srv.Context())
 	lim := srv.Hub.Limits()
-	ws.SetReadLimit(int64(lim.FrameLimit()))
 
 	wrote := make(chan struct{})
 	go func() {
 		defer close(wrote)
-		writeLoop(ctx, srv, sess, cur, nc)
+		writeLoop(ctx, srv, welcome, cur, nc)
 	}()
 
+	fr := &frameReader{r: nc, limit: lim.FrameLimit(), pong: func(p []byte) error {
+		return write(nc, appendPong(make([]byte, 0, 2+len(p)), p))
+	}}
 	for {
-		_, msg, err := ws.ReadMessage()
+		msg, err := fr.readMessage()
 		if err != nil {
-			break // gorilla has sent 1009 for an oversize frame; otherwise the peer is gone
+			var pe *protocolError
+			if errors.As(err, &pe) {
+				// Too big or not WebSocket: say why and stop reading (the rest of the frame
+				// is not worth reading).
+				_ = write(nc, appendClose(make([]byte, 0, 128), pe.code, pe.text))
+				// Read on (and drop) until the client closes, so that closing the socket does
+				// not reset it before the client has read the close frame.
+				_ = nc.SetReadDeadline(time.Now().Add(closeWait))
+				_, _ = io.Copy(io.Discard, nc)
+			} else if errors.Is(err, errClosed) {
+				_ = write(nc, appendClose(make([]byte, 0, 16), closeNormal, ""))
+			}
+			break
 		}
 		sess.Touch()
 		env, err := chat.ParseEnvelope(msg, lim)
@@ -119,10 +142,9 @@ func serve(srv *transports.Server, sess *chat.Session, cur *chat.Cursor, ws *web
 // writeLoop writes the welcome, then every batch the cursor hands out, each batch in one write.
 // When the cursor ends it writes the reason (an error envelope) and a close frame, and gives the
 // reader closeWait to see the client's close.
-func writeLoop(ctx context.Context, srv *transports.Server, sess *chat.Session, cur *chat.Cursor, nc net.Conn) {
-	welcome := chat.Welcome(sess)
+func writeLoop(ctx context.Context, srv *transports.Server, welcome []byte, cur *chat.Cursor, nc net.Conn) {
 	bp := bufPool.Get().(*[]byte)
-	buf := appendText((*bp)[:0], chat.Marshal(&welcome))
+	buf := appendText((*bp)[:0], welcome)
 	err := write(nc, buf)
 	*bp = buf[:0]
 	bufPool.Put(bp)
@@ -130,10 +152,20 @@ func writeLoop(ctx context.Context, srv *transports.Server, sess *chat.Session, 
 		_ = nc.SetReadDeadline(time.Now()) // the reader stops too
 		return
 	}
-	entries := make([]chat.Entry, 0, MaxBatch)
+	// While the connection keeps up, a small entry slice is enough; a full batch switches to a
+	// pooled big one until the connection has caught up.
+	small := make([]chat.Entry, 0, smallBatch)
+	var big *[]chat.Entry
 	for {
+		entries := small
+		if big != nil {
+			entries = *big
+		}
 		b, err := cur.Next(ctx, entries)
 		if err != nil {
+			if big != nil {
+				entryPool.Put(big)
+			}
 			var ce *chat.Error
 			if !errors.As(err, &ce) {
 				if srv.Context().Err() == nil {
@@ -157,14 +189,30 @@ func writeLoop(ctx context.Context, srv *transports.Server, sess *chat.Session, 
 		}
 		err = write(nc, buf)
 		clear(b.Entries) // drop payload references while idle
+		switch full := len(b.Entries) == cap(entries); {
+		case full && big == nil:
+			big = entryPool.Get().(*[]chat.Entry)
+		case !full && big != nil:
+			entryPool.Put(big)
+			big = nil
+		}
 		if cap(buf) <= 4*batchBufSize {
 			*bp = buf[:0]
 			bufPool.Put(bp)
 		}
 		if err != nil {
 			_ = nc.SetReadDeadline(time.Now())
+			if big != nil {
+				entryPool.Put(big)
+			}
 			return
 		}
+		// Let the other connections' writers go first. With more runnable writers than the
+		// scheduler's local run queue holds (256), Go runs the ones it readied last again and
+		// again while the rest wait in the global queue: some connections then lag by
+		// hundreds of milliseconds. Yielding sends this writer to the back of the line, so
+		// every connection gets its turn in order and finds a bigger batch waiting.
+		runtime.Gosched()
 	}
 }
 
@@ -182,12 +230,12 @@ func write(nc net.Conn, b []byte) error {
 // the client's close.
 func end(nc net.Conn, why *chat.Error) {
 	env := chat.ErrorEnvelope("", why)
-	code := websocket.CloseNormalClosure
+	code := closeNormal
 	switch why.Code {
 	case chat.CodeShutdown:
-		code = websocket.CloseGoingAway
+		code = closeGoingAway
 	case chat.CodeSlowConsumer:
-		code = websocket.CloseTryAgainLater
+		code = closeTryAgainLater
 	}
 	buf := appendText(make([]byte, 0, 256), chat.Marshal(&env))
 	buf = appendClose(buf, code, why.Code)

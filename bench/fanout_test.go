@@ -1,0 +1,358 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wirelab/wirelab/transports/all"
+)
+
+var debugPace = os.Getenv("FANOUT_DEBUG") != ""
+
+const (
+	subscribers = 1000
+	textSize    = 200 // bytes of text per message
+	window      = 128 // the publisher stays at most this many messages ahead of the slowest subscriber
+	publishers  = 32  // concurrent POST /api/send workers
+)
+
+// fanoutCase says how one transport is benchmarked.
+type fanoutCase struct {
+	name string
+	msgs int // messages per benchmark iteration
+	new  func(e *env, t *tally) subscriber
+}
+
+func httpCase(name, path string, poll time.Duration, msgs int) fanoutCase {
+	return fanoutCase{name: name, msgs: msgs, new: func(e *env, t *tally) subscriber {
+		return &httpSub{sub: sub{t: t}, e: e, path: path, poll: poll}
+	}}
+}
+
+// cases lists every transport with a lean subscriber here; those whose package is not built
+// into the server (all.Names) are skipped.
+var cases = []fanoutCase{
+	// Short polling as its client does it: one poll a second; at most window messages per poll.
+	httpCase("shortpoll", "/api/poll", time.Second, 512),
+	httpCase("longpoll", "/api/longpoll", 0, 2000),
+	httpCase("stream", "/api/stream", 0, 2000),
+	httpCase("sse", "/api/sse", 0, 2000),
+	{name: "websocket", msgs: 2000, new: func(e *env, t *tally) subscriber { return &wsSub{sub: sub{t: t}, e: e} }},
+}
+
+func available(name string) bool {
+	for _, n := range all.Names() {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// BenchmarkFanout: one room (lobby) of 1,000 subscriber sessions, 200-byte messages, the
+// publisher at most 128 messages ahead of the slowest subscriber. Reports delivered copies/s,
+// server CPU µs per copy, server KiB per connection; fails on any lost or doubled copy.
+func BenchmarkFanout(b *testing.B) {
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			if !available(c.name) {
+				b.Skipf("transport %s is not built yet", c.name)
+			}
+			fanout(b, c, false)
+		})
+	}
+}
+
+// BenchmarkFanoutFlood: the same room, but the publisher does not wait for anyone. Subscribers
+// that fall more than the server's send queue behind are cut off (slow_consumer) and resume
+// with after=N; the benchmark reports how many copies were lost (a gap) or doubled.
+func BenchmarkFanoutFlood(b *testing.B) {
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			if !available(c.name) {
+				b.Skipf("transport %s is not built yet", c.name)
+			}
+			if c.name == "shortpoll" {
+				b.Skip("a 1 s poll cannot keep up with a flood by design: the outbox (1024) overflows")
+			}
+			fanout(b, c, true)
+		})
+	}
+}
+
+func fanout(b *testing.B, c fanoutCase, flood bool) {
+	srv := startServer(b)
+	if !srv.pinned {
+		b.Log("taskset not found or one CPU: the server is not pinned; figures are not comparable")
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: 2 * subscribers, MaxConnsPerHost: 0, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	e := &env{base: "http://" + srv.addr, host: srv.addr, http: &http.Client{Transport: tr}, user: "fan", resume: flood}
+
+	restore, err := pinSelf(0)
+	if err != nil {
+		b.Logf("load generator not pinned: %v", err)
+	}
+	defer restore()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pub, err := newPublisher(ctx, e)
+	if err != nil {
+		b.Fatal(err)
+	}
+	base, err := usage(srv.pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t := newTally(subscribers)
+	subs := make([]subscriber, subscribers)
+	var half procUsage
+	for i := range subs {
+		subs[i] = c.new(e, t)
+		if err := subs[i].connect(ctx); err != nil {
+			b.Fatalf("subscriber %d: %v", i, err)
+		}
+		if i == subscribers/2-1 {
+			half, _ = usage(srv.pid)
+		}
+	}
+	debugSubs = func() string {
+		hist := map[int64]int{}
+		var slowest []int
+		min := int64(1 << 62)
+		for i, s := range subs {
+			m := atomic.LoadInt64(&s.counts().msgs)
+			hist[m]++
+			if m < min {
+				min, slowest = m, nil
+			}
+			if m == min {
+				slowest = append(slowest, i)
+			}
+		}
+		return fmt.Sprintf("%d distinct counts, min %d held by %d subs (first %v)", len(hist), min, len(slowest), slowest[:min2(len(slowest), 5)])
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, subscribers)
+	for _, s := range subs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.run(ctx); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	defer func() { cancel(); wg.Wait() }()
+	idle, _ := usage(srv.pid)
+	if os.Getenv("WIRELAB_FANOUT_SERVER_MEM") != "" {
+		_ = srv.cmd.Process.Signal(syscall.SIGUSR1)
+	}
+
+	b.ResetTimer()
+	start := time.Now()
+	cpu0, _ := usage(srv.pid)
+	self0, _ := usage(os.Getpid())
+	sys0 := machineCPU()
+	var sent int64
+	t.target.Store(int64(b.N * c.msgs))
+	t.left.Store(subscribers)
+	for i := 0; i < b.N; i++ {
+		to := sent + int64(c.msgs)
+		if err := pub.publish(ctx, t, sent, to, flood, errs); err != nil {
+			b.Fatal(err)
+		}
+		sent = to
+	}
+	if err := waitDone(ctx, t, errs, sent, subs); err != nil {
+		b.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	cpu1, _ := usage(srv.pid)
+	self1, _ := usage(os.Getpid())
+	sys1 := machineCPU()
+	b.StopTimer()
+
+	var lost, dups, kicks, resumes, gaps int64
+	for _, s := range subs {
+		cs := s.counts()
+		lost += sent - cs.msgs
+		dups += cs.dups
+		kicks += cs.kicks
+		resumes += cs.resumes
+		gaps += cs.gaps
+	}
+	copies := float64(sent) * subscribers
+	b.ReportMetric(copies/elapsed.Seconds(), "copies/s")
+	b.ReportMetric(float64((cpu1.cpu-cpu0.cpu).Microseconds())/copies, "µs/copy")
+	perConn := float64(idle.rss-base.rss) / subscribers / 1024
+	marginal := float64(idle.rss-half.rss) / float64(subscribers-subscribers/2) / 1024
+	b.ReportMetric(perConn, "KiB/conn")
+	b.ReportMetric(float64(cpu1.hwm-base.rss)/subscribers/1024, "peak-KiB/conn")
+	b.ReportMetric(float64(lost), "lost")
+	b.ReportMetric(float64(dups), "dup")
+	if flood {
+		b.ReportMetric(float64(kicks), "kicks")
+		b.ReportMetric(float64(gaps), "gaps")
+	}
+	b.ReportMetric(0, "ns/op")
+	b.Logf("load generator %.2f µs/copy; machine: %s", float64((self1.cpu-self0.cpu).Microseconds())/copies, sys1.sub(sys0))
+	b.Logf("%s: %d msgs x %d subscribers in %v; server RSS %d KiB before, %d KiB with %d idle conns (marginal %.1f KiB/conn over the second half), peak %d KiB; %d kicks, %d resumes, %d gaps",
+		c.name, sent, subscribers, elapsed.Round(time.Millisecond), base.rss>>10, idle.rss>>10, subscribers, marginal, cpu1.hwm>>10, kicks, resumes, gaps)
+	if perConn > 0 && (marginal > 2*perConn || marginal < perConn/2) {
+		b.Logf("warning: the marginal memory per connection (%.1f KiB) differs from the average (%.1f KiB) by more than 2x: the RSS figure is noisy", marginal, perConn)
+	}
+	if !flood && (lost != 0 || dups != 0) {
+		b.Fatalf("%d copies lost, %d doubled", lost, dups)
+	}
+	if pub.failed.Load() > 0 {
+		b.Fatalf("%d sends failed", pub.failed.Load())
+	}
+}
+
+// waitDone waits until every subscriber has every message (or, after a flood, until nothing
+// has arrived for a while: losses are then counted).
+func waitDone(ctx context.Context, t *tally, errs chan error, sent int64, subs []subscriber) error {
+	idle := time.NewTimer(30 * time.Second)
+	defer idle.Stop()
+	for {
+		select {
+		case <-t.done:
+			return nil
+		case err := <-errs:
+			return err
+		case <-idle.C:
+			short := 0
+			for _, s := range subs {
+				if s.counts().msgs < sent {
+					short++
+				}
+			}
+			return fmt.Errorf("timed out: %d subscribers short of %d messages", short, sent)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// publisher posts say commands to /api/send from a few workers.
+type publisher struct {
+	e       *env
+	session string
+	text    string
+	failed  atomic.Int64
+}
+
+func newPublisher(ctx context.Context, e *env) (*publisher, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.base+"/api/session?user=pub", nil)
+	resp, err := e.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var s sub
+	s.envelope(bytes.TrimSpace(body))
+	if s.session == "" {
+		return nil, fmt.Errorf("POST /api/session: %s %s", resp.Status, body)
+	}
+	return &publisher{e: e, session: s.session, text: strings.Repeat("x", textSize)}, nil
+}
+
+// publish sends messages from+1..to, staying window ahead of the slowest subscriber unless flood.
+func (p *publisher) publish(ctx context.Context, t *tally, from, to int64, flood bool, errs chan error) error {
+	work := make(chan int64, publishers)
+	var wg sync.WaitGroup
+	for w := 0; w < publishers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range work {
+				p.send(ctx, n)
+			}
+		}()
+	}
+	defer func() { close(work); wg.Wait() }()
+	done := from // every subscriber has this many
+	for next := from + 1; next <= to; next++ {
+		for !flood && next-done > window {
+			for done < next-1 && t.full(done+1) {
+				done++
+			}
+			if next-done <= window {
+				break
+			}
+			if debugPace {
+				fmt.Printf("%s wait next=%d done=%d\n", time.Now().Format("05.000"), next, done)
+			}
+			var slow <-chan time.Time
+			if debugPace {
+				slow = time.After(50 * time.Millisecond)
+			}
+			select {
+			case <-slow:
+				fmt.Printf("%s stalled at done=%d: %s\n", time.Now().Format("05.000"), done, debugSubs())
+				<-t.notify
+			case <-t.notify:
+			case err := <-errs:
+				return err
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if !flood {
+			t.ring[next%ringSize].Store(0) // next-ringSize is long complete
+		}
+		select {
+		case work <- next:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func (p *publisher) send(ctx context.Context, n int64) {
+	body := `{"type":"say","room":"lobby","cid":` + strconv.FormatInt(n, 10) + `,"text":"` + p.text + `"}`
+	for attempt := 0; attempt < 5; attempt++ {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.e.base+"/api/send?session="+p.session, strings.NewReader(body))
+		resp, err := p.e.http.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			continue // the cid makes a retry safe
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return
+		}
+	}
+	p.failed.Add(1)
+}
+
+func contextWithTimeout(d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	_ = cancel // the process exits right after
+	return ctx
+}
+
+func min2(a, b int) int {
+	if a < b {
+		return a
+	}
+	return b
+}
