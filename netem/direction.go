@@ -487,6 +487,11 @@ func (d *Direction) pop() scheduled {
 	return top
 }
 
+// deliverySlack lets the delay line deliver a packet up to this much early
+// when it is awake anyway, so packets spaced closely share one wake-up (and
+// one batch into the receiving stack) instead of one timer each.
+const deliverySlack = int64(100 * time.Microsecond)
+
 // run is the direction's delay line: one goroutine and one timer deliver
 // every scheduled packet in time order, in batches of all packets due.
 func (d *Direction) run() {
@@ -497,7 +502,7 @@ func (d *Direction) run() {
 	for {
 		d.mu.Lock()
 		now := d.n.now()
-		for len(d.heap) > 0 && d.heap[0].due <= now {
+		for len(d.heap) > 0 && d.heap[0].due <= now+deliverySlack {
 			s := d.pop()
 			d.stats.Delivered.add(s.size)
 			if s.fs != nil {
