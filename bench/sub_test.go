@@ -67,6 +67,8 @@ type sub struct {
 	kicks    int64  // connections the server ended (slow_consumer etc.)
 	resumes  int64
 	lastCode string
+	pauseAt  int64         // stop reading once, at this many msgs
+	pause    time.Duration // for this long
 }
 
 // envelope handles one server envelope (bytes of its JSON object).
@@ -79,7 +81,7 @@ func (s *sub) envelope(p []byte) {
 			s.dups++
 			return
 		case seq > s.last+1:
-			s.skipped += int64(seq - s.last - 1)
+			atomic.AddInt64(&s.skipped, int64(seq-s.last-1))
 		}
 		s.last = seq
 	}
@@ -87,6 +89,9 @@ func (s *sub) envelope(p []byte) {
 	case "msg":
 		atomic.AddInt64(&s.msgs, 1)
 		s.t.arrived(s.msgs)
+		if s.msgs == s.pauseAt {
+			time.Sleep(s.pause) // a slow subscriber, on purpose
+		}
 	case "welcome":
 		if s.session == "" {
 			var w struct{ Session string }
@@ -305,7 +310,7 @@ func (w *wsSub) run(ctx context.Context) error {
 				return fmt.Errorf("subscriber: %w (last error envelope: %q)", err, w.lastCode)
 			}
 			w.c.Close()
-			w.resumes++
+			atomic.AddInt64(&w.resumes, 1)
 			if err := w.connect(ctx); err != nil {
 				if ctx.Err() != nil {
 					return nil
@@ -443,6 +448,6 @@ func (h *httpSub) run(ctx context.Context) error {
 		if !h.e.resume {
 			return fmt.Errorf("subscriber: the stream ended (last error envelope: %q)", h.lastCode)
 		}
-		h.resumes++
+		atomic.AddInt64(&h.resumes, 1)
 	}
 }

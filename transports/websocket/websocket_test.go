@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -473,4 +475,60 @@ func TestShutdownTellsClients(t *testing.T) {
 	if err := <-closed; !gws.IsCloseError(err, gws.CloseGoingAway) {
 		t.Fatalf("after shutdown: %v, want close 1001", err)
 	}
+}
+
+// TestSlowConsumerResumes: a client that stops reading while big messages pile up is cut off
+// (slow_consumer) once its socket buffers are full; the Go client resumes with after=N and
+// gets every message once, in order.
+func TestSlowConsumerResumes(t *testing.T) {
+	l := start(t, server.Config{Hub: chat.Config{SendQueue: 16, Outbox: 1024}})
+	pub := l.client(t, "pub")
+	var log logBuffer
+	sub := l.client(t, "sub", func(o *transports.Options) {
+		o.Buffer = 1
+		o.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	const n = 300
+	text := strings.Repeat("z", 60000) // 300 x 60 kB is more than the socket buffers hold
+	for i := 0; i < n; i++ {
+		send(t, pub, chat.Envelope{Type: chat.TypeSay, Room: chat.Lobby, Text: fmt.Sprint(i, text)})
+	}
+	got := 0
+	var firstSeq uint64
+	until(t, sub, func(e chat.Envelope) bool {
+		if e.Type != chat.TypeMsg || e.From != "pub" {
+			return false
+		}
+		if want := fmt.Sprint(got, text); e.Text != want {
+			t.Fatalf("message %d is %.10q...: lost, doubled or out of order", got, e.Text)
+		}
+		if got == 0 {
+			firstSeq = e.Seq
+		}
+		if e.Seq != firstSeq+uint64(got) {
+			t.Fatalf("message %d has seq %d, want %d", got, e.Seq, firstSeq+uint64(got))
+		}
+		got++
+		return got == n
+	})
+	if !strings.Contains(log.String(), "code=slow_consumer") {
+		t.Fatalf("the server never cut the client off as a slow consumer; client log:\n%s", log.String())
+	}
+}
+
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
