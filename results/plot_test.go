@@ -10,6 +10,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/wirelab/wirelab/results"
@@ -18,12 +19,20 @@ import (
 
 var allTransports = []string{"shortpoll", "longpoll", "stream", "sse", "websocket", "wt-stream", "wt-uni", "wt-datagram"}
 
-func TestPlots(t *testing.T) {
+// synthetic is the default synthetic file and its figures, rendered once for every test that
+// only reads them (rendering is the slow part under -race).
+var synthetic = sync.OnceValues(func() (*results.File, []results.Figure) {
 	f := resultstest.File(resultstest.Options{Seed: 1})
+	f.Runs[0].Warnings = []string{"<script>alert(1)</script> short of CPU"}
 	figs, err := results.Plots(f)
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
+	return f, figs
+})
+
+func TestPlots(t *testing.T) {
+	_, figs := synthetic()
 	var names []string
 	for _, fig := range figs {
 		names = append(names, fig.Name)
@@ -138,30 +147,45 @@ func decodePNG(t *testing.T, b []byte) image.Image {
 	return img
 }
 
-func inkPixels(img image.Image) int {
-	n := 0
+// histogram counts each colour's pixels (one pass; the checks then look at distinct colours).
+func histogram(img image.Image) map[color.RGBA]int {
+	h := map[color.RGBA]int{}
 	b := img.Bounds()
+	if rgba, ok := img.(*image.RGBA); ok {
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			row := rgba.Pix[(y-b.Min.Y)*rgba.Stride:]
+			for x := 0; x < b.Dx(); x++ {
+				p := row[4*x : 4*x+4]
+				h[color.RGBA{p[0], p[1], p[2], p[3]}]++
+			}
+		}
+		return h
+	}
 	for y := b.Min.Y; y < b.Max.Y; y++ {
 		for x := b.Min.X; x < b.Max.X; x++ {
-			r, g, bl, _ := img.At(x, y).RGBA()
-			if r < 0xF000 || g < 0xF000 || bl < 0xF000 {
-				n++
-			}
+			r, g, bl, a := img.At(x, y).RGBA()
+			h[color.RGBA{uint8(r >> 8), uint8(g >> 8), uint8(bl >> 8), uint8(a >> 8)}]++
+		}
+	}
+	return h
+}
+
+func inkPixels(img image.Image) int {
+	n := 0
+	for c, k := range histogram(img) {
+		if c.R < 0xF0 || c.G < 0xF0 || c.B < 0xF0 {
+			n += k
 		}
 	}
 	return n
 }
 
-func colourPixels(img image.Image, c color.RGBA) int {
+func colourPixels(img image.Image, want color.RGBA) int {
 	n := 0
-	b := img.Bounds()
-	near := func(a uint32, b uint8) bool { d := int(a>>8) - int(b); return d > -12 && d < 12 }
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			r, g, bl, _ := img.At(x, y).RGBA()
-			if near(r, c.R) && near(g, c.G) && near(bl, c.B) {
-				n++
-			}
+	near := func(a, b uint8) bool { d := int(a) - int(b); return d > -12 && d < 12 }
+	for c, k := range histogram(img) {
+		if near(c.R, want.R) && near(c.G, want.G) && near(c.B, want.B) {
+			n += k
 		}
 	}
 	return n

@@ -62,12 +62,7 @@ func TestWriteDir(t *testing.T) {
 }
 
 func TestReportHTMLSelfContained(t *testing.T) {
-	f := resultstest.File(resultstest.Options{Seed: 2})
-	f.Runs[0].Warnings = []string{"<script>alert(1)</script> short of CPU"}
-	figs, err := results.Plots(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, figs := synthetic()
 	var buf bytes.Buffer
 	if err := results.WriteReportHTML(&buf, f, figs); err != nil {
 		t.Fatal(err)
