@@ -128,13 +128,19 @@ type inflight struct {
 	e     chat.Entry
 	due   time.Time
 	tries int
+	fast  bool // sent again early already, because later seqs were acked
 }
+
+// reorderThreshold: a datagram is taken as lost, and sent again before its timer runs out, once
+// a datagram sent this many seqs after it has been acked (QUIC's packet threshold, RFC 9002).
+const reorderThreshold = 3
 
 // unacked holds one session's datagrams until they are acked.
 type unacked struct {
 	mu    sync.Mutex
 	m     map[uint64]*inflight
 	upto  uint64 // every seq up to it is acked
+	top   uint64 // the largest seq acked
 	space chan struct{} // signalled when an ack frees room
 	added chan struct{} // signalled when an entry is added (the retransmit timer looks again)
 }
@@ -166,8 +172,9 @@ func (u *unacked) add(ctx context.Context, e chat.Entry, now time.Time, rto time
 	}
 }
 
-// ack removes what a acknowledges.
-func (u *unacked) ack(a Ack) {
+// ack removes what a acknowledges, and marks for sending again at once the datagrams that
+// later ones overtook by reorderThreshold.
+func (u *unacked) ack(a Ack, now time.Time) {
 	u.mu.Lock()
 	n := len(u.m)
 	if a.Upto > u.upto {
@@ -184,13 +191,29 @@ func (u *unacked) ack(a Ack) {
 		}
 		u.upto = a.Upto
 	}
+	top := u.top
 	for _, s := range a.Seqs {
 		delete(u.m, s)
+		top = max(top, s)
+	}
+	lost := false
+	if top > u.top {
+		u.top = top
+		for s, f := range u.m {
+			if s+reorderThreshold <= top && !f.fast {
+				f.fast = true
+				f.due = now
+				lost = true
+			}
+		}
 	}
 	freed := len(u.m) < n
 	u.mu.Unlock()
 	if freed {
 		signal(u.space)
+	}
+	if lost {
+		signal(u.added) // the retransmitter looks at the timers again
 	}
 }
 
@@ -211,6 +234,14 @@ func (u *unacked) due(now time.Time, rto time.Duration, dst []chat.Entry) ([]cha
 	}
 	u.mu.Unlock()
 	return dst, next
+}
+
+// remove forgets seq (it went on a stream instead).
+func (u *unacked) remove(seq uint64) {
+	u.mu.Lock()
+	delete(u.m, seq)
+	u.mu.Unlock()
+	signal(u.space)
 }
 
 func (u *unacked) len() int {

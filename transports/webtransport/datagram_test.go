@@ -109,23 +109,35 @@ func TestUnackedWindowAndBackoff(t *testing.T) {
 	if err := u.add(short, chat.Entry{Seq: Window + 1, P: p}, now, 50*time.Millisecond); err == nil {
 		t.Fatal("add went beyond the window")
 	}
-	u.ack(Ack{Upto: 10, Seqs: []uint64{20, 21}})
+	u.ack(Ack{Upto: 10, Seqs: []uint64{20, 21}}, now)
 	if n := u.len(); n != Window-12 {
 		t.Fatalf("%d pending after acking 12, want %d", n, Window-12)
 	}
 	if err := u.add(ctx, chat.Entry{Seq: Window + 1, P: p}, now, 50*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	due, next := u.due(now.Add(49*time.Millisecond), 50*time.Millisecond, nil)
-	if len(due) != 0 || !next.Equal(now.Add(50*time.Millisecond)) {
-		t.Fatalf("before the RTO: %d due, next %v", len(due), next)
+	// 20 and 21 were acked: 11..18 are 3 or more seqs behind, so they are lost (fast retransmit);
+	// 19 is not yet.
+	early := now.Add(time.Millisecond)
+	due, next := u.due(early, 50*time.Millisecond, nil)
+	var seqs []uint64
+	for _, e := range due {
+		seqs = append(seqs, e.Seq)
 	}
+	slices.Sort(seqs)
+	if want := []uint64{11, 12, 13, 14, 15, 16, 17, 18}; !slices.Equal(seqs, want) {
+		t.Fatalf("after acks of 20 and 21, %v are sent again at once, want %v", seqs, want)
+	}
+	if !next.Equal(now.Add(50 * time.Millisecond)) {
+		t.Fatalf("next timer at %v, want the RTO of the others", next)
+	}
+	// At the RTO every other one is due; the fast ones are backed off (2 x RTO from early).
 	at := now.Add(50 * time.Millisecond)
 	due, next = u.due(at, 50*time.Millisecond, nil)
-	if len(due) != u.len() {
-		t.Fatalf("at the RTO %d of %d are due", len(due), u.len())
+	if len(due) != u.len()-8 {
+		t.Fatalf("at the RTO %d of %d are due", len(due), u.len()-8)
 	}
-	if want := at.Add(100 * time.Millisecond); !next.Equal(want) { // backed off: 2 x RTO
+	if want := early.Add(100 * time.Millisecond); !next.Equal(want) {
 		t.Fatalf("next retransmission at %v, want %v", next, want)
 	}
 }

@@ -326,7 +326,7 @@ func (c *serverConn) sendDatagram(ctx context.Context, e chat.Entry, buf []byte)
 	}
 	err := c.ws.SendDatagram(buf)
 	if tooLarge := (*quic.DatagramTooLargeError)(nil); errors.As(err, &tooLarge) {
-		c.una.ack(Ack{Seqs: []uint64{e.Seq}}) // reliable instead
+		c.una.remove(e.Seq) // reliable instead
 		return c.sendUni(ctx, append(buf, '\n'))
 	}
 	return err
@@ -393,7 +393,7 @@ func (c *serverConn) readAcks(ctx context.Context) {
 // ackUpTo applies an ack, ignoring seqs the connection has not been given.
 func (c *serverConn) ackUpTo(a Ack) {
 	if c.una != nil {
-		c.una.ack(a)
+		c.una.ack(a, time.Now())
 	}
 }
 
