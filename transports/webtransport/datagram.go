@@ -139,8 +139,8 @@ const reorderThreshold = 3
 type unacked struct {
 	mu    sync.Mutex
 	m     map[uint64]*inflight
-	upto  uint64 // every seq up to it is acked
-	top   uint64 // the largest seq acked
+	upto  uint64        // every seq up to it is acked
+	top   uint64        // the largest seq acked
 	space chan struct{} // signalled when an ack frees room
 	added chan struct{} // signalled when an entry is added (the retransmit timer looks again)
 }
