@@ -63,14 +63,20 @@ func newReportData(f *File, figs []Figure) reportData {
 	add("gorilla/websocket", v.Gorilla)
 	add("gVisor", v.GVisor)
 	add("gonum/plot", v.GonumPlot)
-	l := f.Lab
+	l := labPeak(f)
 	add("lab (harness) CPU", fmt.Sprintf("%s CPU-s, %.0f%% of the cores; sender lag p99 %s ms; link queue peak %s packets; scheduler delay p99 %s ms",
 		num(l.CPUSeconds), 100*l.CPUShare, num(l.SendLagP99), group3(l.QueuePeak), num(l.SchedulerMS)))
 	return d
 }
 
 var funcs = map[string]any{
-	"num":    num,
+	"num": num,
+	"measured": func(x float64) string {
+		if x == 0 {
+			return "–"
+		}
+		return num(x)
+	},
 	"int":    group3,
 	"pct":    pct,
 	"share":  func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
@@ -121,10 +127,10 @@ dd{margin:0}
 <ul>{{range .Reading}}<li>{{.}}</li>
 {{end}}</ul>
 <h2>Summary</h2>
-<p>Medians over repeats for latency; sums over repeats for counts; means for bytes and CPU. Stalls: copies later than the transport's no-loss p99 plus one RTT; collateral ones (head-of-line) lost none of their own packets.</p>
+<p>Medians over repeats for latency; sums over repeats for counts; means for bytes and CPU (– where not measured). Stalls: copies later than the transport's no-loss p99 plus one RTT; collateral ones (head-of-line) lost none of their own packets.</p>
 <table>
 <tr><th class="l">transport</th><th class="l">condition</th><th>repeats</th><th>p50 ms</th><th>p99 ms</th><th>lost</th><th>dup</th><th>stalls</th><th>collateral</th><th>bytes/msg</th><th>server µs/msg</th><th>lab CPU</th><th class="l">warnings</th></tr>
-{{range .Rows}}<tr{{if .Warnings}} class="warn"{{end}}><td class="l"><span class="swatch" style="background:{{color .Transport}}"></span>{{.Transport}}</td><td class="l">{{cond .Cond}}</td><td>{{.Repeats}}</td><td>{{num .P50}}</td><td>{{num .P99}}</td><td>{{int .Lost}}</td><td>{{int .Duplicates}}</td><td>{{int .Stalls}}</td><td>{{int .Collateral}}{{holpct .}}</td><td>{{num .BytesPerMsg}}</td><td>{{num .CPUUSPerMsg}}</td><td>{{share .LabCPUShare}}</td><td class="rowwarn">{{range .Warnings}}⚠ {{.}}<br>{{end}}</td></tr>
+{{range .Rows}}<tr{{if .Warnings}} class="warn"{{end}}><td class="l"><span class="swatch" style="background:{{color .Transport}}"></span>{{.Transport}}</td><td class="l">{{cond .Cond}}</td><td>{{.Repeats}}</td><td>{{num .P50}}</td><td>{{num .P99}}</td><td>{{int .Lost}}</td><td>{{int .Duplicates}}</td><td>{{int .Stalls}}</td><td>{{int .Collateral}}{{holpct .}}</td><td>{{measured .BytesPerMsg}}</td><td>{{measured .CPUUSPerMsg}}</td><td>{{share .LabCPUShare}}</td><td class="rowwarn">{{range .Warnings}}⚠ {{.}}<br>{{end}}</td></tr>
 {{end}}</table>
 <h2>Plots</h2>
 {{range .Figures}}<figure id="{{.Name}}"><img alt="{{.Title}}" src="data:image/png;base64,{{b64 .PNG}}"><figcaption><b>{{.Title}}.</b> {{.Caption}}</figcaption></figure>
@@ -150,11 +156,11 @@ var mdReport = texttemplate.Must(texttemplate.New("report.md").Funcs(funcs).Pars
 {{end}}
 ## Summary
 
-Medians over repeats for latency; sums over repeats for counts; means for bytes and CPU.
+Medians over repeats for latency; sums over repeats for counts; means for bytes and CPU (– where not measured).
 
 | transport | condition | repeats | p50 ms | p99 ms | lost | dup | stalls | collateral | bytes/msg | server µs/msg | lab CPU | warnings |
 | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |
-{{range .Rows}}| {{.Transport}} | {{cond .Cond}} | {{.Repeats}} | {{num .P50}} | {{num .P99}} | {{int .Lost}} | {{int .Duplicates}} | {{int .Stalls}} | {{int .Collateral}}{{holpct .}} | {{num .BytesPerMsg}} | {{num .CPUUSPerMsg}} | {{share .LabCPUShare}} | {{range .Warnings}}⚠ {{mdcell .}} {{end}}|
+{{range .Rows}}| {{.Transport}} | {{cond .Cond}} | {{.Repeats}} | {{num .P50}} | {{num .P99}} | {{int .Lost}} | {{int .Duplicates}} | {{int .Stalls}} | {{int .Collateral}}{{holpct .}} | {{measured .BytesPerMsg}} | {{measured .CPUUSPerMsg}} | {{share .LabCPUShare}} | {{range .Warnings}}⚠ {{mdcell .}} {{end}}|
 {{end}}
 ## Plots
 {{range .Figures}}

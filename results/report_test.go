@@ -169,13 +169,18 @@ func TestReadingComputed(t *testing.T) {
 	f.Runs[5].Lost, f.Runs[5].Delivered = 3, 997
 	f.Runs[4].Duplicates = 2
 	f.Runs[4].Warnings = []string{"link queue grew"}
+	f.Runs[3].Warnings = []string{"harness short of CPU"}
+	f.Runs[3].Lab.SendLagP99 = 3.5
+	f.Runs[1].Latency.P50 = 130 // websocket at 0%: far above the floor
 	f.Lab = results.LabLoad{CPUSeconds: 12, CPUShare: 0.4}
 	got = strings.Join(results.Reading(f), "\n")
 	for _, want := range []string{
 		"Lost copies (all repeats together): wt-uni at 2% loss 3 (0.3% of 1,000 expected).",
 		"Duplicated copies (all repeats together): websocket at 2% loss 2.",
-		"The lab itself used 12 CPU-seconds, 40% of the machine's cores",
-		"1 warning(s) on 1 run(s)",
+		"The lab itself used 12 CPU-seconds, 40% of the machine's cores over the whole file; its senders were at most 3.5 ms late (p99 of the worst run).",
+		"2 warning(s) on 2 run(s)",
+		"At 2% loss the p99 ranged from 100 ms (wt-uni) to 1,040 ms (shortpoll, a run with warnings).",
+		"ranged from 41 ms (wt-uni) to 130 ms (websocket), against a floor of 40 ms (two one-way delays): 3.2× it.",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("reading lacks\n  %s\ngot:\n%s", want, got)

@@ -105,7 +105,7 @@ func Reading(f *File) []string {
 			if lo.Transport == hi.Transport {
 				s += fmt.Sprintf("was %s ms (%s)", num(lo.P50), lo.Transport)
 			} else {
-				s += fmt.Sprintf("ranged from %s ms (%s) to %s ms (%s)", num(lo.P50), lo.Transport, num(hi.P50), hi.Transport)
+				s += fmt.Sprintf("ranged from %s ms (%s) to %s ms (%s%s)", num(lo.P50), lo.Transport, num(hi.P50), hi.Transport, warnNote(hi))
 			}
 			if floor > 0 {
 				s += fmt.Sprintf(", against a floor of %s ms (two one-way delays): %s", num(floor), aboveBelow(hi.P50/floor-1, "it"))
@@ -142,7 +142,7 @@ func Reading(f *File) []string {
 		lo, hi := extremes(here, func(r Row) float64 { return r.P99 })
 		cs := lossPhrase(c)
 		if lo.Transport != hi.Transport {
-			out = append(out, fmt.Sprintf("At %s the p99 ranged from %s ms (%s) to %s ms (%s).", cs, num(lo.P99), lo.Transport, num(hi.P99), hi.Transport))
+			out = append(out, fmt.Sprintf("At %s the p99 ranged from %s ms (%s) to %s ms (%s%s).", cs, num(lo.P99), lo.Transport, num(hi.P99), hi.Transport, warnNote(hi)))
 		}
 		ws, okW := at("websocket", c)
 		wu, okU := at("wt-uni", c)
@@ -261,14 +261,57 @@ func Reading(f *File) []string {
 	}
 
 	// The harness.
-	if f.Lab.CPUSeconds > 0 || f.Lab.CPUShare > 0 {
-		out = append(out, fmt.Sprintf("The lab itself used %s CPU-seconds, %.0f%% of the machine's cores over the whole file; its senders were at most %s ms late (p99) and the emulated link queued at most %s packets.",
-			num(f.Lab.CPUSeconds), 100*f.Lab.CPUShare, num(f.Lab.SendLagP99), group3(f.Lab.QueuePeak)))
+	if l := labPeak(f); l.CPUSeconds > 0 || l.CPUShare > 0 {
+		s := fmt.Sprintf("The lab itself used %s CPU-seconds, %.0f%% of the machine's cores over the whole file", num(l.CPUSeconds), 100*l.CPUShare)
+		var more []string
+		if l.SendLagP99 > 0 {
+			more = append(more, fmt.Sprintf("its senders were at most %s ms late (p99 of the worst run)", num(l.SendLagP99)))
+		}
+		if l.SchedulerMS > 0 {
+			more = append(more, fmt.Sprintf("the Go scheduler woke it at most %s ms late (p99)", num(l.SchedulerMS)))
+		}
+		if l.QueuePeak > 0 {
+			more = append(more, fmt.Sprintf("the emulated link queued at most %s packets", group3(l.QueuePeak)))
+		}
+		if len(more) > 0 {
+			s += "; " + strings.Join(more, ", ")
+		}
+		out = append(out, s+".")
 	}
 	if w := warnedRuns(f); len(w) > 0 {
 		out = append(out, fmt.Sprintf("%d warning(s) on %d run(s): their figures may be late because of the lab, not the transport (listed at the top).", len(w), countWarned(f)))
 	}
 	return out
+}
+
+// labPeak is the file's lab load with each figure the file does not give taken as the worst
+// run's.
+func labPeak(f *File) LabLoad {
+	l := f.Lab
+	for i := range f.Runs {
+		r := f.Runs[i].Lab
+		if f.Lab.SendLagP99 == 0 {
+			l.SendLagP99 = math.Max(l.SendLagP99, r.SendLagP99)
+		}
+		if f.Lab.SchedulerMS == 0 {
+			l.SchedulerMS = math.Max(l.SchedulerMS, r.SchedulerMS)
+		}
+		if f.Lab.QueuePeak == 0 {
+			l.QueuePeak = max(l.QueuePeak, r.QueuePeak)
+		}
+		if f.Lab.CPUSeconds == 0 {
+			l.CPUSeconds += r.CPUSeconds
+		}
+	}
+	return l
+}
+
+// warnNote marks a figure whose run carried warnings.
+func warnNote(r Row) string {
+	if len(r.Warnings) == 0 {
+		return ""
+	}
+	return ", a run with warnings"
 }
 
 func countWarned(f *File) int {
@@ -327,6 +370,8 @@ func aboveBelow(x float64, what string) string {
 	switch {
 	case math.Abs(x) < 0.0005:
 		return "equal to " + what
+	case x >= 1:
+		return fmt.Sprintf("%s %s", ratio(1+x, 1), what)
 	case x > 0:
 		return fmt.Sprintf("%.1f%% above %s", 100*x, what)
 	default:
