@@ -67,6 +67,7 @@ type sub struct {
 	kicks    int64  // connections the server ended (slow_consumer etc.)
 	resumes  int64
 	lastCode string
+	ready    atomic.Bool   // an outbox entry has arrived: the connection is up
 	pauseAt  int64         // stop reading once, at this many msgs
 	pause    time.Duration // for this long
 }
@@ -84,6 +85,9 @@ func (s *sub) envelope(p []byte) {
 			atomic.AddInt64(&s.skipped, int64(seq-s.last-1))
 		}
 		s.last = seq
+		if !s.ready.Load() {
+			s.ready.Store(true)
+		}
 	}
 	switch typ {
 	case "msg":
