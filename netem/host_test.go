@@ -180,3 +180,30 @@ func TestDropRuleOverTCP(t *testing.T) {
 		t.Fatalf("trace flow %v cause %v", tr[0].Flow, tr[0].Cause)
 	}
 }
+
+func TestProbe(t *testing.T) {
+	p, err := ParseProfile("delay=20ms loss=2% burst=3 rate=10mbit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Probe(context.Background(), ProbeConfig{Profile: p, Seed: 1, Packets: 20000, TCPDuration: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	if res.DelayMS.P50 < 20 || res.DelayMS.P50 > 25 {
+		t.Errorf("p50 one-way delay %.2f ms, want about 20", res.DelayMS.P50)
+	}
+	if res.LossMeasured < 0.01 || res.LossMeasured > 0.03 {
+		t.Errorf("measured loss %.4f, want about 0.02", res.LossMeasured)
+	}
+	if res.BurstMean < 2.4 || res.BurstMean > 3.6 {
+		t.Errorf("mean burst %.2f, want about 3", res.BurstMean)
+	}
+	if res.Reorders != 0 {
+		t.Errorf("%d reorders without jitter", res.Reorders)
+	}
+	if res.TCPMbitS <= 0 || res.TCPMbitS > 10 {
+		t.Errorf("TCP %.2f Mbit/s over a 10 Mbit/s link", res.TCPMbitS)
+	}
+}

@@ -207,8 +207,9 @@ func TestDelayIsApplied(t *testing.T) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if el := s.at[0].Sub(start); el < 30*time.Millisecond {
-		t.Fatalf("first packet after %v, want at least 30ms", el)
+	// The delay line may deliver up to 1 ms early (see maxTimerLate).
+	if el := s.at[0].Sub(start); el < 29*time.Millisecond {
+		t.Fatalf("first packet after %v, want 30ms (at least 29ms)", el)
 	}
 }
 

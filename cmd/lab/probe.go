@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/wirelab/wirelab/netem"
+)
+
+func init() {
+	commands["probe"] = command{summary: "check the emulated link: delay, loss, bursts, reordering, throughput", run: runProbe}
+}
+
+// runProbe parses the flags into a netem profile and prints netem.Probe's result.
+func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var spec netem.ProfileSpec
+	fs.StringVar(&spec.Delay, "delay", "20ms", "one-way delay, each direction")
+	fs.StringVar(&spec.Jitter, "jitter", "0", "delay spread (uniform ± jitter)")
+	fs.BoolVar(&spec.Reorder, "reorder", false, "let jitter reorder packets")
+	fs.StringVar(&spec.Loss, "loss", "2%", "loss rate, each direction")
+	fs.StringVar(&spec.Burst, "burst", "", "mean loss burst in packets (Gilbert-Elliott); empty: independent losses")
+	fs.StringVar(&spec.Rate, "rate", "0", "link rate, e.g. 10mbit (0: unlimited)")
+	fs.StringVar(&spec.Queue, "queue", "", "drop-tail queue in packets when --rate is set (default 1000)")
+	packets := fs.Int("packets", 10000, "number of UDP probes")
+	size := fs.Int("size", 100, "UDP probe payload in bytes")
+	seed := fs.Uint64("seed", 1, "seed of the loss and jitter draws")
+	tcpDur := fs.Duration("tcp", 0, "bulk TCP transfer duration (default 2s; negative: skip)")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "lab probe: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return errUsage
+	}
+	prof, err := spec.Profile()
+	if err != nil {
+		return err
+	}
+	res, err := netem.Probe(ctx, netem.ProbeConfig{Profile: prof, Seed: *seed, Packets: *packets, Size: *size, TCPDuration: *tcpDur})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		return enc.Encode(res)
+	}
+	w := func(k, v string) { fmt.Fprintf(stdout, "%-16s %s\n", k, v) }
+	w("link", res.Profile)
+	w("seed", strconv.FormatUint(res.Seed, 10))
+	w("probes", fmt.Sprintf("%d sent, %d received", res.Sent, res.Received))
+	w("delay one-way", fmt.Sprintf("p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  (min %.2f, max %.2f)", res.DelayMS.P50, res.DelayMS.P90, res.DelayMS.P99, res.DelayMS.Min, res.DelayMS.Max))
+	w("loss measured", fmt.Sprintf("%.3f%% in %d bursts, mean burst %.2f packets", res.LossMeasured*100, res.Bursts, res.BurstMean))
+	w("reorders", strconv.Itoa(res.Reorders))
+	w("probe rate", fmt.Sprintf("%.0f packets/s", res.PacketsPerS))
+	w("bulk TCP", fmt.Sprintf("%.2f Mbit/s (%d bytes)", res.TCPMbitS, res.TCPBytes))
+	return nil
+}
