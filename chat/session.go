@@ -49,6 +49,13 @@ func (s *Session) Rooms() []string {
 	return r
 }
 
+// Attached reports whether a connection is reading the session now.
+func (s *Session) Attached() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur != nil
+}
+
 // LastSeq is the newest seq in the outbox.
 func (s *Session) LastSeq() uint64 {
 	s.mu.Lock()

@@ -51,7 +51,11 @@ func (b *Bar) Start(total int, estimate time.Duration) {
 }
 
 func describe(p scenarios.Point) string {
-	return fmt.Sprintf("%-11s loss %4.1f%%  delay %v  repeat %d", p.Transport, p.Loss*100, p.Delay, p.Repeat+1)
+	burst := ""
+	if p.Burst > 0 {
+		burst = fmt.Sprintf(" (bursts of %g)", p.Burst)
+	}
+	return fmt.Sprintf("%-11s loss %4.1f%%%s  delay %v  repeat %d", p.Transport, p.Loss*100, burst, p.Delay, p.Repeat+1)
 }
 
 func (b *Bar) Begin(i int, p scenarios.Point) {

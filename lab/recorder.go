@@ -160,6 +160,7 @@ func (r *Recorder) Changed() <-chan struct{} { return r.changed }
 type audit struct {
 	sent, expected, delivered, lost, dups, ooo, unacked int64
 	lats                                                []copyRec
+	missing                                             []copyKey // the first lost copies, for diagnosis
 	hist                                                *hdrhistogram.Histogram
 }
 
@@ -193,6 +194,21 @@ func (r *Recorder) Audit() audit {
 	a.lost = a.expected - a.delivered
 	if a.lost < 0 {
 		a.lost = 0
+	}
+	if a.lost > 0 {
+		aud := newAudience(r.pop)
+		var scratch []int
+		for i := range r.msgs {
+			if !r.measured(i) || got[i] >= r.expected[i] || (!r.acked[i].Load() && got[i] == 0) {
+				continue
+			}
+			scratch = aud.recipients(r.msgs[i], scratch[:0])
+			for _, s := range scratch {
+				if w, bit := i/64, uint64(1)<<(i%64); r.sessions[s].seen[w]&bit == 0 && len(a.missing) < 20 {
+					a.missing = append(a.missing, copyKey{int32(s), int32(i)})
+				}
+			}
+		}
 	}
 	return a
 }

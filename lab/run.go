@@ -55,6 +55,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.Fil
 		Schema: results.Schema, Scenario: sc.Name, Commit: commit, Go: runtime.Version(),
 		Started: time.Now().UTC().Truncate(time.Second), Seed: sc.Seed, Machine: machineInfo(),
 		Versions: vers, ScenarioText: opt.ScenarioText,
+		PollIntervalMS: float64(sc.PollInterval) / 1e6, LossModel: sc.Link.LossModel,
 	}
 	for _, t := range sc.Transports {
 		if _, err := all.NewClient(t, transports.Options{}); err != nil {
@@ -107,7 +108,7 @@ func median(xs []float64) float64 {
 // runPoint runs one transport at one link setting: it builds the network, starts the server and
 // the simulated users, drives the schedule and audits what arrived.
 func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, index int, noLossP99 float64, opt Options) (results.Run, error) {
-	run := results.Run{Transport: p.Transport, Loss: p.Loss, DelayMS: float64(p.Delay) / 1e6, Repeat: p.Repeat}
+	run := results.Run{Transport: p.Transport, Loss: p.Loss, Burst: p.Burst, DelayMS: float64(p.Delay) / 1e6, Repeat: p.Repeat}
 	seed := sc.Seed*1_000_003 + uint64(index)
 	prof, err := sc.Profile(p)
 	if err != nil {
@@ -139,6 +140,10 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 		srv, err = startInProcess(srvHost, hubCfg)
 	} else {
 		srv, err = startChild(ctx, nw, srvHost, opt)
+		if errors.Is(err, errNoBridge) {
+			opt.InProcess = true
+			srv, err = startInProcess(srvHost, hubCfg)
+		}
 	}
 	if err != nil {
 		return run, fmt.Errorf("starting the server: %w", err)
@@ -318,6 +323,11 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 	readers.Wait()
 
 	a := rec.Audit()
+	for _, k := range a.missing {
+		m := msgs[k.msg]
+		opt.Logger.Warn("lost copy", "transport", p.Transport, "session", k.session, "msg", k.msg,
+			"kind", m.Kind, "sender", m.Sender, "at", m.At, "acked", rec.acked[k.msg].Load())
+	}
 	run.Sent, run.Expected, run.Delivered, run.Lost = a.sent, a.expected, a.delivered, a.lost
 	run.Duplicates, run.OutOfOrder = a.dups, a.ooo
 	run.Latency = latency(a.hist)

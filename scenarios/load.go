@@ -49,7 +49,7 @@ func Default() Scenario {
 		Rooms:        5,
 		Workload:     Workload{Rate: 100, Size: 200, RoomP: 0.8, DMP: 0.2, Sender: "all"},
 		PollInterval: time.Second,
-		Link:         Link{Delays: []time.Duration{20 * time.Millisecond}, LossModel: "bernoulli"},
+		Link:         Link{Delays: []time.Duration{20 * time.Millisecond}, Losses: []Loss{{}}, LossModel: "bernoulli"},
 		Repeat:       1,
 		Nodes:        1,
 	}
@@ -119,7 +119,7 @@ func Parse(file string, data []byte) (*Scenario, error) {
 				"reorder":    func(n *yaml.Node) { s.Link.Reorder = p.boolean(n, "link.reorder") },
 				"rate":       func(n *yaml.Node) { s.Link.Rate = p.bitRate(n, "link.rate") },
 				"queue":      func(n *yaml.Node) { s.Link.Queue = p.intIn(n, "link.queue", 1, 1<<20) },
-				"loss":       func(n *yaml.Node) { s.Link.Losses = p.percents(n, "link.loss") },
+				"loss":       func(n *yaml.Node) { s.Link.Losses = p.losses(n, "link.loss") },
 				"loss_model": func(n *yaml.Node) { s.Link.LossModel = p.oneOf(n, "link.loss_model", "bernoulli", "gilbert-elliott") },
 				"burst":      func(n *yaml.Node) { s.Link.Burst = p.burst(n, "link.burst") },
 				"blackhole":  func(n *yaml.Node) { s.Link.Blackhole = p.str(n, "link.blackhole") },
@@ -342,20 +342,43 @@ func (p *parser) durations(n *yaml.Node, field string) []time.Duration {
 	return out
 }
 
-func (p *parser) percents(n *yaml.Node, field string) []float64 {
-	var out []float64
+// losses reads loss entries: a percentage (the link's model) or {loss: 2%, burst: 3} (bursty).
+func (p *parser) losses(n *yaml.Node, field string) []Loss {
+	var out []Loss
 	p.list(n, field, func(c *yaml.Node) {
-		v, ok := p.scalar(c, field)
-		if !ok {
+		if p.err != nil {
 			return
 		}
-		f, err := netem.ParsePercent(field, v)
-		if err != nil {
-			p.fail(c, field, netemMsg(err))
+		if c.Kind == yaml.MappingNode {
+			l := Loss{}
+			p.mapping(c, field, map[string]func(*yaml.Node){
+				"loss":  func(n *yaml.Node) { l.Rate = p.percent(n, field+".loss") },
+				"burst": func(n *yaml.Node) { l.Burst = p.burst(n, field+".burst") },
+			})
+			if p.err == nil && l.Burst == 0 {
+				p.fail(c, field, "an entry written as a mapping is a bursty case and needs burst: N (e.g. {loss: 2%, burst: 3})")
+			}
+			if p.err == nil && l.Rate == 0 {
+				p.fail(c, field, "a bursty case needs a loss above 0% (e.g. {loss: 2%, burst: 3})")
+			}
+			out = append(out, l)
+			return
 		}
-		out = append(out, f)
+		out = append(out, Loss{Rate: p.percent(c, field), Burst: -1})
 	})
 	return out
+}
+
+func (p *parser) percent(n *yaml.Node, field string) float64 {
+	v, ok := p.scalar(n, field)
+	if !ok {
+		return 0
+	}
+	f, err := netem.ParsePercent(field, v)
+	if err != nil {
+		p.fail(n, field, netemMsg(err))
+	}
+	return f
 }
 
 func (p *parser) bitRate(n *yaml.Node, field string) uint64 {

@@ -42,7 +42,7 @@ func TestDesignExample(t *testing.T) {
 	if s.Workload.Rate != 100 || s.Workload.Size != 200 || s.Workload.RoomP != 0.8 || s.Workload.DMP != 0.2 {
 		t.Errorf("workload: %+v", s.Workload)
 	}
-	if want := []float64{0, 0.01, 0.02, 0.05}; !equal(s.Link.Losses, want) {
+	if want := []float64{0, 0.01, 0.02, 0.05}; !equal(rates(s.Link.Losses), want) {
 		t.Errorf("losses %v, want %v", s.Link.Losses, want)
 	}
 	if got := len(s.Points()); got != 8*4*3 {
@@ -62,7 +62,7 @@ func TestZeroLossAlwaysRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []float64{0, 0.02, 0.05}; !equal(s.Link.Losses, want) {
+	if want := []float64{0, 0.02, 0.05}; !equal(rates(s.Link.Losses), want) {
 		t.Fatalf("losses %v, want %v (0%% added, sorted)", s.Link.Losses, want)
 	}
 	if s.Points()[0].Loss != 0 {
@@ -86,9 +86,41 @@ func TestGilbertElliott(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := s.Profile(Point{Delay: s.Link.Delays[0], Loss: 0.02})
+	pts := s.Points()
+	if len(pts) != 8*2 || pts[1].Burst != 3 {
+		t.Fatalf("points %+v", pts[:2])
+	}
+	p, err := s.Profile(pts[1])
 	if err != nil || p.Loss.Burst != 3 {
 		t.Fatalf("profile %+v, %v", p.Loss, err)
+	}
+}
+
+// A sweep can mix independent losses and a bursty case.
+func TestMixedLossEntries(t *testing.T) {
+	s, err := Parse("x.yaml", []byte("name: x\ntransports: [websocket]\nlink:\n  loss: [1%, 2%, {loss: 2%, burst: 3}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Loss{{0, 0}, {0.01, 0}, {0.02, 0}, {0.02, 3}}
+	if len(s.Link.Losses) != len(want) {
+		t.Fatalf("losses %+v", s.Link.Losses)
+	}
+	for i := range want {
+		if s.Link.Losses[i] != want[i] {
+			t.Fatalf("losses %+v, want %+v", s.Link.Losses, want)
+		}
+	}
+	p, err := s.Profile(s.Points()[3])
+	if err != nil || p.Loss.Burst != 3 || p.Loss.Rate != 0.02 {
+		t.Fatalf("bursty point profile %+v %v", p.Loss, err)
+	}
+	p, err = s.Profile(s.Points()[2])
+	if err != nil || p.Loss.Burst != 0 {
+		t.Fatalf("plain point profile %+v %v", p.Loss, err)
+	}
+	if _, err := Parse("x.yaml", []byte("name: x\nlink:\n  loss: [{loss: 2%}]\n")); err == nil || !strings.Contains(err.Error(), "burst") {
+		t.Fatalf("a mapping entry without burst: %v", err)
 	}
 }
 
@@ -177,7 +209,7 @@ func FuzzParse(f *testing.F) {
 		if s.Name == "" || s.Users < 1 || s.Tabs < 1 || s.Repeat < 1 || len(s.Transports) == 0 {
 			t.Fatalf("accepted an invalid scenario: %+v", s)
 		}
-		if s.Link.Losses[0] != 0 {
+		if s.Link.Losses[0] != (Loss{}) {
 			t.Fatalf("0%% loss missing: %v", s.Link.Losses)
 		}
 		for _, p := range s.linkPoints() {
@@ -186,6 +218,14 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func rates(ls []Loss) []float64 {
+	var out []float64
+	for _, l := range ls {
+		out = append(out, l.Rate)
+	}
+	return out
 }
 
 func equal(a, b []float64) bool {

@@ -45,11 +45,18 @@ type Link struct {
 	Reorder   bool
 	Rate      uint64 // bits/s, 0 = unlimited
 	Queue     int    // packets, 0 = the netem default
-	Losses    []float64
-	LossModel string  // "bernoulli" or "gilbert-elliott"
-	Burst     float64 // mean burst length in packets (gilbert-elliott)
+	Losses    []Loss
+	LossModel string  // the model of plain loss entries: "bernoulli" or "gilbert-elliott"
+	Burst     float64 // mean burst length in packets of plain entries (gilbert-elliott)
 	Blackhole string  // "2s/10s"
 	Block     string  // "udp" or ports
+}
+
+// Loss is one loss setting of the sweep: a rate per direction and, for bursty
+// (Gilbert-Elliott) loss, the mean burst length; Burst 0 is independent (Bernoulli) loss.
+type Loss struct {
+	Rate  float64
+	Burst float64
 }
 
 // Point is one run of the sweep.
@@ -57,6 +64,7 @@ type Point struct {
 	Transport string
 	Delay     time.Duration
 	Loss      float64
+	Burst     float64 // 0: Bernoulli
 	Repeat    int
 }
 
@@ -68,18 +76,19 @@ func (s *Scenario) Profile(p Point) (netem.LinkProfile, error) {
 		Reorder:   s.Link.Reorder,
 		Rate:      fmt.Sprintf("%dbit", s.Link.Rate),
 		Loss:      fmt.Sprintf("%g%%", p.Loss*100),
-		LossModel: s.Link.LossModel,
+		LossModel: "bernoulli",
 		Blackhole: s.Link.Blackhole,
 		Block:     s.Link.Block,
+	}
+	if p.Burst > 0 && p.Loss > 0 {
+		spec.LossModel = "gilbert-elliott"
+		spec.Burst = fmt.Sprintf("%g", p.Burst)
 	}
 	if s.Link.Rate == 0 {
 		spec.Rate = "0"
 	}
 	if s.Link.Queue > 0 {
 		spec.Queue = fmt.Sprint(s.Link.Queue)
-	}
-	if s.Link.Burst > 0 && p.Loss > 0 {
-		spec.Burst = fmt.Sprintf("%g", s.Link.Burst)
 	}
 	return spec.Profile()
 }
@@ -92,7 +101,7 @@ func (s *Scenario) Points() []Point {
 		for _, d := range s.Link.Delays {
 			for _, l := range s.Link.Losses {
 				for r := 0; r < s.Repeat; r++ {
-					out = append(out, Point{Transport: t, Delay: d, Loss: l, Repeat: r})
+					out = append(out, Point{Transport: t, Delay: d, Loss: l.Rate, Burst: l.Burst, Repeat: r})
 				}
 			}
 		}
@@ -105,7 +114,7 @@ func (s *Scenario) linkPoints() []Point {
 	var out []Point
 	for _, d := range s.Link.Delays {
 		for _, l := range s.Link.Losses {
-			out = append(out, Point{Delay: d, Loss: l})
+			out = append(out, Point{Delay: d, Loss: l.Rate, Burst: l.Burst})
 		}
 	}
 	return out
@@ -119,18 +128,28 @@ func (s *Scenario) Estimate() time.Duration {
 	return time.Duration(len(s.Points())) * (s.Duration + s.Warmup)
 }
 
-// normalize sorts the sweep lists and puts 0% loss in.
+// normalize gives plain entries the link's model, sorts the sweep lists and puts 0% loss in.
 func (s *Scenario) normalize() {
 	has0 := false
-	for _, l := range s.Link.Losses {
-		if l == 0 {
+	for i, l := range s.Link.Losses {
+		if l.Burst < 0 { // a plain entry: the link-level model
+			s.Link.Losses[i].Burst = 0
+			if s.Link.LossModel == "gilbert-elliott" {
+				s.Link.Losses[i].Burst = s.Link.Burst
+			}
+		}
+		if l.Rate == 0 {
+			s.Link.Losses[i].Burst = 0
 			has0 = true
 		}
 	}
 	if !has0 {
-		s.Link.Losses = append(s.Link.Losses, 0)
+		s.Link.Losses = append(s.Link.Losses, Loss{})
 	}
-	sort.Float64s(s.Link.Losses)
+	sort.Slice(s.Link.Losses, func(i, j int) bool {
+		a, b := s.Link.Losses[i], s.Link.Losses[j]
+		return a.Rate < b.Rate || (a.Rate == b.Rate && a.Burst < b.Burst)
+	})
 	s.Link.Losses = dedupe(s.Link.Losses)
 	sort.Slice(s.Link.Delays, func(i, j int) bool { return s.Link.Delays[i] < s.Link.Delays[j] })
 	s.Link.Delays = dedupe(s.Link.Delays)
@@ -144,4 +163,15 @@ func dedupe[T comparable](xs []T) []T {
 		}
 	}
 	return out
+}
+
+// Quick scales the scenario down for a smoke test: runs of at most 3 s after a 1 s warmup, one
+// repeat, at most 20 users.
+func (s *Scenario) Quick() {
+	s.Duration = min(s.Duration, 3*time.Second)
+	s.Warmup = min(s.Warmup, time.Second)
+	s.Repeat = 1
+	if s.Users > 20 {
+		s.Users = 20
+	}
 }

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/wirelab/wirelab/lab"
+	"github.com/wirelab/wirelab/results"
+	"github.com/wirelab/wirelab/scenarios"
+)
+
+func init() {
+	commands["run"] = command{summary: "run a scenario file: results.json, results.csv, plots and a report", run: runRun}
+}
+
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("run", "FILE.yaml [--out DIR] [--quick]", stderr)
+	out := fs.String("out", "", "directory for results.json, results.csv, report.html, report.md and the plots (default out/NAME-TIME)")
+	quick := fs.Bool("quick", false, "scale the scenario down for a smoke test: 3 s runs, 1 s warmup, one repeat, at most 20 users")
+	inProcess := fs.Bool("in-process", false, "run the server inside the lab process (its CPU and memory are then not measured apart)")
+	// Flags may follow the file name.
+	var file string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		args = fs.Args()
+		if len(args) > 0 {
+			if file != "" {
+				fs.Usage()
+				return fmt.Errorf("one scenario file at a time (got %q and %q)", file, args[0])
+			}
+			file, args = args[0], args[1:]
+		}
+	}
+	if file == "" {
+		fs.Usage()
+		return errUsage
+	}
+	text, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	sc, err := scenarios.Parse(file, text)
+	if err != nil {
+		return err
+	}
+	if *quick {
+		sc.Quick()
+	}
+	if *out == "" {
+		*out = filepath.Join("out", sc.Name+"-"+time.Now().UTC().Format("20060102-150405"))
+	}
+	tty := false
+	if f, ok := stderr.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	bar := &lab.Bar{W: stderr, Terminal: tty}
+	f, err := lab.Run(ctx, sc, lab.Options{Progress: bar, InProcess: *inProcess, ScenarioText: string(text)})
+	if err != nil {
+		if f != nil && len(f.Runs) > 0 {
+			if _, werr := results.WriteDir(*out, f); werr == nil {
+				fmt.Fprintf(stderr, "partial results (%d runs) in %s\n", len(f.Runs), *out)
+			}
+		}
+		return err
+	}
+	if _, err := results.WriteDir(*out, f); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "report: %s\n", filepath.Join(*out, "report.html"))
+	return nil
+}
