@@ -199,7 +199,7 @@ func compareGroup(b, n Group, m Metric, o CompareOptions) Change {
 		bs, ns := pooledSamples(b), pooledSamples(n)
 		if need := stat.minSamples; len(bs) >= need && len(ns) >= need {
 			ch.Method = "bootstrap"
-			verdict(bootstrapP(capSamples(bs), capSamples(ns), stat.of, bootstrapRounds, o.Seed))
+			verdict(bootstrapP(capSamples(bs), capSamples(ns), stat.q, bootstrapRounds, o.Seed))
 			if ch.Verdict == Same && ch.Note != "within threshold" {
 				ch.Note += ", within-run noise"
 			}
@@ -213,7 +213,7 @@ func compareGroup(b, n Group, m Metric, o CompareOptions) Change {
 const bootstrapRounds = 400
 
 type sampleStatistic struct {
-	of         func([]float64) float64
+	q          float64 // quantile; 0 = the mean
 	minSamples int
 }
 
@@ -221,13 +221,10 @@ type sampleStatistic struct {
 func sampleStat(metric string) (sampleStatistic, bool) {
 	q := map[string]float64{"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
 	if v, ok := q[metric]; ok {
-		return sampleStatistic{
-			of:         func(xs []float64) float64 { return quantile(xs, v) },
-			minSamples: max(50, int(math.Ceil(10/(1-v)))),
-		}, true
+		return sampleStatistic{q: v, minSamples: max(50, int(math.Ceil(10/(1-v))))}, true
 	}
 	if metric == "mean" {
-		return sampleStatistic{of: mean, minSamples: 50}, true
+		return sampleStatistic{minSamples: 50}, true
 	}
 	return sampleStatistic{}, false
 }
@@ -242,9 +239,9 @@ func pooledSamples(g Group) []float64 {
 	return out
 }
 
-// capSamples keeps the bootstrap affordable: at most 4,000 samples, evenly strided.
+// capSamples keeps the bootstrap affordable: at most 20,000 samples, evenly strided.
 func capSamples(xs []float64) []float64 {
-	const most = 4000
+	const most = 20000
 	if len(xs) <= most {
 		return xs
 	}

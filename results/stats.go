@@ -126,21 +126,19 @@ func minExactP(n1, n2 int) float64 {
 	return math.Min(1, 2/c)
 }
 
-// bootstrapP is a seeded bootstrap test of stat(new) against stat(base) over per-copy
+// bootstrapP is a seeded bootstrap test of a statistic of new against base over per-copy
 // samples: the two-sided share of resamples on the far side of "no change". It is noise
-// within runs only (not between runs): the fallback when there are too few repeats.
-func bootstrapP(base, new []float64, stat func([]float64) float64, rounds int, seed uint64) float64 {
+// within runs only (not between runs): the fallback when there are too few repeats. q in
+// (0, 1] is a quantile; q == 0 means the mean.
+func bootstrapP(base, new []float64, q float64, rounds int, seed uint64) float64 {
 	rng := rand.New(rand.NewPCG(seed, 0xb007))
-	bs, ns := make([]float64, len(base)), make([]float64, len(new))
+	b, n := slices.Clone(base), slices.Clone(new)
+	slices.Sort(b)
+	slices.Sort(n)
+	counts := make([]int32, max(len(b), len(n)))
 	var up, down int
 	for range rounds {
-		for i := range bs {
-			bs[i] = base[rng.IntN(len(base))]
-		}
-		for i := range ns {
-			ns[i] = new[rng.IntN(len(new))]
-		}
-		d := stat(ns) - stat(bs)
+		d := resampleStat(rng, n, q, counts) - resampleStat(rng, b, q, counts)
 		if d >= 0 {
 			up++
 		}
@@ -151,20 +149,30 @@ func bootstrapP(base, new []float64, stat func([]float64) float64, rounds int, s
 	return math.Min(1, 2*float64(min(up, down))/float64(rounds))
 }
 
-// quantile of xs (sorted in place) by the nearest-rank method.
-func quantile(xs []float64, q float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
+// resampleStat draws len(sorted) values with replacement and returns their quantile q (or
+// mean when q is 0) in O(n): a quantile of a resample of sorted data is the value at the
+// k-th smallest drawn index, found by counting.
+func resampleStat(rng *rand.Rand, sorted []float64, q float64, counts []int32) float64 {
+	n := len(sorted)
+	if q == 0 {
+		var s float64
+		for range n {
+			s += sorted[rng.IntN(n)]
+		}
+		return s / float64(n)
 	}
-	slices.Sort(xs)
-	i := int(math.Ceil(q*float64(len(xs)))) - 1
-	return xs[max(0, min(i, len(xs)-1))]
+	c := counts[:n]
+	clear(c)
+	for range n {
+		c[rng.IntN(n)]++
+	}
+	k := int32(max(1, int(math.Ceil(q*float64(n)))))
+	var cum int32
+	for i, x := range c {
+		if cum += x; cum >= k {
+			return sorted[i]
+		}
+	}
+	return sorted[n-1]
 }
 
-func mean(xs []float64) float64 {
-	var s float64
-	for _, x := range xs {
-		s += x
-	}
-	return s / float64(len(xs))
-}
