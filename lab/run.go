@@ -115,6 +115,7 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 		return run, err
 	}
 	pop := Population{Users: sc.Users, Tabs: sc.Tabs, Rooms: sc.Rooms}
+	setupStart := time.Now()
 
 	nw := netem.New(netem.Config{Seed: seed})
 	defer nw.Close()
@@ -224,6 +225,8 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 		return run, fmt.Errorf("connecting %d sessions: %w", pop.Sessions(), err)
 	}
 
+	opt.Logger.Debug("sessions connected", "transport", p.Transport, "sessions", pop.Sessions(), "took", time.Since(setupStart).Round(time.Millisecond))
+
 	// Readers: one per session, owning its log.
 	t0 := time.Now().Add(50 * time.Millisecond)
 	rec := NewRecorder(pop, msgs, t0, sc.Warmup, sc.Duration)
@@ -302,6 +305,7 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 			}
 		}
 	}()
+	opt.Logger.Debug("drained", "transport", p.Transport, "after window", time.Since(t0.Add(window)).Round(time.Millisecond), "outstanding", rec.Outstanding())
 	cancelSends()
 	senders.Wait()
 	schedP99 := probe.stop()
@@ -321,6 +325,7 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 	wg.Wait()
 	clients = nil
 	readers.Wait()
+	opt.Logger.Debug("clients closed", "transport", p.Transport, "after window", time.Since(t0.Add(window)).Round(time.Millisecond))
 
 	a := rec.Audit()
 	for _, k := range a.missing {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -24,6 +25,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	out := fs.String("out", "", "directory for results.json, results.csv, report.html, report.md and the plots (default out/NAME-TIME)")
 	quick := fs.Bool("quick", false, "scale the scenario down for a smoke test: 3 s runs, 1 s warmup, one repeat, at most 20 users")
 	inProcess := fs.Bool("in-process", false, "run the server inside the lab process (its CPU and memory are then not measured apart)")
+	verbose := fs.Bool("v", false, "log each phase of each run to stderr")
 	// Flags may follow the file name.
 	var file string
 	for len(args) > 0 {
@@ -62,7 +64,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		tty = term.IsTerminal(int(f.Fd()))
 	}
 	bar := &lab.Bar{W: stderr, Terminal: tty}
-	f, err := lab.Run(ctx, sc, lab.Options{Progress: bar, InProcess: *inProcess, ScenarioText: string(text)})
+	opts := lab.Options{Progress: bar, InProcess: *inProcess, ScenarioText: string(text)}
+	if *verbose {
+		opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	f, err := lab.Run(ctx, sc, opts)
 	if err != nil {
 		if f != nil && len(f.Runs) > 0 {
 			if _, werr := results.WriteDir(*out, f); werr == nil {

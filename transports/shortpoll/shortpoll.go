@@ -50,22 +50,37 @@ func Handler(srv *transports.Server) http.Handler {
 // Client is a short-polling client.
 type Client struct {
 	*transports.Engine
+	d *dialer
 }
 
 var _ transports.Client = (*Client)(nil)
 
 // NewClient returns a client; Connect opens the session.
 func NewClient(opt transports.Options) *Client {
-	return &Client{Engine: transports.NewEngine(Name, NewDialer(opt), opt)}
+	d := &dialer{h: transports.NewHTTPClient(opt)}
+	return &Client{Engine: transports.NewEngine(Name, d, opt), d: d}
 }
 
-// NewDialer returns the transport's dialer (the auto transport switches between dialers).
+// Close ends the client and closes its idle HTTP connections.
+func (c *Client) Close() error {
+	err := c.Engine.Close()
+	_ = c.d.Close()
+	return err
+}
+
+// NewDialer returns the transport's dialer (the auto transport switches between dialers). It is
+// an io.Closer: Close drops its idle keep-alive connections.
 func NewDialer(opt transports.Options) transports.Dialer {
 	return &dialer{h: transports.NewHTTPClient(opt)}
 }
 
 type dialer struct {
 	h *transports.HTTPClient
+}
+
+func (d *dialer) Close() error {
+	d.h.CloseIdle()
+	return nil
 }
 
 func (d *dialer) Dial(ctx context.Context, session string, after uint64) (transports.Conn, chat.Envelope, error) {
