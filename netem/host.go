@@ -56,7 +56,8 @@ type Host struct {
 
 	routes   atomic.Pointer[map[netip.Addr]*Direction]
 	noRoute  atomic.Uint64
-	bridge   *bridgeParent
+	bridge   *bridgeParent // parent side of a bridged host
+	attached *attachment   // child side (AttachHost)
 	stopOnce sync.Once
 }
 

@@ -160,7 +160,7 @@ func (n *Network) Connect(a, b *Host, ab, ba LinkProfile) (*Link, error) {
 	return l, nil
 }
 
-// Link returns the direction from a to b, or nil if they are not connected.
+// Direction returns the direction from a to b, or nil if they are not connected.
 func (n *Network) Direction(from, to *Host) *Direction {
 	return (*from.routes.Load())[to.addr]
 }
