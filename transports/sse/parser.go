@@ -70,8 +70,17 @@ func (p *Parser) LastEventID() string { return p.lastID }
 // Retry is the reconnection time the stream asked for (0 if none).
 func (p *Parser) Retry() time.Duration { return p.retry }
 
-// Buffered reports whether bytes are waiting in the buffer (a Next call may not block).
-func (p *Parser) Buffered() bool { return p.r.Buffered() > 0 }
+// Buffered reports whether a whole event seems to be buffered (a blank line after a line end),
+// so that a Next call need not block. It may miss one (then Next blocks for more); it never
+// reports one that is not there when the stream is written with LF or CRLF line ends.
+func (p *Parser) Buffered() bool {
+	n := p.r.Buffered()
+	if n < 2 {
+		return false
+	}
+	b, _ := p.r.Peek(n)
+	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\n\r")) || bytes.Contains(b, []byte("\r\r"))
+}
 
 // Next returns the next event. Its Data is valid until the next call. It returns ErrLineTooLong
 // (not fatal) for a line over the limit, io.EOF at the end of the stream and other read errors
