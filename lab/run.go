@@ -119,32 +119,16 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 
 	nw := netem.New(netem.Config{Seed: seed})
 	defer nw.Close()
-	srvHost, err := nw.Host("10.0.0.1")
-	if err != nil {
-		return run, err
-	}
-	nHosts := min(16, max(1, pop.Sessions()/1000))
-	hosts := make([]*netem.Host, nHosts)
-	links := make([]*netem.Link, nHosts)
-	for i := range hosts {
-		if hosts[i], err = nw.Host(fmt.Sprintf("10.1.%d.%d", i/200, i%200+1)); err != nil {
-			return run, err
-		}
-		if links[i], err = nw.Connect(hosts[i], srvHost, prof, prof); err != nil {
-			return run, err
-		}
-	}
-
 	hubCfg := chat.Config{Outbox: 4096, SendQueue: 4096}
 	var srv serverHandle
+	var srvHost *netem.Host
 	if opt.InProcess {
+		if srvHost, err = nw.Host("10.0.0.1"); err != nil {
+			return run, err
+		}
 		srv, err = startInProcess(srvHost, hubCfg)
 	} else {
-		srv, err = startChild(ctx, nw, srvHost, opt)
-		if errors.Is(err, errNoBridge) {
-			opt.InProcess = true
-			srv, err = startInProcess(srvHost, hubCfg)
-		}
+		srvHost, srv, err = startChild(ctx, nw, "10.0.0.1", hubCfg, opt)
 	}
 	if err != nil {
 		return run, fmt.Errorf("starting the server: %w", err)
@@ -156,6 +140,17 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 			opt.Logger.Warn("server shutdown", "err", err)
 		}
 	}()
+	nHosts := min(16, max(1, pop.Sessions()/1000))
+	hosts := make([]*netem.Host, nHosts)
+	links := make([]*netem.Link, nHosts)
+	for i := range hosts {
+		if hosts[i], err = nw.Host(fmt.Sprintf("10.1.%d.%d", i/200, i%200+1)); err != nil {
+			return run, err
+		}
+		if links[i], err = nw.Connect(hosts[i], srvHost, prof, prof); err != nil {
+			return run, err
+		}
+	}
 
 	// The simulated users.
 	marks := &markLog{}

@@ -72,7 +72,9 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+		if commands[n].summary != "" {
+			fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+		}
 	}
 	fmt.Fprintln(w, "\nlab COMMAND -h shows a command's flags.")
 }
