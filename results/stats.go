@@ -175,4 +175,3 @@ func resampleStat(rng *rand.Rand, sorted []float64, q float64, counts []int32) f
 	}
 	return sorted[n-1]
 }
-
