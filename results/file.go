@@ -18,9 +18,10 @@ import (
 var ErrSchema = errors.New("results: wrong schema")
 
 // WriteJSON writes f as indented results.json. Runs are written in a stable order (transport
-// in the DESIGN order, then delay, loss, burst, repeat) whatever order f holds them in; f is
+// in the DESIGN order, then delay, burst, loss, repeat) whatever order f holds them in; f is
 // not changed. A NaN or infinite figure is an error naming the run and field (JSON cannot
-// hold it).
+// hold it), and so is anything Validate refuses (two runs with the same transport, delay,
+// loss, burst and repeat: set Run.Burst for Gilbert-Elliott runs).
 func WriteJSON(w io.Writer, f *File) error {
 	out := *f
 	if out.Schema == 0 {
@@ -28,6 +29,10 @@ func WriteJSON(w io.Writer, f *File) error {
 	}
 	out.Runs = SortedRuns(f.Runs)
 	if err := checkFinite(&out); err != nil {
+		return err
+	}
+	// What ReadJSON would refuse is refused here, while the lab can still say why.
+	if err := Validate(&out); err != nil {
 		return err
 	}
 	b, err := json.MarshalIndent(&out, "", "  ")
@@ -166,6 +171,13 @@ func nonNegative(v reflect.Value, at string) error {
 				return fmt.Errorf("results: %s: %s is negative (%d)", at, strings.TrimPrefix(path, "."), v.Int())
 			}
 		case reflect.Float64:
+			if strings.HasSuffix(path, ".t") {
+				// A sample's time may precede the window (sent in warmup, received after).
+				if x := v.Float(); math.IsNaN(x) || math.IsInf(x, 0) {
+					return fmt.Errorf("results: %s: %s is %g, not a number", at, strings.TrimPrefix(path, "."), x)
+				}
+				return nil
+			}
 			if x := v.Float(); x < 0 || math.IsNaN(x) || math.IsInf(x, 0) {
 				return fmt.Errorf("results: %s: %s is %g, not a non-negative number", at, strings.TrimPrefix(path, "."), x)
 			}

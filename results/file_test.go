@@ -180,3 +180,22 @@ func FuzzReadJSON(f *testing.F) {
 		}
 	})
 }
+
+func TestWriteJSONValidates(t *testing.T) {
+	f := resultstest.File(resultstest.Options{Seed: 2, Transports: []string{"websocket"}, Repeats: 1, Samples: 10})
+	f.Runs = append(f.Runs, f.Runs[1]) // a Gilbert-Elliott run without its Burst looks like this
+	err := results.WriteJSON(&bytes.Buffer{}, f)
+	if err == nil || !strings.Contains(err.Error(), "same transport, delay, loss, burst and repeat") {
+		t.Fatalf("duplicate run: %v", err)
+	}
+	f.Runs = f.Runs[:2]
+	f.Runs[1].Burst = 4
+	f.Runs[0].Samples[0].T = -0.3 // sent in warmup, received in the window
+	var buf bytes.Buffer
+	if err := results.WriteJSON(&buf, f); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := results.ReadJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+}
