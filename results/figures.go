@@ -279,7 +279,7 @@ func repeatsNote(f *File) string {
 		n = max(n, len(g.Runs))
 	}
 	if n <= 1 {
-		return "one run per point (no repeats: no spread shown)"
+		return "one run per point: no spread"
 	}
 	return fmt.Sprintf("bars: min–max over %d repeats", n)
 }
