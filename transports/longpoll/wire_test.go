@@ -1,10 +1,13 @@
 package longpoll_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,4 +143,39 @@ func mustGet(t *testing.T, url string) *http.Response {
 		t.Fatalf("GET: %s", resp.Status)
 	}
 	return resp
+}
+
+func TestShutdownAnswersHeldPoll(t *testing.T) {
+	base, srv := startServer(t, server.Config{Transport: transports.ServerOptions{LongPollTimeout: time.Minute}})
+	sid := openSession(t, base, "alice")
+	last := readArray(t, mustGet(t, base+"/api/longpoll?session="+sid+"&after=0"))
+	after := strconv.FormatUint(last[len(last)-1].Seq, 10)
+	before := srv.T.Requests.Load()
+	answer := make(chan []byte, 1)
+	go func() {
+		resp, err := http.Get(base + "/api/longpoll?session=" + sid + "&after=" + after)
+		if err != nil {
+			answer <- []byte(err.Error())
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		answer <- b
+	}()
+	// Wait until the server has the poll (the request counter moves), then shut down.
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.T.Requests.Load() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the poll did not reach the server")
+		}
+		runtime.Gosched()
+	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Held: [{"type":"error","code":"shutdown",...}]; not yet held: the 503 error envelope.
+	b := <-answer
+	if !strings.Contains(string(b), `"code":"shutdown"`) {
+		t.Fatalf("answer %q, want a shutdown error", b)
+	}
 }

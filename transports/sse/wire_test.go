@@ -2,6 +2,7 @@ package sse_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -173,5 +174,27 @@ func TestHeartbeat(t *testing.T) {
 	}
 	if line, err := br.ReadString('\n'); err == nil {
 		t.Fatalf("stream goes on after heartbeat_timeout: %q", line)
+	}
+}
+
+func TestShutdownEndsStream(t *testing.T) {
+	base, srv := startServer(t, server.Config{})
+	sid := openSession(t, base, "alice")
+	resp, _ := rawGet(t, base, "/api/sse?session="+sid)
+	br := bufio.NewReader(resp.Body)
+	readEvent(t, br) // the lobby member list: the stream is attached
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(context.Background()) }()
+	for {
+		ev := readEvent(t, br)
+		if ev.env.Type == chat.TypeError {
+			if ev.env.Code != chat.CodeShutdown || ev.hasID {
+				t.Fatalf("got %+v, want shutdown without id", ev)
+			}
+			break
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

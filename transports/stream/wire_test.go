@@ -2,6 +2,7 @@ package stream_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -132,5 +133,27 @@ func TestErrors(t *testing.T) {
 				t.Errorf("answer %+v, want error %s", env, tc.code)
 			}
 		})
+	}
+}
+
+func TestShutdownEndsStream(t *testing.T) {
+	base, srv := startServer(t, server.Config{})
+	sid := openSession(t, base, "alice")
+	resp, _ := rawGet(t, base, "/api/stream?session="+sid)
+	br := bufio.NewReader(resp.Body)
+	readLine(t, br) // the lobby member list: the stream is attached
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(context.Background()) }()
+	for {
+		env := readLine(t, br)
+		if env.Type == chat.TypeError {
+			if env.Code != chat.CodeShutdown {
+				t.Fatalf("got %+v, want shutdown", env)
+			}
+			break
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
