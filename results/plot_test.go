@@ -107,6 +107,8 @@ func TestPlotsSparseFiles(t *testing.T) {
 	oneLoss := resultstest.File(resultstest.Options{Seed: 6, Losses: []float64{0}, Transports: []string{"websocket"}, Repeats: 1})
 	zeros := &results.File{Schema: 1, Runs: []results.Run{{Transport: "websocket"}, {Transport: "sse", Loss: 0.02}}}
 	bursty := resultstest.File(resultstest.Options{Seed: 7, Burst: 4, Repeats: 2, Transports: []string{"websocket", "wt-uni", "mystery"}})
+	twoDelays := resultstest.File(resultstest.Options{Seed: 8, Repeats: 1, Samples: 50, Transports: []string{"shortpoll", "wt-uni"}, Losses: []float64{0, 0.01}})
+	twoDelays.Runs = append(twoDelays.Runs, resultstest.File(resultstest.Options{Seed: 9, Repeats: 1, Samples: 50, DelayMS: 50, Transports: []string{"shortpoll", "wt-uni"}, Losses: []float64{0, 0.01}}).Runs...)
 	for _, tc := range []struct {
 		name   string
 		f      *results.File
@@ -117,6 +119,8 @@ func TestPlotsSparseFiles(t *testing.T) {
 		{"one loss", oneLoss, []string{"cdf", "bytes-per-msg", "server-cpu", "timeline-websocket"}, 4},
 		{"zeros", zeros, []string{"latency-vs-loss", "stalls-vs-loss", "bytes-per-msg", "server-cpu"}, 4},
 		{"bursty, unknown transport", bursty, []string{"cdf", "latency-vs-loss-20ms-burst4", "stalls-vs-loss-20ms-burst4", "bytes-per-msg", "server-cpu", "timeline"}, 0},
+		{"two delays", twoDelays, []string{"cdf-20ms", "cdf-50ms", "latency-vs-loss-20ms", "latency-vs-loss-50ms", "stalls-vs-loss-20ms", "stalls-vs-loss-50ms",
+			"bytes-per-msg-20ms", "bytes-per-msg-50ms", "server-cpu-20ms", "server-cpu-50ms", "timeline-shortpoll-20ms-loss1pct", "timeline-wt-uni-20ms-loss1pct"}, 14},
 		{"empty", &results.File{Schema: 1}, nil, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -210,6 +210,15 @@ func TestReadingZerosAndMissing(t *testing.T) {
 	if !strings.Contains(got, "the poll interval is not in the file") {
 		t.Errorf("reading does not say the theory is missing:\n%s", got)
 	}
+	// Two delays: a sentence for each.
+	two := resultstest.File(resultstest.Options{Seed: 8, Repeats: 1, Samples: 50, Transports: []string{"websocket", "wt-uni"}, Losses: []float64{0, 0.01}})
+	two.Runs = append(two.Runs, resultstest.File(resultstest.Options{Seed: 9, Repeats: 1, Samples: 50, DelayMS: 50, Transports: []string{"websocket", "wt-uni"}, Losses: []float64{0, 0.01}}).Runs...)
+	got = strings.Join(results.Reading(two), "\n")
+	for _, want := range []string{"At 0% loss and 20 ms one way", "At 0% loss and 50 ms one way", "against a floor of 100 ms", "At 1% loss and 50 ms one way"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("two delays: reading lacks %q:\n%s", want, got)
+		}
+	}
 	if r := results.Reading(&results.File{Schema: 1}); !slices.Equal(r, []string{"The file has no runs: nothing to read."}) {
 		t.Errorf("empty file: %q", r)
 	}

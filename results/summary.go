@@ -86,6 +86,17 @@ func Reading(f *File) []string {
 	}
 	var out []string
 	conds := Conds(f)
+	delays := map[float64]bool{}
+	for _, c := range conds {
+		delays[c.DelayMS] = true
+	}
+	// With one delay in the file, "at 2% loss" says it all; with several, name the delay too.
+	lossPhrase := func(c Cond) string {
+		if len(delays) > 1 {
+			return lossPhrase(c) + fmt.Sprintf(" and %s ms one way", num(c.DelayMS))
+		}
+		return lossPhrase(c)
+	}
 
 	// No loss: against theory.
 	for _, c := range conds {
