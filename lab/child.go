@@ -39,6 +39,7 @@ type childReply struct {
 	Requests       int64  `json:"requests"`
 	GoroutinesPeak int64  `json:"goroutines_peak"`
 	RSSPeak        int64  `json:"rss_peak_bytes"`
+	RSS            int64  `json:"rss_bytes,omitempty"` // at ready: the idle server
 	Error          string `json:"error,omitempty"`
 }
 
@@ -89,7 +90,8 @@ func ServeChild(bridge *os.File, hub chat.Config, in io.Reader, out io.Writer) e
 	}()
 	enc := json.NewEncoder(out)
 	hash := srv.CertHash()
-	if err := enc.Encode(childReply{Ready: true, CertHash: hex.EncodeToString(hash[:])}); err != nil {
+	runtime.GC()
+	if err := enc.Encode(childReply{Ready: true, CertHash: hex.EncodeToString(hash[:]), RSS: currentRSS()}); err != nil {
 		return err
 	}
 	var base int64
@@ -122,13 +124,18 @@ quit:
 func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
 
 // peakRSS is this process's peak resident set size since the last reset.
-func peakRSS() int64 {
+func peakRSS() int64 { return statusKB("VmHWM:") }
+
+// currentRSS is this process's resident set size now.
+func currentRSS() int64 { return statusKB("VmRSS:") }
+
+func statusKB(field string) int64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(line, field); ok {
 			f := strings.Fields(rest)
 			if len(f) > 0 {
 				kb, _ := strconv.ParseInt(f[0], 10, 64)
@@ -145,6 +152,7 @@ type childServer struct {
 	in     io.WriteCloser
 	out    *bufio.Scanner
 	hash   [32]byte
+	rss0   int64
 	cpu0   time.Duration
 	stderr *strings.Builder
 	mu     sync.Mutex
@@ -208,6 +216,7 @@ func startChild(ctx context.Context, nw *netem.Network, addr string, hub chat.Co
 		return nil, nil, fmt.Errorf("the server process sent a bad certificate hash %q", hello.CertHash)
 	}
 	copy(cs.hash[:], b)
+	cs.rss0 = hello.RSS
 	return h, cs, nil
 }
 
@@ -267,7 +276,7 @@ func (c *childServer) Stats() (serverStats, error) {
 	if err != nil {
 		return serverStats{}, err
 	}
-	return serverStats{CPU: cpu - c.cpu0, RSSPeak: r.RSSPeak, Requests: r.Requests, GoroutinesPeak: r.GoroutinesPeak, Separate: true}, nil
+	return serverStats{CPU: cpu - c.cpu0, RSSPeak: r.RSSPeak, RSSBase: c.rss0, Requests: r.Requests, GoroutinesPeak: r.GoroutinesPeak, Separate: true}, nil
 }
 
 func (c *childServer) Close(ctx context.Context) error {

@@ -108,7 +108,8 @@ func median(xs []float64) float64 {
 // runPoint runs one transport at one link setting: it builds the network, starts the server and
 // the simulated users, drives the schedule and audits what arrived.
 func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, index int, noLossP99 float64, opt Options) (results.Run, error) {
-	run := results.Run{Transport: p.Transport, Loss: p.Loss, Burst: p.Burst, DelayMS: float64(p.Delay) / 1e6, Repeat: p.Repeat}
+	run := results.Run{Transport: p.Transport, Loss: p.Loss, Burst: p.Burst, DelayMS: float64(p.Delay) / 1e6, Repeat: p.Repeat,
+		Sessions: sc.Users * sc.Tabs}
 	seed := sc.Seed*1_000_003 + uint64(index)
 	prof, err := sc.Profile(p)
 	if err != nil {
@@ -336,6 +337,9 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 	run.Server = results.ServerLoad{
 		CPUSeconds: st.CPU.Seconds(), RSSPeakBytes: st.RSSPeak, Requests: st.Requests,
 		GoroutinesPeak: st.GoroutinesPeak,
+	}
+	if st.RSSBase > 0 && st.RSSPeak > st.RSSBase {
+		run.Server.RSSPerSession = float64(st.RSSPeak-st.RSSBase) / float64(run.Sessions)
 	}
 	if a.delivered > 0 {
 		run.Server.CPUUSPerMsg = float64(st.CPU.Microseconds()) / float64(a.delivered)

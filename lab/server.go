@@ -22,6 +22,7 @@ const ServerPort = 80
 type serverStats struct {
 	CPU            time.Duration
 	RSSPeak        int64
+	RSSBase        int64 // the idle server, before any session
 	Requests       int64
 	GoroutinesPeak int64
 	Separate       bool // measured in a process of its own

@@ -55,6 +55,8 @@ type Run struct {
 	Loss      float64 `json:"loss"`     // configured loss per direction, a fraction
 	DelayMS   float64 `json:"delay_ms"` // configured one-way delay
 	Repeat    int     `json:"repeat"`
+	// Sessions is how many simulated sessions (users × tabs) the run held.
+	Sessions int `json:"sessions,omitempty"`
 	// Burst is the mean loss-burst length in packets of a Gilbert-Elliott link; 0 = Bernoulli
 	// (independent) loss. Runs that differ only in Burst are different conditions.
 	Burst float64 `json:"burst,omitempty"`
@@ -118,6 +120,9 @@ type ServerLoad struct {
 	Requests       int64   `json:"requests"`
 	BytesPerMsg    float64 `json:"bytes_per_msg"` // all bytes on the wire, both directions, / delivered copies
 	GoroutinesPeak int64   `json:"goroutines_peak"`
+	// RSSPerSession is the server's peak RSS above its idle RSS (before any session), divided
+	// by the sessions: what one connected user costs the server in memory.
+	RSSPerSession float64 `json:"rss_per_session_bytes,omitempty"`
 }
 
 // LabLoad is the harness's own load: if it was short of CPU, figures may be late because of
