@@ -43,6 +43,7 @@ type Network struct {
 	mu     sync.Mutex
 	hosts  map[netip.Addr]*Host
 	links  []*Link
+	relays []*Relay
 	closed bool
 
 	traceMu   sync.Mutex
@@ -172,6 +173,16 @@ func (n *Network) Links() []*Link {
 	return append([]*Link(nil), n.links...)
 }
 
+func (n *Network) addRelay(r *Relay) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return ErrClosed
+	}
+	n.relays = append(n.relays, r)
+	return nil
+}
+
 func (n *Network) recordDrop(ev DropEvent) {
 	if n.cfg.OnDrop != nil {
 		n.cfg.OnDrop(ev)
@@ -219,7 +230,11 @@ func (n *Network) Close() error {
 		hosts = append(hosts, h)
 	}
 	links := n.links
+	relays := n.relays
 	n.mu.Unlock()
+	for _, r := range relays {
+		r.Close()
+	}
 	for _, h := range hosts {
 		if h.bridge != nil {
 			h.bridge.close()
