@@ -17,7 +17,8 @@ type reportData struct {
 	Started  string
 	Rows     []Row
 	Reading  []string
-	Warnings []string
+	Warnings []string // grouped by text
+	Warned   int      // warnings over all runs
 	Figures  []Figure
 	Facts    [][2]string // machine, versions and provenance, label -> value
 }
@@ -28,11 +29,24 @@ func newReportData(f *File, figs []Figure) reportData {
 		Title:    "wirelab: " + scenarioName(f),
 		Rows:     SummaryRows(f),
 		Reading:  Reading(f),
-		Warnings: warnedRuns(f),
+		Warnings: warningLines(f),
+		Warned:   len(warnedRuns(f)),
 		Figures:  figs,
 	}
 	if !f.Started.IsZero() {
 		d.Started = f.Started.UTC().Format(time.RFC3339)
+	}
+	// A warning every run carries is said once, at the top, not on every row.
+	common := commonWarnings(f)
+	for i := range d.Rows {
+		var keep []string
+		for _, w := range d.Rows[i].Warnings {
+			if _, text, ok := strings.Cut(w, ": "); ok && strings.HasPrefix(w, "repeat ") && common[text] || common[w] {
+				continue
+			}
+			keep = append(keep, w)
+		}
+		d.Rows[i].Warnings = keep
 	}
 	m := f.Machine
 	add := func(k, v string) {
@@ -120,7 +134,7 @@ dd{margin:0}
 </style></head><body>
 <h1>{{.Title}}</h1>
 <p>{{with .Started}}Started {{.}}. {{end}}{{len .F.Runs}} runs, {{len .Rows}} transport × condition points.</p>
-{{if .Warnings}}<div class="warnings" role="alert"><h2>⚠ {{len .Warnings}} warning(s): some figures may be late because of the lab, not the transport</h2><ul>
+{{if .Warnings}}<div class="warnings" role="alert"><h2>⚠ {{.Warned}} warning(s): some figures may be late because of the lab, not the transport</h2><ul>
 {{range .Warnings}}<li>{{.}}</li>
 {{end}}</ul></div>{{end}}
 <h2>Reading</h2>
@@ -146,7 +160,7 @@ var mdReport = texttemplate.Must(texttemplate.New("report.md").Funcs(funcs).Pars
 
 {{with .Started}}Started {{.}}. {{end}}{{len .F.Runs}} runs, {{len .Rows}} transport × condition points.
 {{if .Warnings}}
-> **⚠ {{len .Warnings}} warning(s): some figures may be late because of the lab, not the transport**
+> **⚠ {{.Warned}} warning(s): some figures may be late because of the lab, not the transport**
 >
 {{range .Warnings}}> - {{mdcell .}}
 {{end}}{{end}}
@@ -180,6 +194,27 @@ Medians over repeats for latency; sums over repeats for counts; means for bytes 
 {{.}}
 ~~~
 {{end}}`))
+
+// commonWarnings are the warning texts every run carries.
+func commonWarnings(f *File) map[string]bool {
+	n := map[string]int{}
+	for _, r := range f.Runs {
+		seen := map[string]bool{}
+		for _, w := range r.Warnings {
+			if !seen[w] {
+				seen[w] = true
+				n[w]++
+			}
+		}
+	}
+	out := map[string]bool{}
+	for w, k := range n {
+		if k == len(f.Runs) && k > 1 {
+			out[w] = true
+		}
+	}
+	return out
+}
 
 // WriteReportHTML writes report.html: self-contained (plots inline as base64 PNG, styles
 // inline, no scripts, fonts or links to fetch), so it opens from disk offline.

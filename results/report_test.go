@@ -227,3 +227,30 @@ func TestReadingZerosAndMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestReportGroupsSharedWarnings(t *testing.T) {
+	f := handFile()
+	for i := range f.Runs {
+		f.Runs[i].Warnings = []string{"the server ran inside the lab process"}
+	}
+	f.Runs[4].Warnings = append(f.Runs[4].Warnings, "link queue grew to 900 packets")
+	f.Runs[5].Warnings = append(f.Runs[5].Warnings, "harness short of CPU")
+	f.Runs[3].Warnings = append(f.Runs[3].Warnings, "harness short of CPU")
+	var buf bytes.Buffer
+	if err := results.WriteReportMD(&buf, f, nil); err != nil {
+		t.Fatal(err)
+	}
+	md := buf.String()
+	for _, want := range []string{
+		"⚠ 9 warning(s)",
+		"> - the server ran inside the lab process (every run, 6)\n",
+		"> - websocket 2% loss 20ms #0: link queue grew to 900 packets\n",
+		"> - harness short of CPU (2 runs: shortpoll 2% loss 20ms #0, wt-uni 2% loss 20ms #0)\n",
+		"| 3,700 | 41 | 0% | ⚠ harness short of CPU |\n",
+		"| 260 | 8 | 0% | |\n",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md)
+		}
+	}
+}

@@ -59,6 +59,34 @@ func SummaryRows(f *File) []Row {
 	return out
 }
 
+// warningLines are the report's warnings: a warning that several runs share is one line
+// naming them ("... (every run)" or "... (websocket 2% loss 20ms #0, sse ...)"); others are
+// "run: text".
+func warningLines(f *File) []string {
+	var texts []string
+	runs := map[string][]string{}
+	for _, r := range SortedRuns(f.Runs) {
+		for _, w := range r.Warnings {
+			if _, ok := runs[w]; !ok {
+				texts = append(texts, w)
+			}
+			runs[w] = append(runs[w], r.Ident())
+		}
+	}
+	var out []string
+	for _, w := range texts {
+		switch rs := runs[w]; {
+		case len(rs) == 1:
+			out = append(out, rs[0]+": "+w)
+		case len(rs) == len(f.Runs):
+			out = append(out, fmt.Sprintf("%s (every run, %d)", w, len(rs)))
+		default:
+			out = append(out, fmt.Sprintf("%s (%d runs: %s)", w, len(rs), strings.Join(rs, ", ")))
+		}
+	}
+	return out
+}
+
 // warnedRuns lists every run with warnings, as "websocket 2% loss 20ms #0: text".
 func warnedRuns(f *File) []string {
 	var out []string
