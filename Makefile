@@ -4,7 +4,7 @@ PKGS    ?= ./...
 FUZZTIME ?= 10s
 OUT     ?= out
 
-.PHONY: all build test test-short lint fuzz serve demo bench bench-fanout clean
+.PHONY: all build test test-short lint fuzz serve demo bench bench-quick bench-fanout clean
 
 all: build
 
@@ -38,11 +38,16 @@ serve: build
 demo: build
 	./bin/lab demo
 
-## bench: the default comparison (scenarios/bench.yaml) into out/
+## bench: the default comparison (scenarios/bench.yaml) into out/bench-TIME, linked as out/latest
 bench: build
-	@if [ -f scenarios/bench.yaml ] && ./bin/lab help 2>&1 | grep -q ' run '; then \
-	  ts=$$(date -u +%Y%m%d-%H%M%S); ./bin/lab run scenarios/bench.yaml --out $(OUT)/bench-$$ts && ln -sfn bench-$$ts $(OUT)/latest; \
-	else echo "make bench: the scenario runner (lab run) has not landed yet; see README status"; exit 1; fi
+	@ts=$$(date -u +%Y%m%d-%H%M%S); mkdir -p $(OUT); \
+	./bin/lab run scenarios/bench.yaml --out $(OUT)/bench-$$ts && ln -sfn bench-$$ts $(OUT)/latest && \
+	echo "report: $(OUT)/bench-$$ts/report.html (also $(OUT)/latest/report.html)"
+
+## bench-quick: the CI smoke run (scenarios/quick.yaml), compared with the committed baseline
+bench-quick: build
+	./bin/lab run scenarios/quick.yaml --out $(OUT)/quick
+	./bin/lab compare --threshold 100% results/baseline/quick.json $(OUT)/quick/results.json
 
 ## bench-fanout: fan-out benchmarks over loopback, server pinned to core 1
 bench-fanout:
