@@ -49,11 +49,13 @@ func Plots(f *File) ([]Figure, error) {
 		}
 	}
 	for _, c := range barConds(f) {
-		if err := add(plotBars(f, c, barBytes)); err != nil {
-			return nil, err
-		}
-		if err := add(plotBars(f, c, barCPU)); err != nil {
-			return nil, err
+		for _, k := range []barKind{barBytes, barCPU} {
+			if !measuredAt(f, c, k.of) {
+				continue // e.g. server CPU when the server ran in the lab's process
+			}
+			if err := add(plotBars(f, c, k)); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for _, r := range timelineRuns(f) {
@@ -62,6 +64,16 @@ func Plots(f *File) ([]Figure, error) {
 		}
 	}
 	return out, nil
+}
+
+// measuredAt says whether any run at c has the figure (above zero).
+func measuredAt(f *File, c Cond, of func(*Run) float64) bool {
+	for i := range f.Runs {
+		if f.Runs[i].Cond() == c && of(&f.Runs[i]) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func scenarioName(f *File) string {
@@ -450,7 +462,11 @@ func plotBars(f *File, c Cond, k barKind) (Figure, error) {
 		}
 		names = append(names, g.Transport)
 		labels.XYs = append(labels.XYs, plotter.XY{X: float64(i), Y: sm.Max})
-		labels.Labels = append(labels.Labels, num(sm.Mean))
+		if sm.Mean > 0 {
+			labels.Labels = append(labels.Labels, num(sm.Mean))
+		} else {
+			labels.Labels = append(labels.Labels, "not measured")
+		}
 		hi = math.Max(hi, sm.Max)
 		leg.Add(g.Transport, swatch{color: col, fill: true})
 	}

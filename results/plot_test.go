@@ -117,7 +117,7 @@ func TestPlotsSparseFiles(t *testing.T) {
 	}{
 		{"no samples", noSamples, []string{"latency-vs-loss", "stalls-vs-loss", "bytes-per-msg", "server-cpu"}, 4},
 		{"one loss", oneLoss, []string{"cdf", "bytes-per-msg", "server-cpu", "timeline-websocket"}, 4},
-		{"zeros", zeros, []string{"latency-vs-loss", "stalls-vs-loss", "bytes-per-msg", "server-cpu"}, 4},
+		{"zeros", zeros, []string{"latency-vs-loss", "stalls-vs-loss"}, 2},
 		{"bursty, unknown transport", bursty, []string{"cdf", "latency-vs-loss-20ms-burst4", "stalls-vs-loss-20ms-burst4", "bytes-per-msg", "server-cpu", "timeline"}, 0},
 		{"two delays", twoDelays, []string{"cdf-20ms", "cdf-50ms", "latency-vs-loss-20ms", "latency-vs-loss-50ms", "stalls-vs-loss-20ms", "stalls-vs-loss-50ms",
 			"bytes-per-msg-20ms", "bytes-per-msg-50ms", "server-cpu-20ms", "server-cpu-50ms", "timeline-shortpoll-20ms-loss1pct", "timeline-wt-uni-20ms-loss1pct"}, 14},

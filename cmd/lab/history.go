@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/wirelab/wirelab/results"
 )
@@ -63,6 +64,18 @@ func runHistory(_ context.Context, args []string, stdout, stderr io.Writer) erro
 			return bad("%v", err)
 		}
 		files = append(files, f)
+	}
+	scenarios := map[string]bool{}
+	for _, f := range files {
+		scenarios[f.Scenario] = true
+	}
+	if len(scenarios) > 1 {
+		names := make([]string, 0, len(scenarios))
+		for n := range scenarios {
+			names = append(names, fmt.Sprintf("%q", n))
+		}
+		sort.Strings(names)
+		fmt.Fprintf(stderr, "lab history: note: these files come from %d scenarios (%s); their figures may not be comparable\n", len(names), strings.Join(names, ", "))
 	}
 	h, err := results.NewHistory(files, paths, results.HistoryOptions{Metric: *metric, Transports: only})
 	if err != nil {

@@ -20,6 +20,9 @@ func TestHistoryCommand(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		f := resultstest.File(resultstest.Options{Seed: uint64(i), Repeats: 1, Samples: 20, Transports: []string{"websocket", "sse"}, Losses: []float64{0, 0.02},
 			Started: time.Date(2026, 4, 1+i, 0, 0, 0, 0, time.UTC)})
+		if i == 1 {
+			f.Scenario = "quick"
+		}
 		name := filepath.Join(hist, "r"+string(rune('0'+i))+".json")
 		if i == 2 {
 			name = filepath.Join(hist, "run3", "results.json")
@@ -37,6 +40,9 @@ func TestHistoryCommand(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}
+	}
+	if !strings.Contains(errOut, `these files come from 2 scenarios ("quick", "synthetic")`) {
+		t.Errorf("no note on mixed scenarios: %q", errOut)
 	}
 	if strings.Contains(out, "sse") {
 		t.Errorf("--transport websocket shows sse:\n%s", out)
