@@ -6,18 +6,40 @@
 //
 // # Overview
 //
-// The runner builds a File and calls WriteDir, which writes results.json, results.csv, every
-// plot and both reports into one directory. Plots and reports only read the File; every
-// sentence of the report's reading is computed from its numbers.
+// The runner builds a File and calls WriteDir, which writes into one directory:
+//
+//	results.json                    WriteJSON: indented, runs in a stable order, validated
+//	results.csv                     WriteCSV: a row per run, every column named with its unit
+//	report.html                     self-contained: plots inline, no scripts, fonts or links
+//	report.md                       the same, plots referred to as the files beside it
+//	cdf-COND.png/.svg               (a) latency CDF per transport, one per condition
+//	latency-vs-loss-SWEEP.png/.svg  (b) p50 and p99 against loss, min-max over repeats
+//	stalls-vs-loss-SWEEP.png/.svg   (c) stalls and collateral (head-of-line) stalls
+//	bytes-per-msg-COND.png/.svg     (d) bytes on the wire per delivered copy
+//	server-cpu-COND.png/.svg        (e) server CPU per 1,000 delivered copies
+//	timeline-T-COND-rN.png/.svg     (f) one run's copies over time, drops and stalls marked
+//
+// COND is a condition's Slug ("20ms-loss2pct"); SWEEP is a delay (and burst) with two or more
+// loss rates. Figures without data are left out rather than drawn empty. Theory is drawn as grey
+// dashed lines where it exists: the push floor (two one-way delays), short polling's mean
+// (interval/2 plus two one-way delays, from File.PollIntervalMS) and TCP's retransmission
+// floor (gVisor's 200 ms minimum RTO above the no-loss latency).
+//
+// Reading reports in plain words what the numbers say; every sentence is computed from the
+// File, and a sentence whose numbers are missing or zero is left out rather than guessed.
+// Run.Warnings are shown at the top of both reports and on their rows.
 //
 // Runs are grouped by Key: transport and Cond (one-way delay, loss, burst). Repeats of one Key
-// are the samples the comparison's statistics work on (a Mann-Whitney U test on the repeat
-// values, as benchstat does; a seeded bootstrap over the per-copy latency samples when there
-// are too few repeats).
+// are the samples Compare's statistics work on: a Mann-Whitney U test on the repeat values, as
+// benchstat does; with too few repeats, a seeded bootstrap over the per-copy latency samples
+// (noise within runs only). A change is a regression only when it is beyond noise and beyond
+// the threshold; lost or duplicated copies rising from zero always are.
 //
-// Each transport has one colour in every plot (TransportColor); dashes tell apart series of
-// one transport (p50 solid, p99 dashed; stalls solid, collateral dashed) and theory lines are
-// grey and dashed.
+// Each transport has one colour in every plot (TransportColor) and a marker shape; dashes tell
+// apart series of one transport (p50 solid, p99 dashed; stalls solid, collateral dashed) and
+// theory lines are grey, each kind with its own dashes.
+//
+// Package resultstest makes seeded synthetic files for tests of everything here.
 //
 // # Concurrency
 //
