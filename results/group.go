@@ -188,6 +188,7 @@ var Metrics = []Metric{
 	{Name: "bytes_per_msg", Label: "bytes on the wire per delivered copy", Unit: "B", Of: func(r *Run) float64 { return r.Server.BytesPerMsg }},
 	{Name: "cpu_us_per_msg", Label: "server CPU per delivered copy", Unit: "µs", Of: func(r *Run) float64 { return r.Server.CPUUSPerMsg }},
 	{Name: "rss_peak", Label: "server peak RSS", Unit: "MB", Of: func(r *Run) float64 { return float64(r.Server.RSSPeakBytes) / 1e6 }},
+	{Name: "rss_per_session", Label: "server memory per session", Unit: "KB", Of: func(r *Run) float64 { return r.Server.RSSPerSession / 1e3 }},
 	{Name: "requests", Label: "server requests", Unit: "requests", Of: func(r *Run) float64 { return float64(r.Server.Requests) }},
 	{Name: "stalls", Label: "stalled copies", Unit: "copies", Of: func(r *Run) float64 { return float64(r.Stalls.Count) }},
 	{Name: "collateral", Label: "head-of-line (collateral) stalls", Unit: "copies", Of: func(r *Run) float64 { return float64(r.Stalls.Collateral) }},

@@ -21,6 +21,7 @@ type reportData struct {
 	Warned   int      // warnings over all runs
 	Figures  []Figure
 	Facts    [][2]string // machine, versions and provenance, label -> value
+	RSS      bool        // some run measured server memory per session: show the column
 }
 
 func newReportData(f *File, figs []Figure) reportData {
@@ -35,6 +36,9 @@ func newReportData(f *File, figs []Figure) reportData {
 	}
 	if !f.Started.IsZero() {
 		d.Started = f.Started.UTC().Format(time.RFC3339)
+	}
+	for _, r := range d.Rows {
+		d.RSS = d.RSS || r.RSSPerSess > 0
 	}
 	// A warning every run carries is said once, at the top, not on every row.
 	common := commonWarnings(f)
@@ -85,6 +89,12 @@ func newReportData(f *File, figs []Figure) reportData {
 
 var funcs = map[string]any{
 	"num": num,
+	"kb": func(b float64) string {
+		if b == 0 {
+			return "–"
+		}
+		return num(b / 1e3)
+	},
 	"measured": func(x float64) string {
 		if x == 0 {
 			return "–"
@@ -143,8 +153,8 @@ dd{margin:0}
 <h2>Summary</h2>
 <p>Medians over repeats for latency; sums over repeats for counts; means for bytes and CPU (– where not measured). Stalls: copies later than the transport's no-loss p99 plus one RTT; collateral ones (head-of-line) lost none of their own packets.</p>
 <table>
-<tr><th class="l">transport</th><th class="l">condition</th><th>repeats</th><th>p50 ms</th><th>p99 ms</th><th>lost</th><th>dup</th><th>stalls</th><th>collateral</th><th>bytes/msg</th><th>server µs/msg</th><th>lab CPU</th><th class="l">warnings</th></tr>
-{{range .Rows}}<tr{{if .Warnings}} class="warn"{{end}}><td class="l"><span class="swatch" style="background:{{color .Transport}}"></span>{{.Transport}}</td><td class="l">{{cond .Cond}}</td><td>{{.Repeats}}</td><td>{{num .P50}}</td><td>{{num .P99}}</td><td>{{int .Lost}}</td><td>{{int .Duplicates}}</td><td>{{int .Stalls}}</td><td>{{int .Collateral}}{{holpct .}}</td><td>{{measured .BytesPerMsg}}</td><td>{{measured .CPUUSPerMsg}}</td><td>{{share .LabCPUShare}}</td><td class="rowwarn">{{range .Warnings}}⚠ {{.}}<br>{{end}}</td></tr>
+<tr><th class="l">transport</th><th class="l">condition</th><th>repeats</th><th>p50 ms</th><th>p99 ms</th><th>lost</th><th>dup</th><th>stalls</th><th>collateral</th><th>bytes/msg</th><th>server µs/msg</th>{{if .RSS}}<th>server KB/session</th>{{end}}<th>lab CPU</th><th class="l">warnings</th></tr>
+{{range .Rows}}<tr{{if .Warnings}} class="warn"{{end}}><td class="l"><span class="swatch" style="background:{{color .Transport}}"></span>{{.Transport}}</td><td class="l">{{cond .Cond}}</td><td>{{.Repeats}}</td><td>{{num .P50}}</td><td>{{num .P99}}</td><td>{{int .Lost}}</td><td>{{int .Duplicates}}</td><td>{{int .Stalls}}</td><td>{{int .Collateral}}{{holpct .}}</td><td>{{measured .BytesPerMsg}}</td><td>{{measured .CPUUSPerMsg}}</td>{{if $.RSS}}<td>{{kb .RSSPerSess}}</td>{{end}}<td>{{share .LabCPUShare}}</td><td class="rowwarn">{{range .Warnings}}⚠ {{.}}<br>{{end}}</td></tr>
 {{end}}</table>
 <h2>Plots</h2>
 {{range .Figures}}<figure id="{{.Name}}"><img alt="{{.Title}}" src="data:image/png;base64,{{b64 .PNG}}"><figcaption><b>{{.Title}}.</b> {{.Caption}}</figcaption></figure>
@@ -172,9 +182,9 @@ var mdReport = texttemplate.Must(texttemplate.New("report.md").Funcs(funcs).Pars
 
 Medians over repeats for latency; sums over repeats for counts; means for bytes and CPU (– where not measured).
 
-| transport | condition | repeats | p50 ms | p99 ms | lost | dup | stalls | collateral | bytes/msg | server µs/msg | lab CPU | warnings |
-| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |
-{{range .Rows}}| {{.Transport}} | {{cond .Cond}} | {{.Repeats}} | {{num .P50}} | {{num .P99}} | {{int .Lost}} | {{int .Duplicates}} | {{int .Stalls}} | {{int .Collateral}}{{holpct .}} | {{measured .BytesPerMsg}} | {{measured .CPUUSPerMsg}} | {{share .LabCPUShare}} | {{range .Warnings}}⚠ {{mdcell .}} {{end}}|
+| transport | condition | repeats | p50 ms | p99 ms | lost | dup | stalls | collateral | bytes/msg | server µs/msg |{{if .RSS}} server KB/session |{{end}} lab CPU | warnings |
+| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |{{if .RSS}} ---: |{{end}} ---: | --- |
+{{range .Rows}}| {{.Transport}} | {{cond .Cond}} | {{.Repeats}} | {{num .P50}} | {{num .P99}} | {{int .Lost}} | {{int .Duplicates}} | {{int .Stalls}} | {{int .Collateral}}{{holpct .}} | {{measured .BytesPerMsg}} | {{measured .CPUUSPerMsg}} |{{if $.RSS}} {{kb .RSSPerSess}} |{{end}} {{share .LabCPUShare}} | {{range .Warnings}}⚠ {{mdcell .}} {{end}}|
 {{end}}
 ## Plots
 {{range .Figures}}

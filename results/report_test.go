@@ -254,3 +254,31 @@ func TestReportGroupsSharedWarnings(t *testing.T) {
 		}
 	}
 }
+
+func TestReportServerMemoryPerSession(t *testing.T) {
+	f := handFile()
+	var buf bytes.Buffer
+	if err := results.WriteReportMD(&buf, f, nil); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "KB/session") {
+		t.Error("a file without memory per session shows the column")
+	}
+	for i := range f.Runs {
+		f.Runs[i].Sessions = 20000
+		f.Runs[i].Server.RSSPerSession = map[string]float64{"shortpoll": 4000, "websocket": 29500, "wt-uni": 61000}[f.Runs[i].Transport]
+	}
+	buf.Reset()
+	if err := results.WriteReportMD(&buf, f, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| server KB/session |", "| 29.5 |", "each session cost the server from 4 KB (shortpoll) to 61 KB (wt-uni) of memory"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("report.md lacks %q:\n%s", want, buf.String())
+		}
+	}
+	buf.Reset()
+	if err := results.WriteReportHTML(&buf, f, nil); err != nil || !strings.Contains(buf.String(), "<th>server KB/session</th>") {
+		t.Errorf("report.html lacks the column: %v", err)
+	}
+}

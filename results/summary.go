@@ -21,6 +21,7 @@ type Row struct {
 	Collateral  int64
 	BytesPerMsg float64 // mean over repeats
 	CPUUSPerMsg float64 // mean over repeats
+	RSSPerSess  float64 // bytes, mean over repeats; 0 = not measured
 	LabCPUShare float64 // highest over repeats
 	Warnings    []string
 }
@@ -30,13 +31,14 @@ func SummaryRows(f *File) []Row {
 	var out []Row
 	for _, g := range Groups(f) {
 		r := Row{Key: g.Key, Repeats: len(g.Runs)}
-		var p50, p99, mean, bytes, cpu []float64
+		var p50, p99, mean, bytes, cpu, rss []float64
 		for _, run := range g.Runs {
 			p50 = append(p50, run.Latency.P50)
 			p99 = append(p99, run.Latency.P99)
 			mean = append(mean, run.Latency.Mean)
 			bytes = append(bytes, run.Server.BytesPerMsg)
 			cpu = append(cpu, run.Server.CPUUSPerMsg)
+			rss = append(rss, run.Server.RSSPerSession)
 			r.Lost += run.Lost
 			r.Duplicates += run.Duplicates
 			r.OutOfOrder += run.OutOfOrder
@@ -53,7 +55,7 @@ func SummaryRows(f *File) []Row {
 			}
 		}
 		r.P50, r.P99, r.Mean = Summarize(p50).Median, Summarize(p99).Median, Summarize(mean).Median
-		r.BytesPerMsg, r.CPUUSPerMsg = Summarize(bytes).Mean, Summarize(cpu).Mean
+		r.BytesPerMsg, r.CPUUSPerMsg, r.RSSPerSess = Summarize(bytes).Mean, Summarize(cpu).Mean, Summarize(rss).Mean
 		out = append(out, r)
 	}
 	return out
@@ -239,6 +241,26 @@ func Reading(f *File) []string {
 			out = append(out, fmt.Sprintf("The server's CPU per delivered copy ranged from %s µs (%s) to %s µs (%s), %s; per 1,000 copies that is %s ms against %s ms.",
 				num(lo.CPUUSPerMsg), lo.Transport, num(hi.CPUUSPerMsg), hi.Transport, ratio(hi.CPUUSPerMsg, lo.CPUUSPerMsg), num(lo.CPUUSPerMsg), num(hi.CPUUSPerMsg)))
 		}
+	}
+
+	// Server memory per session (scale scenarios).
+	for _, c := range conds {
+		var here []Row
+		for _, r := range rows {
+			if r.Cond == c && r.RSSPerSess > 0 {
+				here = append(here, r)
+			}
+		}
+		if len(here) == 0 || (c.Loss > 0 && len(conds) > 1) {
+			continue
+		}
+		lo, hi := extremes(here, func(r Row) float64 { return r.RSSPerSess })
+		s := fmt.Sprintf("At %s each session cost the server %s KB of memory (%s)", lossPhrase(c), num(lo.RSSPerSess/1e3), lo.Transport)
+		if lo.Transport != hi.Transport {
+			s = fmt.Sprintf("At %s each session cost the server from %s KB (%s) to %s KB (%s) of memory", lossPhrase(c), num(lo.RSSPerSess/1e3), lo.Transport, num(hi.RSSPerSess/1e3), hi.Transport)
+		}
+		out = append(out, s+" (peak RSS above the idle server, per session).")
+		break
 	}
 
 	// Delivery audit.
