@@ -189,6 +189,16 @@ func compareGroup(b, n Group, m Metric, o CompareOptions) Change {
 			return ch
 		}
 	}
+	if !m.Count && (ch.Base.Max == 0) != (ch.New.Max == 0) {
+		// Zero everywhere on one side is a figure that side did not measure (server CPU with
+		// the server in the lab's process), not a change.
+		side := "base"
+		if ch.New.Max == 0 {
+			side = "new"
+		}
+		ch.Verdict, ch.Note = Same, "not measured in "+side
+		return ch
+	}
 	if minExactP(len(bv), len(nv)) < o.Alpha {
 		ch.Method = "U"
 		_, p := MannWhitney(bv, nv)

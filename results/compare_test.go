@@ -222,3 +222,21 @@ func TestCompareInputs(t *testing.T) {
 		t.Fatalf("table:\n%s", out.String())
 	}
 }
+
+// A figure one side did not measure (all zero) is not a change.
+func TestCompareUnmeasured(t *testing.T) {
+	o := resultstest.Options{Seed: 40, Repeats: 5, Transports: []string{"websocket"}, Losses: []float64{0}, Samples: 20}
+	base := resultstest.File(o)
+	o.Seed = 41
+	next := resultstest.File(o)
+	for i := range next.Runs {
+		next.Runs[i].Server.CPUUSPerMsg = 0
+	}
+	c, err := results.Compare(base, next, results.CompareOptions{Metrics: []string{"cpu_us_per_msg"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch := c.Changes[0]; ch.Verdict != results.Same || ch.Note != "not measured in new" {
+		t.Fatalf("%+v", ch)
+	}
+}
