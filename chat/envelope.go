@@ -83,8 +83,11 @@ func (c *CID) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// StringCID makes a CID from a Go string.
-func StringCID(s string) CID { return CID(strconv.Quote(s)) }
+// StringCID makes a CID from a Go string (as a JSON string; invalid UTF-8 becomes U+FFFD).
+func StringCID(s string) CID {
+	b, _ := json.Marshal(s) // a string always encodes
+	return CID(b)
+}
 
 // Envelope is every message of wire protocol v1, in both directions. Fields a type does not use are
 // left empty and omitted from the JSON.

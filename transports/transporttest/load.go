@@ -41,10 +41,10 @@ func testLoad(h *H) {
 		o.RetryInterval = 3 * time.Second
 		o.Buffer = 4096
 	}
-	forAll := func(what string, f func(i int) error) {
+	forAll := func(what string, parallel int, f func(i int) error) {
 		t.Helper()
 		var wg sync.WaitGroup
-		sem := make(chan struct{}, 32)
+		sem := make(chan struct{}, parallel)
 		errs := make(chan error, ntabs)
 		for i := range ntabs {
 			wg.Add(1)
@@ -70,12 +70,12 @@ func testLoad(h *H) {
 		}
 	}
 	start := time.Now()
-	forAll("connect", func(i int) (err error) {
+	forAll("connect", 32, func(i int) (err error) {
 		tabs[i], err = h.connect(name(userOf(i)), slow)
 		return err
 	})
-	forAll("join", func(i int) error {
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
+	forAll("join", 32, func(i int) error {
+		ctx, cancel := context.WithTimeout(context.Background(), h.env.Wait)
 		defer cancel()
 		_, err := tabs[i].Send(ctx, chat.Envelope{Type: chat.TypeJoin, Room: roomOf(userOf(i))})
 		return err
@@ -117,7 +117,7 @@ func testLoad(h *H) {
 		tabsOfRoom[r] = append(tabsOfRoom[r], i)
 	}
 	sendStart := time.Now()
-	forAll("send", func(i int) error {
+	forAll("send", ntabs, func(i int) error {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
 		for _, p := range plan[i] {
@@ -145,7 +145,8 @@ func testLoad(h *H) {
 		return nil
 	})
 	sent := time.Since(sendStart)
-	forAll("barrier", func(i int) error { return tabs[i].barrier(wait) })
+	// One deadline for all: a tab that never gets everything fails the case in time.
+	forAll("barrier", ntabs, func(i int) error { return tabs[i].barrier(wait) })
 	drained := time.Since(sendStart)
 
 	want := make([]map[string]bool, ntabs)
