@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -126,6 +127,13 @@ func BenchmarkAddedLatency(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
 
+// cpuTime returns the process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // heapNow returns live heap plus goroutine stacks after two collections.
 func heapNow() uint64 {
 	var m runtime.MemStats
@@ -188,7 +196,7 @@ func idlePairs(tb testing.TB, srv, cli *Host, ln net.Listener, n int) []net.Conn
 // points so a reader can check the growth is linear.
 func BenchmarkIdleTCPMemory(b *testing.B) {
 	for i := 0; i < b.N; i++ {
-		_, srv, cli, _ := pair(b, Config{Seed: 1}, LinkProfile{}, LinkProfile{})
+		n, srv, cli, _ := pair(b, Config{Seed: 1}, LinkProfile{}, LinkProfile{})
 		ln, err := srv.ListenTCP(80)
 		if err != nil {
 			b.Fatal(err)
@@ -209,6 +217,7 @@ func BenchmarkIdleTCPMemory(b *testing.B) {
 		for _, c := range append(c1, c2...) {
 			c.Close()
 		}
+		n.Close()
 	}
 }
 
@@ -275,6 +284,7 @@ func fanout(b *testing.B, conns, pace int) {
 	total := int64(b.N) * int64(len(server))
 	b.ResetTimer()
 	retrans0 := srv.Stack().Stats().TCP.Retransmits.Value()
+	cpu0 := cpuTime()
 	start := time.Now()
 	sent := int64(0)
 	for i := 0; i < b.N; i++ {
@@ -300,6 +310,7 @@ func fanout(b *testing.B, conns, pace int) {
 		time.Sleep(time.Millisecond)
 	}
 	el := time.Since(start)
+	cpu := cpuTime() - cpu0
 	b.StopTimer()
 	retrans := srv.Stack().Stats().TCP.Retransmits.Value() - retrans0
 	for _, c := range all {
@@ -314,6 +325,7 @@ func fanout(b *testing.B, conns, pace int) {
 	b.ReportMetric(float64(lat[len(lat)/2]-delay)/1e6, "p50-ms-above-delay")
 	b.ReportMetric(float64(lat[len(lat)*99/100]-delay)/1e6, "p99-ms-above-delay")
 	b.ReportMetric(float64(total)/wrote.Seconds(), "writes/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(total), "cpu-µs/copy")
 	// Spurious retransmissions (the link drops nothing here) mean ACKs
 	// came back later than gVisor's 200 ms minimum RTO: the emulator fell
 	// behind.

@@ -160,7 +160,7 @@ type Direction struct {
 	heap       []scheduled
 	delivering bool
 	stats      DirectionStats
-	flows      map[Flow]*flowState
+	flows      map[flowKey]*flowState
 }
 
 func newDirection(n *Network, from, to *Host, p *compiledProfile) *Direction {
@@ -174,7 +174,7 @@ func newDirection(n *Network, from, to *Host, p *compiledProfile) *Direction {
 		wake:  make(chan struct{}, 1),
 		prof:  p,
 		rng:   rand.New(rand.NewPCG(n.cfg.Seed, h.Sum64())),
-		flows: make(map[Flow]*flowState),
+		flows: make(map[flowKey]*flowState),
 	}
 	d.stats.From, d.stats.To = from.addr, to.addr
 	d.profStart = n.now()
@@ -232,7 +232,7 @@ func (d *Direction) Flows() []FlowStats {
 func (d *Direction) FlowStats(f Flow) (FlowStats, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	fs, ok := d.flows[f]
+	fs, ok := d.flows[keyOf(f)]
 	if !ok {
 		return FlowStats{}, false
 	}
@@ -269,10 +269,11 @@ func (d *Direction) send(views []*buffer.View, scratch []*buffer.View) []*buffer
 		d.stats.Offered.add(size)
 		var fs *flowState
 		if pi.hasPorts {
-			fs = d.flows[pi.flow]
+			k := keyOf(pi.flow)
+			fs = d.flows[k]
 			if fs == nil {
 				fs = &flowState{st: FlowStats{Flow: pi.flow}}
-				d.flows[pi.flow] = fs
+				d.flows[k] = fs
 			}
 			fs.st.Offered.add(size)
 			if pi.flow.Proto == TCP && pi.flags&tcpSYN != 0 {

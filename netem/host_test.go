@@ -238,3 +238,42 @@ func TestProbe(t *testing.T) {
 		t.Errorf("TCP %.2f Mbit/s over a 10 Mbit/s link", res.TCPMbitS)
 	}
 }
+
+// TestProfileChangesWhileTCPFlows swaps both directions' profiles several
+// times during a transfer (as the demo's sliders do) and checks the bytes
+// arrive exactly and the new settings take effect.
+func TestProfileChangesWhileTCPFlows(t *testing.T) {
+	_, srv, cli, l := pair(t, Config{Seed: 4}, LinkProfile{Delay: time.Millisecond}, LinkProfile{Delay: time.Millisecond})
+	stop := make(chan struct{})
+	swapped := make(chan struct{})
+	go func() {
+		defer close(swapped)
+		profiles := []LinkProfile{
+			{Delay: 20 * time.Millisecond, Loss: Loss{Rate: 0.05}},
+			{Delay: 5 * time.Millisecond, Rate: 20_000_000},
+			{Delay: 2 * time.Millisecond, Loss: Loss{Rate: 0.02, Burst: 3}},
+		}
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			p := profiles[i%len(profiles)]
+			if err := l.SetProfiles(p, p); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	transfer(t, srv, cli, 4<<20)
+	close(stop)
+	<-swapped
+	st := l.AB.Stats()
+	if st.Dropped.Loss.Packets == 0 {
+		t.Fatalf("no loss after switching to lossy profiles: %+v", st)
+	}
+	if got := l.AB.Profile(); got.Delay == time.Millisecond {
+		t.Fatalf("profile never changed: %+v", got)
+	}
+}

@@ -18,6 +18,17 @@ func (f Flow) String() string { return fmt.Sprintf("%s %s->%s", f.Proto, f.Src, 
 // Reverse returns the flow of the opposite direction.
 func (f Flow) Reverse() Flow { return Flow{Proto: f.Proto, Src: f.Dst, Dst: f.Src} }
 
+// flowKey is a Flow packed for fast hashing (netip values hash slowly).
+type flowKey struct {
+	src, dst     [4]byte
+	sport, dport uint16
+	proto        Protocol
+}
+
+func keyOf(f Flow) flowKey {
+	return flowKey{src: f.Src.Addr().As4(), dst: f.Dst.Addr().As4(), sport: f.Src.Port(), dport: f.Dst.Port(), proto: f.Proto}
+}
+
 // TCP flag bits.
 const (
 	tcpFIN = 0x01
