@@ -185,7 +185,7 @@ type bare struct {
 	ts *transports.Server
 }
 
-func startBare(t *testing.T, hubCfg chat.Config, cfg webtransport.Config) *bare {
+func startBare(t testing.TB, hubCfg chat.Config, cfg webtransport.Config) *bare {
 	t.Helper()
 	hubCfg.Logger = discard()
 	hub, err := chat.NewHub(hubCfg)
