@@ -227,7 +227,7 @@ func BenchmarkIdleTCPMemory(b *testing.B) {
 // paced at pace copies per second (0: as one burst per round); the
 // latency reported is above the configured delay.
 func BenchmarkFanout(b *testing.B) {
-	for _, pace := range []int{0, 50_000, 100_000} {
+	for _, pace := range []int{0, 20_000, 50_000, 100_000} {
 		name := "burst"
 		if pace > 0 {
 			name = "paced-" + strconv.Itoa(pace/1000) + "k"

@@ -68,6 +68,16 @@ type HostStats struct {
 	NICDrops uint64 `json:"nic_drops"`
 	// NoRoute counts packets to an address this host has no link to.
 	NoRoute uint64 `json:"no_route"`
+	// TCP counters of the host's stack (zero for the parent side of a
+	// bridged host). Retransmissions while the links drop nothing, or
+	// SpuriousRTO above zero, mean ACKs came back later than gVisor's
+	// 200 ms minimum RTO: the emulator (or the machine) fell behind, and
+	// latencies of that run include its queueing.
+	TCPRetransmits  uint64 `json:"tcp_retransmits"`
+	TCPTimeouts     uint64 `json:"tcp_timeouts"`
+	TCPSpuriousRTO  uint64 `json:"tcp_spurious_rto"`
+	TCPListenDrops  uint64 `json:"tcp_listen_drops"` // SYNs or ACKs dropped by a full accept queue
+	TCPSegmentsSent uint64 `json:"tcp_segments_sent"`
 }
 
 // Addr returns the host's address.
@@ -78,6 +88,14 @@ func (h *Host) Stats() HostStats {
 	st := HostStats{NoRoute: h.noRoute.Load()}
 	if h.nic != nil {
 		st.NICDrops = h.nic.drops.Load()
+	}
+	if h.s != nil {
+		t := h.s.Stats().TCP
+		st.TCPRetransmits = t.Retransmits.Value()
+		st.TCPTimeouts = t.Timeouts.Value()
+		st.TCPSpuriousRTO = t.SpuriousRTORecovery.Value()
+		st.TCPListenDrops = t.ListenOverflowSynDrop.Value() + t.ListenOverflowAckDrop.Value()
+		st.TCPSegmentsSent = t.SegmentsSent.Value()
 	}
 	return st
 }
