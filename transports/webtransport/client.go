@@ -34,7 +34,7 @@ const maxUniEnvelope = 16 << 20
 // Client is a WebTransport chat client in one of the three modes.
 type Client struct {
 	*transports.Engine
-	d *dialer
+	d *Dialer
 }
 
 var _ transports.Client = (*Client)(nil)
@@ -76,17 +76,19 @@ func (c *Client) Close() error {
 	return errors.Join(err, c.d.Close())
 }
 
-// NewDialer returns the dialer of the named transport. Its Close releases the QUIC transport
-// once no connection is needed any more.
-func NewDialer(name string, opt transports.Options) *dialer {
+// NewDialer returns the dialer of the named transport (the auto transport switches between
+// dialers). Its Close releases the QUIC transport once no connection is needed any more.
+func NewDialer(name string, opt transports.Options) *Dialer {
 	mode, err := ModeOf(name)
 	if err != nil {
 		panic(err)
 	}
-	return &dialer{opt: opt.WithDefaults(), mode: mode}
+	return &Dialer{opt: opt.WithDefaults(), mode: mode}
 }
 
-type dialer struct {
+// Dialer opens WebTransport connections for a transports.Engine: one QUIC connection and one
+// session each, all on one quic.Transport over Options.PacketConn (or a UDP socket of its own).
+type Dialer struct {
 	opt  transports.Options
 	mode string
 
@@ -100,7 +102,7 @@ type dialer struct {
 }
 
 // Close closes the QUIC transport; connections still open are cut.
-func (d *dialer) Close() error {
+func (d *Dialer) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
@@ -120,7 +122,7 @@ func (d *dialer) Close() error {
 	return err
 }
 
-func (d *dialer) transport() (*quic.Transport, *wt.Transport, error) {
+func (d *Dialer) transport() (*quic.Transport, *wt.Transport, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
@@ -142,7 +144,7 @@ func (d *dialer) transport() (*quic.Transport, *wt.Transport, error) {
 	return d.tr, d.wtt, nil
 }
 
-func (d *dialer) tlsConfig(host string) *tls.Config {
+func (d *Dialer) tlsConfig(host string) *tls.Config {
 	if d.opt.TLS != nil {
 		c := d.opt.TLS.Clone()
 		if len(c.NextProtos) == 0 {
@@ -182,7 +184,7 @@ func quicConfig() *quic.Config {
 
 // Dial opens a QUIC connection and a WebTransport session on it, opens the control stream and
 // reads the welcome (or the error that ends the attempt).
-func (d *dialer) Dial(ctx context.Context, session string, after uint64) (transports.Conn, chat.Envelope, error) {
+func (d *Dialer) Dial(ctx context.Context, session string, after uint64) (transports.Conn, chat.Envelope, error) {
 	base, err := url.Parse(d.opt.URL)
 	if err != nil || base.Host == "" {
 		return nil, chat.Envelope{}, fmt.Errorf("webtransport: Options.URL %q is not a base URL like http://127.0.0.1:8080", d.opt.URL)
