@@ -20,8 +20,7 @@ var ErrSchema = errors.New("results: wrong schema")
 // WriteJSON writes f as indented results.json. Runs are written in a stable order (transport
 // in the DESIGN order, then delay, burst, loss, repeat) whatever order f holds them in; f is
 // not changed. A NaN or infinite figure is an error naming the run and field (JSON cannot
-// hold it), and so is anything Validate refuses (two runs with the same transport, delay,
-// loss, burst and repeat: set Run.Burst for Gilbert-Elliott runs).
+// hold it), and so is anything Validate refuses: what WriteJSON writes, ReadJSON reads.
 func WriteJSON(w io.Writer, f *File) error {
 	out := *f
 	if out.Schema == 0 {
@@ -45,8 +44,8 @@ func WriteJSON(w io.Writer, f *File) error {
 }
 
 // ReadJSON reads results.json. A file of another schema version, or not a results file at
-// all, is an error wrapping ErrSchema that says what was found; figures that cannot be
-// (negative counts, loss outside 0..1, a run without a transport) are errors naming the run.
+// all, is an error wrapping ErrSchema that says what was found; so is anything Validate
+// refuses (a run without a transport, a loss outside 0..1), naming the run.
 func ReadJSON(r io.Reader) (*File, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
@@ -108,13 +107,15 @@ func ReadJSONFile(path string) (*File, error) {
 	return f, nil
 }
 
-// Validate checks what a results file cannot hold: runs without a transport, negative counts
-// or figures, loss outside 0..1, duplicate runs. Errors name the run.
+// Validate checks what a results file cannot be read without: a run without a transport, a
+// loss that is not a fraction (2 where 0.02 was meant), a negative delay, burst or repeat.
+// Errors name the run. Figures that are merely implausible (a negative count, two runs of the
+// same transport, condition and repeat) are Problems: reported loudly, not refused, so a long
+// run's results are never lost to them.
 func Validate(f *File) error {
 	if f.Schema != Schema {
 		return fmt.Errorf("%w: schema %d, want %d", ErrSchema, f.Schema, Schema)
 	}
-	seen := make(map[runID]int, len(f.Runs))
 	for i := range f.Runs {
 		r := &f.Runs[i]
 		at := fmt.Sprintf("runs[%d]", i)
@@ -128,16 +129,30 @@ func Validate(f *File) error {
 		if r.DelayMS < 0 || r.Burst < 0 || r.Repeat < 0 {
 			return fmt.Errorf("results: %s: negative delay_ms, burst or repeat", at)
 		}
+	}
+	return nil
+}
+
+// Problems lists implausible figures in f, each naming its run: negative counts, latencies or
+// loads, and runs that repeat another's transport, condition and repeat number (a
+// Gilbert-Elliott run without its Burst looks like that). The report shows them with the
+// warnings.
+func Problems(f *File) []string {
+	var out []string
+	seen := make(map[runID]int, len(f.Runs))
+	for i := range f.Runs {
+		r := &f.Runs[i]
+		at := fmt.Sprintf("runs[%d] (%s)", i, r.Ident())
 		if err := nonNegative(reflect.ValueOf(r).Elem(), at); err != nil {
-			return err
+			out = append(out, err.Error())
 		}
 		id := runID{r.Key(), r.Repeat}
 		if j, dup := seen[id]; dup {
-			return fmt.Errorf("results: %s repeats runs[%d] (same transport, delay, loss, burst and repeat)", at, j)
+			out = append(out, fmt.Sprintf("results: %s repeats runs[%d] (same transport, delay, loss, burst and repeat); both count as repeats", at, j))
 		}
 		seen[id] = i
 	}
-	return nil
+	return out
 }
 
 type runID struct {
@@ -172,14 +187,10 @@ func nonNegative(v reflect.Value, at string) error {
 			}
 		case reflect.Float64:
 			if strings.HasSuffix(path, ".t") {
-				// A sample's time may precede the window (sent in warmup, received after).
-				if x := v.Float(); math.IsNaN(x) || math.IsInf(x, 0) {
-					return fmt.Errorf("results: %s: %s is %g, not a number", at, strings.TrimPrefix(path, "."), x)
-				}
-				return nil
+				return nil // a sample's time may precede the window (sent in warmup, received after)
 			}
-			if x := v.Float(); x < 0 || math.IsNaN(x) || math.IsInf(x, 0) {
-				return fmt.Errorf("results: %s: %s is %g, not a non-negative number", at, strings.TrimPrefix(path, "."), x)
+			if x := v.Float(); x < 0 {
+				return fmt.Errorf("results: %s: %s is negative (%g)", at, strings.TrimPrefix(path, "."), x)
 			}
 		}
 		return nil

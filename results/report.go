@@ -30,8 +30,8 @@ func newReportData(f *File, figs []Figure) reportData {
 		Title:    "wirelab: " + scenarioName(f),
 		Rows:     SummaryRows(f),
 		Reading:  Reading(f),
-		Warnings: warningLines(f),
-		Warned:   len(warnedRuns(f)),
+		Warnings: append(Problems(f), warningLines(f)...),
+		Warned:   len(warnedRuns(f)) + len(Problems(f)),
 		Figures:  figs,
 	}
 	if !f.Started.IsZero() {

@@ -339,6 +339,9 @@ func Reading(f *File) []string {
 		}
 		out = append(out, s+".")
 	}
+	if p := Problems(f); len(p) > 0 {
+		out = append(out, fmt.Sprintf("%d implausible figure(s) in the file (listed at the top): the lab's own accounting may be wrong there.", len(p)))
+	}
 	if w := warnedRuns(f); len(w) > 0 {
 		out = append(out, fmt.Sprintf("%d warning(s) on %d run(s): their figures may be late because of the lab, not the transport (listed at the top).", len(w), countWarned(f)))
 	}
