@@ -8,6 +8,7 @@
 // dead client costs at most the heartbeat timeout plus WriteTimeout. Client goroutines: the
 // Engine's receive loop reads the body; nothing else.
 //
-// Framing: Parser reads an event stream as the HTML standard says (lines of at most MaxLine, 1 MiB); it is a standalone function with a fuzz target. The client skips (and logs)
-// an item that is too long or not a JSON envelope and goes on with the stream.
+// Framing: Parser reads an event stream as the HTML standard says (lines of at most MaxLine, 1
+// MiB); it is a standalone function with a fuzz target. The client skips (and logs) an item that
+// is too long or not a JSON envelope and goes on with the stream.
 package sse
