@@ -281,6 +281,7 @@ func waitDone(ctx context.Context, t *tally, errs chan error, sent int64, subs [
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var last int64 = -1
+	quiet := 0
 	for {
 		select {
 		case <-t.done:
@@ -296,10 +297,11 @@ func waitDone(ctx context.Context, t *tally, errs chan error, sent int64, subs [
 			for _, s := range subs {
 				n += atomic.LoadInt64(&s.counts().msgs) + atomic.LoadInt64(&s.counts().skipped) + atomic.LoadInt64(&s.counts().resumes)
 			}
-			if n == last {
-				return nil // quiet for a second: count what arrived
+			if n != last {
+				last, quiet = n, 0
+			} else if quiet++; quiet >= 5 {
+				return nil // quiet for 5 s (longer than a slow subscriber's pause): count what arrived
 			}
-			last = n
 		case err := <-errs:
 			return err
 		case <-idle.C:

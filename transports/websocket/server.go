@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -62,6 +63,10 @@ func Handler(srv *transports.Server) http.Handler {
 				"GET /ws needs a WebSocket handshake (Connection: Upgrade, Upgrade: websocket)"))
 			return
 		}
+		// Held until the connection's goroutines are registered with srv.Go, so that a server
+		// shutdown that starts meanwhile waits for them too.
+		done := srv.Track()
+		defer done()
 		if srv.Context().Err() != nil {
 			transports.WriteError(w, "", chat.Errorf(chat.CodeShutdown, "the server is shutting down"))
 			return
@@ -82,8 +87,8 @@ func Handler(srv *transports.Server) http.Handler {
 			return
 		}
 		// The handler returns so that net/http lets go of the request's buffers; the
-		// connection lives on in two goroutines that server shutdown waits for.
-		// Encoded here, where the stack is already deep, so the writer's stays small.
+		// connection lives on in two goroutines that server shutdown waits for. The welcome
+		// is encoded here, where the stack is already deep, so that the writer's stays small.
 		w0 := chat.Welcome(sess)
 		welcome := chat.Marshal(&w0)
 		nc := ws.NetConn()
@@ -96,15 +101,16 @@ func Handler(srv *transports.Server) http.Handler {
 func serve(srv *transports.Server, sess *chat.Session, cur *chat.Cursor, nc net.Conn, welcome []byte) {
 	ctx, cancel := context.WithCancel(srv.Context())
 	lim := srv.Hub.Limits()
+	c := &serverConn{nc: nc}
 
 	wrote := make(chan struct{})
 	go func() {
 		defer close(wrote)
-		writeLoop(ctx, srv, welcome, cur, nc)
+		c.writeLoop(ctx, srv, welcome, cur)
 	}()
 
 	fr := &frameReader{r: nc, limit: lim.FrameLimit(), pong: func(p []byte) error {
-		return write(nc, appendPong(make([]byte, 0, 2+len(p)), p))
+		return c.control(appendPong(make([]byte, 0, 2+len(p)), p))
 	}}
 	for {
 		msg, err := fr.readMessage()
@@ -113,13 +119,13 @@ func serve(srv *transports.Server, sess *chat.Session, cur *chat.Cursor, nc net.
 			if errors.As(err, &pe) {
 				// Too big or not WebSocket: say why and stop reading (the rest of the frame
 				// is not worth reading).
-				_ = write(nc, appendClose(make([]byte, 0, 128), pe.code, pe.text))
+				_ = c.control(appendClose(make([]byte, 0, 128), pe.code, pe.text))
 				// Read on (and drop) until the client closes, so that closing the socket does
 				// not reset it before the client has read the close frame.
 				_ = nc.SetReadDeadline(time.Now().Add(closeWait))
 				_, _ = io.Copy(io.Discard, nc)
 			} else if errors.Is(err, errClosed) {
-				_ = write(nc, appendClose(make([]byte, 0, 16), closeNormal, ""))
+				_ = c.control(appendClose(make([]byte, 0, 16), closeNormal, ""))
 			}
 			break
 		}
@@ -142,7 +148,8 @@ func serve(srv *transports.Server, sess *chat.Session, cur *chat.Cursor, nc net.
 // writeLoop writes the welcome, then every batch the cursor hands out, each batch in one write.
 // When the cursor ends it writes the reason (an error envelope) and a close frame, and gives the
 // reader closeWait to see the client's close.
-func writeLoop(ctx context.Context, srv *transports.Server, welcome []byte, cur *chat.Cursor, nc net.Conn) {
+func (c *serverConn) writeLoop(ctx context.Context, srv *transports.Server, welcome []byte, cur *chat.Cursor) {
+	nc := c.nc
 	bp := bufPool.Get().(*[]byte)
 	buf := appendText((*bp)[:0], welcome)
 	err := write(nc, buf)
@@ -173,7 +180,7 @@ func writeLoop(ctx context.Context, srv *transports.Server, welcome []byte, cur 
 				}
 				ce = chat.Errorf(chat.CodeShutdown, "the server is shutting down; reconnect later")
 			}
-			end(nc, ce)
+			c.end(ce)
 			return
 		}
 		bp := bufPool.Get().(*[]byte)
@@ -187,7 +194,11 @@ func writeLoop(ctx context.Context, srv *transports.Server, welcome []byte, cur 
 		if b.Ping {
 			buf = appendText(buf, pingJSON)
 		}
-		err = write(nc, buf)
+		if c.closeSent.Load() {
+			err = net.ErrClosed // the reader has answered the client's close: nothing more
+		} else {
+			err = write(nc, buf)
+		}
 		clear(b.Entries) // drop payload references while idle
 		switch full := len(b.Entries) == cap(entries); {
 		case full && big == nil:
@@ -226,9 +237,32 @@ func write(nc net.Conn, b []byte) error {
 	return err
 }
 
+// serverConn is one connection's socket and whether a close frame has gone out on it (after
+// which nothing else may).
+type serverConn struct {
+	nc        net.Conn
+	closeSent atomic.Bool
+}
+
+// control writes a pong or a close frame from the reader, unless a close frame has gone out.
+func (c *serverConn) control(frame []byte) error {
+	if frame[0]&0x0f == opClose {
+		if c.closeSent.Swap(true) {
+			return nil
+		}
+	} else if c.closeSent.Load() {
+		return nil
+	}
+	return write(c.nc, frame)
+}
+
 // end writes why the connection ends and a close frame, then lets the reader wait closeWait for
 // the client's close.
-func end(nc net.Conn, why *chat.Error) {
+func (c *serverConn) end(why *chat.Error) {
+	nc := c.nc
+	if c.closeSent.Swap(true) {
+		return
+	}
 	env := chat.ErrorEnvelope("", why)
 	code := closeNormal
 	switch why.Code {
