@@ -15,9 +15,10 @@ import (
 
 // copyRec is one delivered copy.
 type copyRec struct {
-	msg  int32
-	lat  time.Duration // receipt - scheduled send time
-	recv time.Duration // receipt, since t0
+	session int32 // set by Audit
+	msg     int32
+	lat     time.Duration // receipt - scheduled send time
+	recv    time.Duration // receipt, since t0
 }
 
 // sessionLog is what one session received; only its reader goroutine touches it.
@@ -175,6 +176,7 @@ func (r *Recorder) Audit() audit {
 		a.ooo += log.ooo
 		for _, c := range log.recs {
 			got[c.msg]++
+			c.session = int32(s)
 			a.lats = append(a.lats, c)
 			_ = a.hist.RecordValue(max(1, int64(c.lat/time.Microsecond)))
 		}

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"time"
@@ -301,6 +302,22 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 			}
 		}
 	}()
+	if os.Getenv("WIRELAB_DEBUG_DRAIN") != "" && rec.Outstanding() > 0 {
+		if f, err := os.Create(os.Getenv("WIRELAB_DEBUG_DRAIN")); err == nil {
+			_ = pprof.Lookup("goroutine").WriteTo(f, 2)
+			f.Close()
+		}
+		if ips, ok := srv.(*inProcessServer); ok {
+			for s, c := range clients {
+				ss, err := ips.srv.Hub.Lookup(c.Session(), "")
+				type lastSeqer interface{ LastSeq() uint64 }
+				if e, ok := c.(lastSeqer); ok && err == nil && ss.LastSeq() != e.LastSeq() {
+					direct, ents, _ := ss.Read(e.LastSeq(), 1)
+					opt.Logger.Warn("drain: behind", "session", s, "client", e.LastSeq(), "server", ss.LastSeq(), "direct", direct, "next", len(ents), "attached", ss.Attached())
+				}
+			}
+		}
+	}
 	opt.Logger.Debug("drained", "transport", p.Transport, "after window", time.Since(t0.Add(window)).Round(time.Millisecond), "outstanding", rec.Outstanding())
 	cancelSends()
 	senders.Wait()
@@ -371,8 +388,8 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 	winStart := sc.Warmup
 	for _, c := range samples {
 		smp := results.Sample{T: (c.recv - winStart - c.lat).Seconds(), LatencyMS: float64(c.lat) / 1e6}
-		if c.lat > threshold {
-			smp.Stall = true
+		if hol, ok := stalled[copyKey{c.session, c.msg}]; ok {
+			smp.Stall, smp.HOL = true, hol
 		}
 		run.Samples = append(run.Samples, smp)
 	}
@@ -381,7 +398,6 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 			run.Drops = append(run.Drops, t)
 		}
 	}
-	_ = stalled
 
 	// The lab's own health.
 	run.Lab = end.lab
