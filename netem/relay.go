@@ -59,6 +59,9 @@ func (h *Host) Relay(cfg RelayConfig) (*Relay, error) {
 	if err := h.local(); err != nil {
 		return nil, err
 	}
+	if h.n == nil {
+		return nil, errors.New("netem: relay: the host was made by AttachHost; start relays in the process that owns the Network")
+	}
 	if _, err := parseHostPort("relay target", cfg.Target); err != nil {
 		return nil, err
 	}
