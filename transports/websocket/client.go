@@ -126,13 +126,19 @@ func (c *conn) Recv(ctx context.Context, _ uint64) ([]chat.Envelope, error) {
 	return []chat.Envelope{env}, nil
 }
 
+var _ transports.RawConn = (*conn)(nil)
+
 // Send writes one envelope in one text frame; the answer comes downstream.
 func (c *conn) Send(ctx context.Context, env chat.Envelope) ([]chat.Envelope, error) {
-	return nil, c.WriteFrame(ctx, chat.Marshal(&env))
+	return nil, c.writeFrame(ctx, chat.Marshal(&env))
 }
 
-// WriteFrame writes one raw text frame (tests use it to send malformed envelopes).
-func (c *conn) WriteFrame(ctx context.Context, b []byte) error {
+// SendRaw writes b as one text frame, unchecked (tests send malformed envelopes with it).
+func (c *conn) SendRaw(ctx context.Context, b []byte) ([]chat.Envelope, error) {
+	return nil, c.writeFrame(ctx, b)
+}
+
+func (c *conn) writeFrame(ctx context.Context, b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	dl := time.Now().Add(WriteTimeout)

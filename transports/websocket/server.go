@@ -135,8 +135,16 @@ func serve(srv *transports.Server, sess *chat.Session, cur *chat.Cursor, nc net.
 			cur.Send(chat.ErrorEnvelope(env.CID, err))
 			continue
 		}
-		if _, err := sess.Handle(ctx, env); err != nil {
+		pos := cur.Position()
+		reply, err := sess.Handle(ctx, env)
+		switch {
+		case err != nil:
 			cur.Send(chat.ErrorEnvelope(env.CID, err))
+		case reply.Seq != 0 && reply.Seq <= pos:
+			// A command sent again (same cid) whose answer this connection has already been
+			// given: the answer goes again, as it was, so that the client's retry ends. A
+			// fresh answer is in the outbox and needs nothing more.
+			cur.Send(reply)
 		}
 	}
 	cancel()

@@ -305,8 +305,14 @@ func TestMalformedFramesKeepConnection(t *testing.T) {
 		}
 	}
 	r.write(`{"type":"join","room":"r2","cid":"j"}`)
-	if ok := r.must(chat.TypeOK); ok.CID != `"j"` {
+	ok := r.must(chat.TypeOK)
+	if ok.CID != `"j"` {
 		t.Fatalf("ok %+v", ok)
+	}
+	// The same cid again: the same ok again (same seq), and nothing done twice.
+	r.write(`{"type":"join","room":"r2","cid":"j"}`)
+	if again := r.must(chat.TypeOK); again.CID != ok.CID || again.Seq != ok.Seq {
+		t.Fatalf("retried join: %+v, first answer %+v", again, ok)
 	}
 }
 
