@@ -110,6 +110,7 @@ func serve(srv *transports.Server, sess *chat.Session, cur *chat.Cursor, nc net.
 	}()
 
 	fr := &frameReader{r: nc, limit: lim.FrameLimit(), pong: func(p []byte) error {
+		sess.Touch() // anything the client sends is a sign of life
 		return c.control(appendPong(make([]byte, 0, 2+len(p)), p))
 	}}
 	for {
