@@ -264,11 +264,18 @@ func (s *Session) Handle(ctx context.Context, env Envelope) (Envelope, error) {
 	}
 	if env.CID != "" {
 		// A retry gets the same answer and nothing is done twice; a retry that races the
-		// original waits for it.
+		// original waits for it. The answer is queued again: on transports whose answers
+		// travel downstream, the retry would otherwise get none (the first copy may be
+		// what was lost, or the client may already have taken it).
 		for {
 			s.mu.Lock()
 			if prev, ok := s.cids[env.CID]; ok {
 				s.mu.Unlock()
+				seq := prev.Seq
+				prev.Seq = 0
+				if prev.Seq = s.push(NewPayload(prev)); prev.Seq == 0 {
+					prev.Seq = seq // the session has ended: nothing was queued
+				}
 				return prev, nil
 			}
 			wait, busy := s.inflight[env.CID]

@@ -45,8 +45,9 @@ type Client interface {
 	// if they have none and are sent again every Options.RetryInterval until the server's ok
 	// or error arrives, which Send returns (an error envelope as a *chat.Error).
 	Send(ctx context.Context, env chat.Envelope) (chat.Envelope, error)
-	// Messages delivers msg and presence envelopes, and errors not tied to a command (a gap).
-	// It is closed by Close, or when the session ends for good.
+	// Messages delivers msg and presence envelopes, errors not tied to a command (a gap, an
+	// error for bytes sent raw), and answers no Send was waiting for (an ok repeated for a
+	// command sent again). It is closed by Close, or when the session ends for good.
 	Messages() <-chan Delivery
 	// Drop cuts the current connection as a network failure would; the client reconnects and
 	// resumes. It is for tests.

@@ -33,6 +33,7 @@ type Engine struct {
 	session string
 	conn    Conn
 	ready   chan struct{} // closed while conn is usable; replaced when it breaks
+	broken  chan struct{} // closed when conn breaks (Sends waiting for an answer send again); replaced
 	gone    error         // set when the session has ended for good
 	recv    seqSet
 	pending map[chat.CID][]chan chat.Envelope // Sends waiting for their answer, by cid
@@ -45,7 +46,7 @@ func NewEngine(name string, d Dialer, opt Options) *Engine {
 	opt = opt.WithDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Engine{name: name, d: d, opt: opt, msgs: make(chan Delivery, opt.Buffer),
-		ctx: ctx, cancel: cancel, ready: make(chan struct{}), pending: map[chat.CID][]chan chat.Envelope{}}
+		ctx: ctx, cancel: cancel, ready: make(chan struct{}), broken: make(chan struct{}), pending: map[chat.CID][]chan chat.Envelope{}}
 }
 
 // Name is the transport's name.
@@ -178,6 +179,8 @@ func (e *Engine) run(conn Conn) {
 		e.mu.Lock()
 		e.conn = nil
 		e.ready = make(chan struct{})
+		close(e.broken)
+		e.broken = make(chan struct{})
 		e.mu.Unlock()
 		for {
 			t := time.NewTimer(backoff)
@@ -304,18 +307,20 @@ func EndsConnection(code string) bool {
 	return false
 }
 
-// resolve hands an answer to the Sends waiting for its cid and reports whether there was one.
+// resolve hands an answer to the Sends waiting for its cid and reports whether one of them took
+// it (a Send that already holds an answer does not take another).
 func (e *Engine) resolve(env chat.Envelope) bool {
 	e.mu.Lock()
-	chs := e.pending[env.CID]
-	for _, ch := range chs {
+	defer e.mu.Unlock()
+	taken := false
+	for _, ch := range e.pending[env.CID] {
 		select {
 		case ch <- env:
+			taken = true
 		default:
 		}
 	}
-	e.mu.Unlock()
-	return len(chs) > 0
+	return taken
 }
 
 // NewCID returns a fresh client id.
@@ -359,7 +364,7 @@ func (e *Engine) Send(ctx context.Context, env chat.Envelope) (chat.Envelope, er
 	<-retry.C
 	for {
 		e.mu.Lock()
-		conn, ready, gone := e.conn, e.ready, e.gone
+		conn, ready, broken, gone := e.conn, e.ready, e.broken, e.gone
 		e.mu.Unlock()
 		if gone != nil {
 			return chat.Envelope{}, errors.Join(ErrSessionGone, gone)
@@ -397,6 +402,8 @@ func (e *Engine) Send(ctx context.Context, env chat.Envelope) (chat.Envelope, er
 		select {
 		case r := <-ch:
 			return answer(r)
+		case <-broken: // send again on the next connection, without waiting for the retry
+			retry.Stop() // Go 1.23 timers: no stale value to drain
 		case <-retry.C:
 		case <-ctx.Done():
 			return chat.Envelope{}, ctx.Err()

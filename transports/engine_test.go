@@ -377,3 +377,33 @@ func TestSeqSet(t *testing.T) {
 		t.Errorf("skipTo backwards moved the mark to %d", s.mark)
 	}
 }
+
+// TestEngineResendsAfterReconnect: a command waiting for its answer is sent again on the new
+// connection at once, not after RetryInterval.
+func TestEngineResendsAfterReconnect(t *testing.T) {
+	var srv okServer
+	c1 := newFakeConn(nil) // swallows what it is sent
+	e, d := startEngine(t, Options{}, c1)
+	c2 := newFakeConn(func(env chat.Envelope) ([]chat.Envelope, error) { return []chat.Envelope{srv.answer(env)}, nil })
+	d.conns <- c2
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	got := make(chan error, 1)
+	go func() {
+		_, err := e.Send(ctx, chat.Envelope{Type: chat.TypeSay, Room: "r", Text: "x"})
+		got <- err
+	}()
+	for {
+		c1.mu.Lock()
+		n := len(c1.sent)
+		c1.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		time.Sleep(time.Millisecond) // polling a condition, not synchronising
+	}
+	e.Drop()
+	if err := <-got; err != nil {
+		t.Fatalf("Send across a reconnect (RetryInterval is an hour): %v", err)
+	}
+}
