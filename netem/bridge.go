@@ -1,8 +1,11 @@
 package netem
 
 import (
+	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -14,9 +17,11 @@ import (
 )
 
 // The process bridge carries a host's IP packets between two OS processes
-// over a unix SOCK_SEQPACKET socket pair, one packet per message. The
-// first message, from the parent, is the hello line "netem-bridge/1 ADDR".
-const bridgeHello = "netem-bridge/1 "
+// over a unix stream socket pair, each packet framed by its length (2 bytes,
+// big endian), so a batch of packets is one write and one read usually
+// returns many. The first frame, from the parent, is the hello
+// "netem-bridge/2 ADDR".
+const bridgeHello = "netem-bridge/2 "
 
 // bridgeSocketBuffer is the kernel buffer asked for on each end.
 const bridgeSocketBuffer = 4 << 20
@@ -47,7 +52,7 @@ func (n *Network) BridgeHost(addr string) (*Host, *os.File, error) {
 	if err != nil || !a.Is4() {
 		return nil, nil, fmt.Errorf("netem: host address %q is not IPv4 (try 10.0.0.1)", addr)
 	}
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("netem: bridge for %s: socketpair: %w", a, err)
 	}
@@ -62,7 +67,7 @@ func (n *Network) BridgeHost(addr string) (*Host, *os.File, error) {
 		child.Close()
 		return nil, nil, fmt.Errorf("netem: bridge for %s: %w", a, err)
 	}
-	if _, err := conn.Write([]byte(bridgeHello + a.String())); err != nil {
+	if err := writeFrames(conn, nil, [][]byte{[]byte(bridgeHello + a.String())}); err != nil {
 		conn.Close()
 		child.Close()
 		return nil, nil, fmt.Errorf("netem: bridge for %s: hello: %w", a, err)
@@ -70,13 +75,11 @@ func (n *Network) BridgeHost(addr string) (*Host, *os.File, error) {
 	b := &bridgeParent{conn: conn}
 	h := &Host{n: n, addr: a, bridge: b}
 	h.routes.Store(&map[netip.Addr]*Direction{})
+	var wbuf []byte
 	h.deliver = func(vs []*buffer.View) {
 		b.writeMu.Lock()
 		defer b.writeMu.Unlock()
-		for _, v := range vs {
-			b.conn.Write(v.AsSlice()) // an error means the child is gone: drop
-			v.Release()
-		}
+		wbuf = writeViews(b.conn, wbuf, vs) // an error means the child is gone: drop
 	}
 	n.mu.Lock()
 	if n.closed {
@@ -97,11 +100,7 @@ func (n *Network) BridgeHost(addr string) (*Host, *os.File, error) {
 	go func() {
 		defer n.wg.Done()
 		var scratch []*buffer.View
-		one := make([]*buffer.View, 1)
-		readPackets(conn, func(v *buffer.View) {
-			one[0] = v
-			h.route(one, &scratch)
-		})
+		readPackets(bufio.NewReaderSize(conn, 256<<10), func(vs []*buffer.View) { h.route(vs, &scratch) })
 	}()
 	return h, child, nil
 }
@@ -122,19 +121,51 @@ func unixConn(f *os.File) (*net.UnixConn, error) {
 	return uc, nil
 }
 
-// readPackets reads one packet per message until the socket fails.
-func readPackets(conn *net.UnixConn, handle func(*buffer.View)) {
-	buf := make([]byte, MTU+64)
+// writeViews frames the packets into buf, writes them with one call and
+// releases them; it returns buf for reuse.
+func writeViews(conn *net.UnixConn, buf []byte, vs []*buffer.View) []byte {
+	buf = buf[:0]
+	for _, v := range vs {
+		b := v.AsSlice()
+		buf = binary.BigEndian.AppendUint16(buf, uint16(len(b)))
+		buf = append(buf, b...)
+		v.Release()
+	}
+	conn.Write(buf)
+	return buf
+}
+
+// writeFrames writes raw frames (the hello).
+func writeFrames(conn *net.UnixConn, buf []byte, frames [][]byte) error {
+	for _, f := range frames {
+		buf = binary.BigEndian.AppendUint16(buf, uint16(len(f)))
+		buf = append(buf, f...)
+	}
+	_, err := conn.Write(buf)
+	return err
+}
+
+// readPackets reads framed packets until the socket fails, handing them
+// over in batches of what one read returned.
+func readPackets(r *bufio.Reader, handle func([]*buffer.View)) {
+	var batch []*buffer.View
+	var hdr [2]byte
+	pkt := make([]byte, 65536)
 	for {
-		k, err := conn.Read(buf)
-		if err != nil {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			return
 		}
-		if k == 0 {
-			// A zero-length message is end of stream on SOCK_SEQPACKET.
+		k := int(binary.BigEndian.Uint16(hdr[:]))
+		if _, err := io.ReadFull(r, pkt[:k]); err != nil {
 			return
 		}
-		handle(buffer.NewViewWithData(buf[:k]))
+		batch = append(batch, buffer.NewViewWithData(pkt[:k]))
+		// Hand over the batch when the next frame is not already buffered.
+		if r.Buffered() < 2 || len(batch) >= 256 {
+			handle(batch)
+			clear(batch)
+			batch = batch[:0]
+		}
 	}
 }
 
@@ -157,17 +188,23 @@ func AttachHost(f *os.File) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netem: attach: %w (pass the file BridgeHost returned)", err)
 	}
-	buf := make([]byte, 128)
-	k, err := conn.Read(buf)
+	r := bufio.NewReaderSize(conn, 256<<10)
+	var hdr [2]byte
+	var buf []byte
+	_, err = io.ReadFull(r, hdr[:])
+	if err == nil {
+		buf = make([]byte, min(binary.BigEndian.Uint16(hdr[:]), 128))
+		_, err = io.ReadFull(r, buf)
+	}
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("netem: attach: reading the bridge hello: %w", err)
+		return nil, fmt.Errorf("netem: attach: reading the bridge hello: %w (is the other end a netem bridge?)", err)
 	}
-	hello, ok := strings.CutPrefix(string(buf[:k]), bridgeHello)
+	hello, ok := strings.CutPrefix(string(buf), bridgeHello)
 	a, perr := netip.ParseAddr(hello)
 	if !ok || perr != nil || !a.Is4() {
 		conn.Close()
-		return nil, fmt.Errorf("netem: attach: bridge hello %q is not %q followed by an address (is the other end a netem bridge?)", buf[:k], bridgeHello)
+		return nil, fmt.Errorf("netem: attach: bridge hello %q is not %q followed by an address (is the other end a netem bridge of this version?)", buf, bridgeHello)
 	}
 	at := &attachment{conn: conn, done: make(chan struct{})}
 	h := &Host{addr: a, nic: newNIC(), attached: at}
@@ -182,21 +219,13 @@ func AttachHost(f *os.File) (*Host, error) {
 	at.wg.Add(2)
 	go func() {
 		defer at.wg.Done()
-		one := make([]*buffer.View, 1)
-		readPackets(conn, func(v *buffer.View) {
-			one[0] = v
-			inject(one)
-		})
+		readPackets(r, inject)
 		at.once.Do(func() { close(at.done) })
 	}()
 	go func() {
 		defer at.wg.Done()
-		h.nic.pump(at.done, func(vs []*buffer.View) {
-			for _, v := range vs {
-				conn.Write(v.AsSlice())
-				v.Release()
-			}
-		})
+		var wbuf []byte
+		h.nic.pump(at.done, func(vs []*buffer.View) { wbuf = writeViews(conn, wbuf, vs) })
 	}()
 	return h, nil
 }

@@ -41,22 +41,38 @@ func bridgeChild() int {
 			}()
 		}
 	}()
+	uc, err := h.ListenUDP(7)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			k, from, err := uc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			uc.WriteTo(buf[:k], from)
+		}
+	}()
 	fmt.Printf("attached %s pid %d\n", h.Addr(), os.Getpid())
 	<-h.Done()
 	ln.Close()
+	uc.Close()
 	return 0
 }
 
-func TestBridgeHostInChildProcess(t *testing.T) {
-	p := LinkProfile{Delay: 2 * time.Millisecond, Loss: Loss{Rate: 0.01}}
-	n := New(Config{Seed: 3})
-	defer n.Close()
+// startBridgeChild builds a network whose host 10.0.0.1 lives in a child
+// process (this test binary in child mode) and 10.0.0.2 here, linked by p.
+func startBridgeChild(t testing.TB, p LinkProfile) (n *Network, srv, cli *Host, l *Link) {
+	n = New(Config{Seed: 3})
 	srv, childEnd, err := n.BridgeHost("10.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cli := n.MustHost("10.0.0.2")
-	l, err := n.Connect(cli, srv, p, p)
+	cli = n.MustHost("10.0.0.2")
+	l, err = n.Connect(cli, srv, p, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +85,7 @@ func TestBridgeHostInChildProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	childEnd.Close()
-	defer func() {
+	t.Cleanup(func() {
 		n.Close() // closes the bridge: the child sees Done and exits
 		if err := cmd.Wait(); err != nil {
 			t.Errorf("child: %v\n%s", err, out.String())
@@ -77,7 +93,14 @@ func TestBridgeHostInChildProcess(t *testing.T) {
 		if !bytes.Contains(out.Bytes(), []byte("attached 10.0.0.1 pid "+strconv.Itoa(cmd.Process.Pid))) {
 			t.Errorf("child output %q", out.String())
 		}
-	}()
+	})
+	return n, srv, cli, l
+}
+
+func TestBridgeHostInChildProcess(t *testing.T) {
+	p := LinkProfile{Delay: 2 * time.Millisecond, Loss: Loss{Rate: 0.01}}
+	_, srv, cli, l := startBridgeChild(t, p)
+	var err error
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -115,5 +138,53 @@ func TestBridgeHostInChildProcess(t *testing.T) {
 	}
 	if _, err := srv.DialTCP(ctx, "10.0.0.2:1"); err != ErrRemoteHost {
 		t.Fatalf("DialTCP on the parent side of a bridged host: %v, want ErrRemoteHost", err)
+	}
+}
+
+// BenchmarkBridgeUDPEcho sends 100-byte datagrams to a UDP echo server on a
+// host in a child process and counts the echoes: every datagram crosses
+// the bridge twice. At most 256 are in flight.
+func BenchmarkBridgeUDPEcho(b *testing.B) {
+	_, _, cli, _ := startBridgeChild(b, LinkProfile{})
+	c, err := cli.DialUDP("10.0.0.1:7")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	// Wait for the child to answer.
+	buf := make([]byte, 2048)
+	for {
+		c.Write([]byte("hello"))
+		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, err := c.Read(buf); err == nil {
+			break
+		}
+	}
+	c.SetReadDeadline(time.Time{})
+	window := make(chan struct{}, 256)
+	done := make(chan int)
+	go func() {
+		got := 0
+		for got < b.N {
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if _, err := c.Read(buf); err != nil {
+				break
+			}
+			got++
+			<-window
+		}
+		done <- got
+	}()
+	msg := make([]byte, 100)
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		window <- struct{}{}
+		c.Write(msg)
+	}
+	got := <-done
+	b.ReportMetric(float64(got)/time.Since(start).Seconds(), "echoes/s")
+	if got < b.N*99/100 {
+		b.Fatalf("%d of %d echoes", got, b.N)
 	}
 }
