@@ -307,20 +307,21 @@ func EndsConnection(code string) bool {
 	return false
 }
 
-// resolve hands an answer to the Sends waiting for its cid and reports whether one of them took
-// it (a Send that already holds an answer does not take another).
+// resolve hands an answer to the Sends waiting for its cid and reports whether there were any.
+// They stop waiting for that cid at once, so a later copy of the answer (a command sent again
+// gets its ok again) is not swallowed by a Send that is returning: it reaches Messages.
 func (e *Engine) resolve(env chat.Envelope) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	taken := false
-	for _, ch := range e.pending[env.CID] {
+	chs := e.pending[env.CID]
+	for _, ch := range chs {
 		select {
 		case ch <- env:
-			taken = true
 		default:
 		}
 	}
-	return taken
+	delete(e.pending, env.CID)
+	return len(chs) > 0
 }
 
 // NewCID returns a fresh client id.
