@@ -603,6 +603,12 @@ func TestJanitor(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Shutdown(context.Background())
+	b, err := h.Open(context.Background(), "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch, _ := b.Attach(AttachOptions{After: b.LastSeq()}) // no heartbeat: b stays
+	defer watch.Detach()
 	a, err := h.Open(context.Background(), "a")
 	if err != nil {
 		t.Fatal(err)
@@ -626,14 +632,19 @@ func TestJanitor(t *testing.T) {
 	if pings == 0 {
 		t.Error("no ping before the heartbeat timeout")
 	}
-	for {
-		if _, err := h.Lookup(a.ID(), ""); err != nil {
-			break
+	// The silent session expires after its TTL: b sees a leave the lobby.
+	for left := false; !left; {
+		batch, err := watch.Next(ctx, nil)
+		if err != nil {
+			t.Fatalf("waiting for a's leave: %v", err)
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("the session never expired")
-		case <-time.After(5 * time.Millisecond): // polling a condition, not synchronising
+		for _, e := range batch.Entries {
+			if env := e.Envelope(); env.Type == TypePresence && env.User == "a" && env.Event == "leave" {
+				left = true
+			}
 		}
+	}
+	if _, err := h.Lookup(a.ID(), ""); code(err) != CodeUnknownSession {
+		t.Errorf("after the leave, Lookup: %v", err)
 	}
 }

@@ -25,12 +25,13 @@ type fakeConn struct {
 	once   sync.Once
 	answer func(env chat.Envelope) ([]chat.Envelope, error)
 
-	mu   sync.Mutex
-	sent []chat.Envelope
+	mu     sync.Mutex
+	sent   []chat.Envelope
+	sentCh chan struct{} // a token per Send
 }
 
 func newFakeConn(answer func(chat.Envelope) ([]chat.Envelope, error)) *fakeConn {
-	return &fakeConn{down: make(chan []chat.Envelope, 16), closed: make(chan struct{}), answer: answer}
+	return &fakeConn{down: make(chan []chat.Envelope, 16), closed: make(chan struct{}), answer: answer, sentCh: make(chan struct{}, 64)}
 }
 
 func (c *fakeConn) Recv(ctx context.Context, after uint64) ([]chat.Envelope, error) {
@@ -48,6 +49,10 @@ func (c *fakeConn) Send(ctx context.Context, env chat.Envelope) ([]chat.Envelope
 	c.mu.Lock()
 	c.sent = append(c.sent, env)
 	c.mu.Unlock()
+	select {
+	case c.sentCh <- struct{}{}:
+	default:
+	}
 	if c.answer == nil {
 		return nil, nil
 	}
@@ -61,10 +66,11 @@ func (c *fakeConn) Close() error {
 
 // fakeDialer hands out conns from a channel and records the after of every dial.
 type fakeDialer struct {
-	conns chan *fakeConn
-	mu    sync.Mutex
-	dials []uint64
-	err   error // returned when set, instead of a conn
+	conns  chan *fakeConn
+	dialed chan struct{} // a token per Dial
+	mu     sync.Mutex
+	dials  []uint64
+	err    error // returned when set, instead of a conn
 }
 
 func (d *fakeDialer) Dial(ctx context.Context, session string, after uint64) (Conn, chat.Envelope, error) {
@@ -72,6 +78,10 @@ func (d *fakeDialer) Dial(ctx context.Context, session string, after uint64) (Co
 	d.dials = append(d.dials, after)
 	err := d.err
 	d.mu.Unlock()
+	select {
+	case d.dialed <- struct{}{}:
+	default:
+	}
 	if err != nil {
 		return nil, chat.Envelope{}, err
 	}
@@ -95,7 +105,7 @@ func (d *fakeDialer) lastAfter() []uint64 {
 
 func startEngine(t *testing.T, opt Options, c *fakeConn) (*Engine, *fakeDialer) {
 	t.Helper()
-	d := &fakeDialer{conns: make(chan *fakeConn, 4)}
+	d := &fakeDialer{conns: make(chan *fakeConn, 4), dialed: make(chan struct{}, 64)}
 	d.conns <- c
 	opt.User = "u"
 	if opt.RetryInterval == 0 {
@@ -257,11 +267,12 @@ func TestEngineCloseWhileReconnecting(t *testing.T) {
 	d.mu.Lock()
 	d.err = chat.Errorf(chat.CodeUnavailable, "down")
 	d.mu.Unlock()
+	<-d.dialed // the first dial
 	e.Drop()
-	// Wait until the engine has tried to reconnect at least once.
-	deadline := time.Now().Add(5 * time.Second)
-	for len(d.lastAfter()) < 2 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond) // polling a condition, not synchronising
+	select { // the engine tries to reconnect
+	case <-d.dialed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no reconnect")
 	}
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
@@ -272,7 +283,7 @@ func TestEngineCloseWhileReconnecting(t *testing.T) {
 }
 
 func TestEngineCloseWithoutConnect(t *testing.T) {
-	e := NewEngine("fake", &fakeDialer{}, Options{})
+	e := NewEngine("fake", &fakeDialer{dialed: make(chan struct{}, 1)}, Options{})
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -393,15 +404,7 @@ func TestEngineResendsAfterReconnect(t *testing.T) {
 		_, err := e.Send(ctx, chat.Envelope{Type: chat.TypeSay, Room: "r", Text: "x"})
 		got <- err
 	}()
-	for {
-		c1.mu.Lock()
-		n := len(c1.sent)
-		c1.mu.Unlock()
-		if n > 0 {
-			break
-		}
-		time.Sleep(time.Millisecond) // polling a condition, not synchronising
-	}
+	<-c1.sentCh // sent once, unanswered
 	e.Drop()
 	if err := <-got; err != nil {
 		t.Fatalf("Send across a reconnect (RetryInterval is an hour): %v", err)
