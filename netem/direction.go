@@ -398,8 +398,9 @@ func (d *Direction) decide(p *compiledProfile, pi *pktInfo, dataIdx int, now int
 	return 0, false
 }
 
-// lose draws from the loss model. Gilbert-Elliott follows tc netem: the
-// state transition is drawn first, then the loss in the new state.
+// lose draws from the loss model. Gilbert-Elliott follows tc netem's
+// gemodel: a packet's fate is drawn with the loss probability of the state
+// the chain is in when the packet arrives, and the chain then moves on.
 func (d *Direction) lose(l *compiledLoss) bool {
 	if !l.ge {
 		return l.bernoulli > 0 && d.rng.Float64() < l.bernoulli
@@ -408,11 +409,10 @@ func (d *Direction) lose(l *compiledLoss) bool {
 		if d.rng.Float64() < l.p.R {
 			d.geBad = false
 		}
-	} else if d.rng.Float64() < l.p.P {
-		d.geBad = true
-	}
-	if d.geBad {
 		return l.p.BadLoss > 0 && d.rng.Float64() < l.p.BadLoss
+	}
+	if d.rng.Float64() < l.p.P {
+		d.geBad = true
 	}
 	return l.p.GoodLoss > 0 && d.rng.Float64() < l.p.GoodLoss
 }
