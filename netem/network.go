@@ -28,8 +28,8 @@ type Config struct {
 	OnDrop func(DropEvent)
 }
 
-// ErrClosed is returned by Network.Host, Network.Connect, BridgeHost and
-// AttachHost's sockets after Close.
+// ErrClosed is returned by Network.Host, Network.Connect,
+// Network.BridgeHost and Host.Relay once the network is closed.
 var ErrClosed = errors.New("netem: network is closed")
 
 // Network is a set of virtual hosts joined by links. Create it with New and
