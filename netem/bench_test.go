@@ -223,29 +223,45 @@ func BenchmarkIdleTCPMemory(b *testing.B) {
 
 // BenchmarkFanout has a server host write 200-byte messages to 10,000 TCP
 // connections of one client host, across a link with 10 ms one-way delay.
-// Each b.N iteration is one broadcast round (10,000 copies). Writes are
+// Each b.N iteration is one broadcast round (10,000 copies). The hosts-10
+// variants spread the connections over 10 client hosts with a link each,
+// as the lab does. Writes are
 // paced at pace copies per second (0: as one burst per round); the
 // latency reported is above the configured delay.
 func BenchmarkFanout(b *testing.B) {
-	for _, pace := range []int{0, 20_000, 50_000, 100_000} {
-		name := "burst"
-		if pace > 0 {
-			name = "paced-" + strconv.Itoa(pace/1000) + "k"
+	for _, hosts := range []int{1, 10} {
+		for _, pace := range []int{0, 20_000, 50_000, 100_000} {
+			name := "burst"
+			if pace > 0 {
+				name = "paced-" + strconv.Itoa(pace/1000) + "k"
+			}
+			name += "-hosts-" + strconv.Itoa(hosts)
+			b.Run(name, func(b *testing.B) { fanout(b, 10_000, pace, hosts) })
 		}
-		b.Run(name, func(b *testing.B) { fanout(b, 10_000, pace) })
 	}
 }
 
-func fanout(b *testing.B, conns, pace int) {
+func fanout(b *testing.B, conns, pace, hosts int) {
 	const delay = 10 * time.Millisecond
 	p := LinkProfile{Delay: delay}
-	_, srv, cli, _ := pair(b, Config{Seed: 1}, p, p)
+	n, srv, cli, _ := pair(b, Config{Seed: 1}, p, p)
+	clis := []*Host{cli}
+	for i := 1; i < hosts; i++ {
+		h := n.MustHost("10.0.1." + strconv.Itoa(i))
+		if _, err := n.Connect(h, srv, p, p); err != nil {
+			b.Fatal(err)
+		}
+		clis = append(clis, h)
+	}
 	ln, err := srv.ListenTCP(80)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer ln.Close()
-	all := idlePairs(b, srv, cli, ln, conns)
+	var all []net.Conn
+	for _, h := range clis {
+		all = append(all, idlePairs(b, srv, h, ln, conns/hosts)...)
+	}
 	// idlePairs returns accepted (server) ends and dialed (client) ends
 	// mixed; tell them apart by local address.
 	var server, client []net.Conn
