@@ -216,6 +216,20 @@ func (h *Host) addRoute(to netip.Addr, d *Direction) {
 	}
 }
 
+// reachable fails fast when h has no link to the destination (a dial would
+// otherwise retry its SYN for two minutes). Hosts made by AttachHost do not
+// know their links and always pass.
+func (h *Host) reachable(fa tcpip.FullAddress) error {
+	if h.n == nil {
+		return nil
+	}
+	dst := netip.AddrFrom4(fa.Addr.As4())
+	if dst == h.addr || (*h.routes.Load())[dst] != nil {
+		return nil
+	}
+	return fmt.Errorf("netem: host %s has no link to %s (Connect the two hosts first)", h.addr, dst)
+}
+
 func (h *Host) local() error {
 	if h.s == nil {
 		return ErrRemoteHost
@@ -244,6 +258,9 @@ func (h *Host) DialTCP(ctx context.Context, address string) (net.Conn, error) {
 	}
 	fa, err := parseHostPort("dial", address)
 	if err != nil {
+		return nil, err
+	}
+	if err := h.reachable(fa); err != nil {
 		return nil, err
 	}
 	c, err := gonet.DialContextTCP(ctx, h.s, fa, ipv4.ProtocolNumber)

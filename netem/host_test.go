@@ -289,3 +289,26 @@ func TestProfileChangesWhileTCPFlows(t *testing.T) {
 		t.Fatalf("the rate-limited profile never queued: %+v", st)
 	}
 }
+
+func TestDialWithoutLinkFailsFast(t *testing.T) {
+	n := New(Config{})
+	defer n.Close()
+	a := n.MustHost("10.0.0.1")
+	n.MustHost("10.0.0.2")
+	_, err := a.DialTCP(context.Background(), "10.0.0.2:80")
+	if err == nil || err.Error() != "netem: host 10.0.0.1 has no link to 10.0.0.2 (Connect the two hosts first)" {
+		t.Fatalf("DialTCP without a link: %v", err)
+	}
+	if _, err := a.DialUDP("10.0.0.9:53"); err == nil {
+		t.Fatal("DialUDP without a link succeeded")
+	}
+	if _, err := a.DialTCP(context.Background(), "example.com:80"); err == nil {
+		t.Fatal("DialTCP accepted a host name")
+	}
+	if _, err := n.Host("10.0.0.1"); err == nil {
+		t.Fatal("a second host with the same address was accepted")
+	}
+	if _, err := n.Host("fe80::1"); err == nil {
+		t.Fatal("an IPv6 host address was accepted")
+	}
+}

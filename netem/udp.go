@@ -55,6 +55,9 @@ func (h *Host) DialUDP(address string) (*UDPConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := h.reachable(ra); err != nil {
+		return nil, err
+	}
 	return h.udp(h.full(0), &ra)
 }
 
