@@ -163,10 +163,18 @@ func count(envs []chat.Envelope, s string) int {
 	return n
 }
 
-// lossyConn drops a seeded fraction of the datagrams read from it (test only; the lab uses netem).
+// lossyConn drops a seeded fraction of the datagrams read from it and written to it (test only;
+// the lab uses netem).
 type lossyConn struct {
 	net.PacketConn
 	drop func() bool
+}
+
+func (c *lossyConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if c.drop() {
+		return len(p), nil // lost on the way
+	}
+	return c.PacketConn.WriteTo(p, addr)
 }
 
 func (c *lossyConn) ReadFrom(p []byte) (int, net.Addr, error) {

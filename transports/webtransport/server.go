@@ -42,6 +42,8 @@ const (
 	acceptTimeout = 10 * time.Second
 	// finalWrite bounds the write of a closing error envelope.
 	finalWrite = 2 * time.Second
+	// stuckAfter is how long a writer may stay blocked once its connection is ending.
+	stuckAfter = 2 * finalWrite
 )
 
 // Config configures a Server. The zero value of every field means its default.
@@ -221,20 +223,44 @@ func (c *serverConn) serve(r *http.Request) {
 		})
 		wg.Go(func() { c.retransmit(ctx) })
 	}
-	wg.Go(func() { // a closed session (the client went) stops everything
-		select {
-		case <-c.ws.Context().Done():
-			stop()
-		case <-ctx.Done():
-		}
-	})
+	writerDone := make(chan struct{})
+	wg.Go(func() { c.watch(ctx, stop, writerDone) })
 	c.write(ctx)
+	close(writerDone)
 	stop()
 	c.wmu.Lock()
 	final := c.finalSent
 	c.wmu.Unlock()
 	if final {
 		c.linger()
+	}
+	// Close before waiting: the reader may be blocked on a client that went silent.
+	_ = c.ws.CloseWithError(0, "")
+}
+
+// watch ends the connection's goroutines when the session closes (the client went). When the
+// connection ends for another reason (shutdown, the reader stopped) it gives the writer
+// stuckAfter to finish; a writer still blocked then is writing to a peer that went silent (a
+// stream write or a datagram waiting for congestion window), so the QUIC connection is closed
+// under it.
+func (c *serverConn) watch(ctx context.Context, stop context.CancelFunc, writerDone <-chan struct{}) {
+	select {
+	case <-c.ws.Context().Done():
+		stop()
+		return
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(stuckAfter)
+	defer t.Stop()
+	select {
+	case <-c.ws.Context().Done():
+	case <-writerDone:
+	case <-t.C:
+		if c.qc != nil {
+			_ = c.qc.CloseWithError(0, "the session's writer was stuck")
+		} else {
+			_ = c.ws.CloseWithError(0, "")
+		}
 	}
 }
 

@@ -127,8 +127,9 @@ func TestResumeAfterDrop(t *testing.T) {
 	}
 }
 
-// TestLoss drops 10% of the datagrams each client reads (seeded); every message must still
-// arrive exactly once: QUIC retransmits stream data, wt-datagram retransmits until acked.
+// TestLoss drops 10% of the UDP datagrams each client reads and writes (seeded; acks are lost
+// too); every message must still arrive exactly once: QUIC retransmits stream data, wt-datagram
+// retransmits until acked.
 func TestLoss(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
