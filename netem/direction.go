@@ -89,6 +89,9 @@ type DirectionStats struct {
 	Dropped   DropCounts `json:"dropped"`
 	Reordered uint64     `json:"reordered"` // packets scheduled before an earlier packet (Reorder only)
 	QueuePeak int        `json:"queue_peak"`
+	// InFlight is the number of packets in the link (queued or delayed)
+	// at the time of the snapshot: Offered = Delivered + Dropped + InFlight.
+	InFlight int `json:"in_flight"`
 }
 
 // FlowStats are the counters of one flow in one direction.
@@ -213,7 +216,9 @@ func (d *Direction) Profile() LinkProfile {
 func (d *Direction) Stats() DirectionStats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.stats
+	st := d.stats
+	st.InFlight = len(d.heap)
+	return st
 }
 
 // Flows returns a snapshot of the per-flow counters, in no particular order.
