@@ -347,3 +347,20 @@ func fanout(b *testing.B, conns, pace, hosts int) {
 	// behind.
 	b.ReportMetric(float64(retrans)/float64(total), "retransmits/copy")
 }
+// host (its gVisor stack, NIC pump and the delay lines of one link).
+func BenchmarkHostMemory(b *testing.B) {
+	for range b.N {
+		n := New(Config{})
+		srv := n.MustHost("10.0.0.1")
+		base := heapNow()
+		const hosts = 50
+		for i := range hosts {
+			h := n.MustHost("10.0.1." + strconv.Itoa(i+1))
+			if _, err := n.Connect(h, srv, LinkProfile{}, LinkProfile{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(heapNow()-base)/hosts, "B/host")
+		n.Close()
+	}
+}
