@@ -90,18 +90,23 @@ var rateUnits = []struct {
 	mult   float64
 }{
 	{"gbit", 1e9}, {"mbit", 1e6}, {"kbit", 1e3}, {"bit", 1},
-	{"gbps", 8e9}, {"mbps", 8e6}, {"kbps", 8e3}, {"bps", 8},
 }
 
 // ParseRate parses a bit rate in tc's notation: "10mbit", "512kbit",
-// "1gbit", "8000bit", or bytes per second as "1mbps" (tc's bps means bytes).
-// "0" means unlimited.
+// "1gbit", "8000bit"; "0" means unlimited. "10mbps" is refused as
+// ambiguous: tc reads it as bytes per second, most people as bits.
 func ParseRate(field, s string) (uint64, error) {
 	t := strings.ToLower(strings.TrimSpace(s))
 	if t == "0" {
 		return 0, nil
 	}
 	t = strings.TrimSuffix(t, "/s")
+	if num, ok := strings.CutSuffix(t, "bps"); ok {
+		if v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimRight(num, "kmg")), 64); err == nil && v >= 0 {
+			unit := strings.TrimLeft(num, "0123456789.+-eE ")
+			return 0, fieldErr(field, s, "is ambiguous (tc reads bps as bytes per second)", fmt.Sprintf("write %g%sbit for bits per second", v, unit))
+		}
+	}
 	for _, u := range rateUnits {
 		num, ok := strings.CutSuffix(t, u.suffix)
 		if !ok {

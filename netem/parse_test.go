@@ -18,7 +18,7 @@ func TestParseProfile(t *testing.T) {
 		{"short ge", "loss=2% burst=3", LinkProfile{Loss: Loss{Model: LossGilbertElliott, Rate: 0.02, Burst: 3}}},
 		{"gemodel", "gemodel=1%,30%,100%,0%", LinkProfile{Loss: Loss{Model: LossGilbertElliott, GE: GEParams{P: 0.01, R: 0.3, BadLoss: 1}}}},
 		{"rate", "rate=10mbit queue=50", LinkProfile{Rate: 10_000_000, Queue: 50}},
-		{"rate bytes", "rate=1mbps", LinkProfile{Rate: 8_000_000}},
+		{"rate gbit", "rate=1.5gbit", LinkProfile{Rate: 1_500_000_000}},
 		{"jitter reorder", "delay=10ms jitter=2ms reorder", LinkProfile{Delay: 10 * time.Millisecond, Jitter: 2 * time.Millisecond, Reorder: true}},
 		{"blackhole block", "blackhole=2s/10s block=udp block=443", LinkProfile{Blackhole: Blackhole{Down: 2 * time.Second, Every: 10 * time.Second}, BlockUDP: true, BlockPorts: []uint16{443}}},
 	}
@@ -48,6 +48,7 @@ func TestParseErrorsNameFieldAndForm(t *testing.T) {
 		{"delay without unit", "delay=20", `netem: delay "20" has no unit (try 20ms)`},
 		{"rate fast", "rate=fast", `netem: rate "fast" is not a rate (try 10mbit (bits/s: bit, kbit, mbit, gbit))`},
 		{"rate without unit", "rate=10", `netem: rate "10" has no unit (try 10mbit (bits/s: bit, kbit, mbit, gbit))`},
+		{"rate mbps", "rate=10Mbps", `netem: rate "10Mbps" is ambiguous (tc reads bps as bytes per second) (write 10mbit for bits per second)`},
 		{"burst without loss", "burst=3", `netem: burst "3" is set without a loss rate (set loss too, e.g. loss=2% burst=3)`},
 		{"burst below one", "loss=2% burst=0.5", `netem: burst "0.5" is below 1 packet (try 3, the mean number of packets lost in a row)`},
 		{"unknown model", "loss=2% model=pareto", `netem: loss_model "pareto" is not a loss model (try bernoulli or gilbert-elliott)`},
