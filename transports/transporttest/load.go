@@ -117,32 +117,46 @@ func testLoad(h *H) {
 		tabsOfRoom[r] = append(tabsOfRoom[r], i)
 	}
 	sendStart := time.Now()
+	// Each tab keeps a few sends in flight, as a busy user's tab would.
+	const inflight = 4
 	forAll("send", ntabs, func(i int) error {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, inflight)
+		errc := make(chan error, len(plan[i]))
 		for _, p := range plan[i] {
-			r, err := tabs[i].Send(ctx, p.env)
-			if err != nil {
-				return fmt.Errorf("%s: %s %q: %v", tabs[i].User, p.env.Type, p.env.Text, err)
-			}
-			var to []int
-			if p.dmTo < 0 {
-				to = tabsOfRoom[p.env.Room]
-			} else {
-				to = tabsOfUser(p.dmTo)
-				if from := userOf(i); from != p.dmTo {
-					to = append(to, tabsOfUser(from)...)
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				r, err := tabs[i].Send(ctx, p.env)
+				if err != nil {
+					errc <- fmt.Errorf("%s: %s %q: %v", tabs[i].User, p.env.Type, p.env.Text, err)
+					return
 				}
-			}
-			mu.Lock()
-			if _, dup := expected[r.ID]; dup {
-				mu.Unlock()
-				return fmt.Errorf("message id %s was given to two sends", r.ID)
-			}
-			expected[r.ID] = to
-			mu.Unlock()
+				var to []int
+				if p.dmTo < 0 {
+					to = tabsOfRoom[p.env.Room]
+				} else {
+					to = tabsOfUser(p.dmTo)
+					if from := userOf(i); from != p.dmTo {
+						to = append(to, tabsOfUser(from)...)
+					}
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if _, dup := expected[r.ID]; dup {
+					errc <- fmt.Errorf("message id %s was given to two sends", r.ID)
+					return
+				}
+				expected[r.ID] = to
+			}()
 		}
-		return nil
+		wg.Wait()
+		close(errc)
+		return <-errc // the first error, or nil
 	})
 	sent := time.Since(sendStart)
 	// One deadline for all: a tab that never gets everything fails the case in time.
