@@ -305,8 +305,8 @@ func fanout(b *testing.B, conns, pace, hosts int) {
 	sent := int64(0)
 	for i := 0; i < b.N; i++ {
 		for _, c := range server {
-			if pace > 0 && sent%100 == 0 {
-				// Pace in steps of 100 copies.
+			if pace > 0 && sent%20 == 0 {
+				// Pace in steps of 20 copies.
 				due := start.Add(time.Duration(sent) * time.Second / time.Duration(pace))
 				if d := time.Until(due); d > 0 {
 					time.Sleep(d)
