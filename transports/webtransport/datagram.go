@@ -114,9 +114,11 @@ const (
 	ackDelay = 5 * time.Millisecond
 )
 
-// rto is the retransmission timeout for an RTT estimate (RFC 6298 shape).
+// rto is the retransmission timeout for an RTT estimate: SRTT + max(2 RTTVAR, 5 ms) + the
+// client's ack delay, within [minRTO, maxRTO]. It is tighter than TCP's (4 RTTVAR): a spurious
+// resend costs one duplicate datagram, a late one costs latency.
 func rto(srtt, rttvar time.Duration) time.Duration {
-	v := 4 * rttvar
+	v := 2 * rttvar
 	if v < 5*time.Millisecond {
 		v = 5 * time.Millisecond
 	}
@@ -132,8 +134,11 @@ type inflight struct {
 }
 
 // reorderThreshold: a datagram is taken as lost, and sent again before its timer runs out, once
-// a datagram sent this many seqs after it has been acked (QUIC's packet threshold, RFC 9002).
-const reorderThreshold = 3
+// a datagram sent this many seqs after it has been acked. QUIC's packet threshold (RFC 9002) is
+// 3 to allow for reordering; datagrams of one session leave in seq order on one path and the
+// client acks in the order it receives, so 1 suffices here, and a spurious resend costs only a
+// duplicate that the client drops.
+const reorderThreshold = 1
 
 // unacked holds one session's datagrams until they are acked.
 type unacked struct {

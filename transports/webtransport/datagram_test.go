@@ -116,8 +116,8 @@ func TestUnackedWindowAndBackoff(t *testing.T) {
 	if err := u.add(ctx, chat.Entry{Seq: Window + 1, P: p}, now, 50*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	// 20 and 21 were acked: 11..18 are 3 or more seqs behind, so they are lost (fast retransmit);
-	// 19 is not yet.
+	// 20 and 21 were acked: 11..19 were sent before them and are not, so they are lost (fast
+	// retransmit).
 	early := now.Add(time.Millisecond)
 	due, next := u.due(early, 50*time.Millisecond, nil)
 	var seqs []uint64
@@ -125,7 +125,7 @@ func TestUnackedWindowAndBackoff(t *testing.T) {
 		seqs = append(seqs, e.Seq)
 	}
 	slices.Sort(seqs)
-	if want := []uint64{11, 12, 13, 14, 15, 16, 17, 18}; !slices.Equal(seqs, want) {
+	if want := []uint64{11, 12, 13, 14, 15, 16, 17, 18, 19}; !slices.Equal(seqs, want) {
 		t.Fatalf("after acks of 20 and 21, %v are sent again at once, want %v", seqs, want)
 	}
 	if !next.Equal(now.Add(50 * time.Millisecond)) {
@@ -134,8 +134,8 @@ func TestUnackedWindowAndBackoff(t *testing.T) {
 	// At the RTO every other one is due; the fast ones are backed off (2 x RTO from early).
 	at := now.Add(50 * time.Millisecond)
 	due, next = u.due(at, 50*time.Millisecond, nil)
-	if len(due) != u.len()-8 {
-		t.Fatalf("at the RTO %d of %d are due", len(due), u.len()-8)
+	if len(due) != u.len()-9 {
+		t.Fatalf("at the RTO %d of %d are due", len(due), u.len()-9)
 	}
 	if want := early.Add(100 * time.Millisecond); !next.Equal(want) {
 		t.Fatalf("next retransmission at %v, want %v", next, want)
@@ -149,7 +149,7 @@ func TestRTO(t *testing.T) {
 		want         time.Duration
 	}{
 		{"loopback", 100 * time.Microsecond, 50 * time.Microsecond, minRTO},
-		{"80ms", 80 * time.Millisecond, 5 * time.Millisecond, 105 * time.Millisecond},
+		{"80ms", 80 * time.Millisecond, 5 * time.Millisecond, 95 * time.Millisecond},
 		{"huge", 5 * time.Second, time.Second, maxRTO},
 	} {
 		if got := rto(tc.srtt, tc.rttvar); got != tc.want {
