@@ -86,33 +86,61 @@ func Handler(srv *transports.Server) http.Handler {
 			cur.Detach()
 			return
 		}
-		// The handler returns so that net/http lets go of the request's buffers; the
-		// connection lives on in two goroutines that server shutdown waits for. The welcome
-		// is encoded here, where the stack is already deep, so that the writer's stays small.
-		w0 := chat.Welcome(sess)
-		welcome := chat.Marshal(&w0)
+		// The welcome is written here, on a stack that is deep already, so that the writer's
+		// stays small. Then the handler returns, so that net/http lets go of the request's
+		// buffers; the connection lives on in two goroutines that server shutdown waits for.
 		nc := ws.NetConn()
-		srv.Go(func(context.Context) { serve(srv, sess, cur, nc, welcome) })
+		w0 := chat.Welcome(sess)
+		if err := write(nc, appendText(make([]byte, 0, 128), chat.Marshal(&w0))); err != nil {
+			cur.Detach()
+			_ = nc.Close()
+			return
+		}
+		c := newServerConn(srv, sess, cur, nc)
+		srv.Go(func(context.Context) { c.serve() })
 	})
 }
 
-// serve runs one connection: this goroutine reads, a second one writes; it returns when both
-// are done and the socket is closed.
-func serve(srv *transports.Server, sess *chat.Session, cur *chat.Cursor, nc net.Conn, welcome []byte) {
+// serverConn is one connection: its socket, its session and cursor, and whether a close frame
+// has gone out on it (after which nothing else may).
+type serverConn struct {
+	srv    *transports.Server
+	sess   *chat.Session
+	cur    *chat.Cursor
+	nc     net.Conn
+	ctx    context.Context // ends when the reader ends or the server shuts down
+	cancel context.CancelFunc
+	lim    chat.Limits
+	fr     frameReader
+	wrote  chan struct{} // closed when the writer is done
+	small  [smallBatch]chat.Entry
+
+	closeSent atomic.Bool
+}
+
+// newServerConn allocates everything the connection's goroutines need up front, on the
+// handler's stack: a goroutine that allocates can run into the allocator's slow path and grow
+// its stack to 4 KiB, where it then waits for the connection's lifetime. Without it both wait
+// on 2 KiB stacks.
+func newServerConn(srv *transports.Server, sess *chat.Session, cur *chat.Cursor, nc net.Conn) *serverConn {
 	ctx, cancel := context.WithCancel(srv.Context())
-	lim := srv.Hub.Limits()
-	c := &serverConn{nc: nc}
+	c := &serverConn{srv: srv, sess: sess, cur: cur, nc: nc, ctx: ctx, cancel: cancel,
+		lim: srv.Hub.Limits(), wrote: make(chan struct{})}
+	c.fr = frameReader{r: nc, limit: c.lim.FrameLimit(), pong: c.pong}
+	_ = ctx.Done() // made now, not in the writer
+	return c
+}
 
-	wrote := make(chan struct{})
-	go func() {
-		defer close(wrote)
-		c.writeLoop(ctx, srv, welcome, cur)
-	}()
+func (c *serverConn) pong(p []byte) error {
+	c.sess.Touch() // anything the client sends is a sign of life
+	return c.control(appendPong(make([]byte, 0, 2+len(p)), p))
+}
 
-	fr := &frameReader{r: nc, limit: lim.FrameLimit(), pong: func(p []byte) error {
-		sess.Touch() // anything the client sends is a sign of life
-		return c.control(appendPong(make([]byte, 0, 2+len(p)), p))
-	}}
+// serve runs the connection: this goroutine reads, a second one writes; it returns when both
+// are done and the socket is closed.
+func (c *serverConn) serve() {
+	go c.writeLoop()
+	nc, fr := c.nc, &c.fr
 	for {
 		msg, err := fr.readMessage()
 		if err != nil {
@@ -130,102 +158,69 @@ func serve(srv *transports.Server, sess *chat.Session, cur *chat.Cursor, nc net.
 			}
 			break
 		}
-		sess.Touch()
-		env, err := chat.ParseEnvelope(msg, lim)
-		if err != nil {
-			cur.Send(chat.ErrorEnvelope(env.CID, err))
-			continue
-		}
-		pos := cur.Position()
-		reply, err := sess.Handle(ctx, env)
-		switch {
-		case err != nil:
-			cur.Send(chat.ErrorEnvelope(env.CID, err))
-		case reply.Seq != 0 && reply.Seq <= pos:
-			// A command sent again (same cid) whose answer this connection has already been
-			// given: the answer goes again, as it was, so that the client's retry ends. A
-			// fresh answer is in the outbox and needs nothing more.
-			cur.Send(reply)
-		}
+		handle(c.ctx, c.sess, c.cur, msg, c.lim)
 	}
-	cancel()
-	<-wrote
-	cur.Detach()
+	c.cancel()
+	<-c.wrote
+	c.cur.Detach()
 	_ = nc.Close()
 }
 
-// writeLoop writes the welcome, then every batch the cursor hands out, each batch in one write.
-// When the cursor ends it writes the reason (an error envelope) and a close frame, and gives the
-// reader closeWait to see the client's close.
-func (c *serverConn) writeLoop(ctx context.Context, srv *transports.Server, welcome []byte, cur *chat.Cursor) {
-	nc := c.nc
-	bp := bufPool.Get().(*[]byte)
-	buf := appendText((*bp)[:0], welcome)
-	err := write(nc, buf)
-	*bp = buf[:0]
-	bufPool.Put(bp)
+// handle executes one client envelope. It is a function of its own so that the envelopes on its
+// stack are not part of the reader's stack while it waits for the next frame.
+//
+//go:noinline
+func handle(ctx context.Context, sess *chat.Session, cur *chat.Cursor, msg []byte, lim chat.Limits) {
+	sess.Touch()
+	env, err := chat.ParseEnvelope(msg, lim)
 	if err != nil {
-		_ = nc.SetReadDeadline(time.Now()) // the reader stops too
+		cur.Send(chat.ErrorEnvelope(env.CID, err))
 		return
 	}
+	// The answer (ok, or who's presence) is in the outbox, on its way down; an error goes
+	// down on this connection only.
+	if _, err := sess.Handle(ctx, env); err != nil {
+		cur.Send(chat.ErrorEnvelope(env.CID, err))
+	}
+}
+
+// writeLoop writes every batch the cursor hands out, each batch in one write.
+// When the cursor ends it writes the reason (an error envelope) and a close frame, and gives the
+// reader closeWait to see the client's close.
+func (c *serverConn) writeLoop() {
+	defer close(c.wrote)
 	// While the connection keeps up, a small entry slice is enough; a full batch switches to a
-	// pooled big one until the connection has caught up.
-	small := make([]chat.Entry, 0, smallBatch)
+	// pooled big one until the connection has caught up. The goroutine waits in Next on the
+	// smallest stack (2 KiB): the work is done in functions of their own.
+	small := c.small[:0]
 	var big *[]chat.Entry
 	for {
 		entries := small
 		if big != nil {
 			entries = *big
 		}
-		b, err := cur.Next(ctx, entries)
+		b, err := c.cur.Next(c.ctx, entries)
 		if err != nil {
 			if big != nil {
 				entryPool.Put(big)
 			}
-			var ce *chat.Error
-			if !errors.As(err, &ce) {
-				if srv.Context().Err() == nil {
-					return // the reader ended: the connection is gone
-				}
-				ce = chat.Errorf(chat.CodeShutdown, "the server is shutting down; reconnect later")
-			}
-			c.end(ce)
+			c.stop(err)
 			return
 		}
-		bp := bufPool.Get().(*[]byte)
-		buf := (*bp)[:0]
-		for i := range b.Direct {
-			buf = appendText(buf, chat.Marshal(&b.Direct[i]))
+		full := len(b.Entries) == cap(entries)
+		if err := c.writeBatch(&b); err != nil {
+			_ = c.nc.SetReadDeadline(time.Now()) // the reader stops too
+			if big != nil {
+				entryPool.Put(big)
+			}
+			return
 		}
-		for _, e := range b.Entries {
-			buf = appendEntry(buf, e)
-		}
-		if b.Ping {
-			buf = appendText(buf, pingJSON)
-		}
-		if c.closeSent.Load() {
-			err = net.ErrClosed // the reader has answered the client's close: nothing more
-		} else {
-			err = write(nc, buf)
-		}
-		clear(b.Entries) // drop payload references while idle
-		switch full := len(b.Entries) == cap(entries); {
+		switch {
 		case full && big == nil:
 			big = entryPool.Get().(*[]chat.Entry)
 		case !full && big != nil:
 			entryPool.Put(big)
 			big = nil
-		}
-		if cap(buf) <= 4*batchBufSize {
-			*bp = buf[:0]
-			bufPool.Put(bp)
-		}
-		if err != nil {
-			_ = nc.SetReadDeadline(time.Now())
-			if big != nil {
-				entryPool.Put(big)
-			}
-			return
 		}
 		// Let the other connections' writers go first. With more runnable writers than the
 		// scheduler's local run queue holds (256), Go runs the ones it readied last again and
@@ -236,6 +231,51 @@ func (c *serverConn) writeLoop(ctx context.Context, srv *transports.Server, welc
 	}
 }
 
+// writeBatch encodes a batch, one frame per envelope, into a pooled buffer and writes it with
+// one system call.
+//
+//go:noinline
+func (c *serverConn) writeBatch(b *chat.Batch) error {
+	bp := bufPool.Get().(*[]byte)
+	buf := (*bp)[:0]
+	for i := range b.Direct {
+		buf = appendText(buf, chat.Marshal(&b.Direct[i]))
+	}
+	for _, e := range b.Entries {
+		buf = appendEntry(buf, e)
+	}
+	if b.Ping {
+		buf = appendText(buf, pingJSON)
+	}
+	var err error
+	if c.closeSent.Load() {
+		err = net.ErrClosed // the reader has answered the client's close: nothing more
+	} else {
+		err = write(c.nc, buf)
+	}
+	clear(b.Entries) // drop payload references while idle
+	if cap(buf) <= 4*batchBufSize {
+		*bp = buf[:0]
+		bufPool.Put(bp)
+	}
+	return err
+}
+
+// stop ends the writer after Next failed: the cursor's end reason goes to the client; a
+// cancelled context means the reader ended (nothing to say) or the server is shutting down.
+//
+//go:noinline
+func (c *serverConn) stop(err error) {
+	var ce *chat.Error
+	if !errors.As(err, &ce) {
+		if c.srv.Context().Err() == nil {
+			return // the reader ended: the connection is gone
+		}
+		ce = chat.Errorf(chat.CodeShutdown, "the server is shutting down; reconnect later")
+	}
+	c.end(ce)
+}
+
 var pingJSON = []byte(`{"type":"ping"}`)
 
 func write(nc net.Conn, b []byte) error {
@@ -244,13 +284,6 @@ func write(nc net.Conn, b []byte) error {
 	}
 	_, err := nc.Write(b)
 	return err
-}
-
-// serverConn is one connection's socket and whether a close frame has gone out on it (after
-// which nothing else may).
-type serverConn struct {
-	nc        net.Conn
-	closeSent atomic.Bool
 }
 
 // control writes a pong or a close frame from the reader, unless a close frame has gone out.
