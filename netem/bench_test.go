@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -125,13 +124,6 @@ func BenchmarkAddedLatency(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
-}
-
-// cpuTime returns the process's user+system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // heapNow returns live heap plus goroutine stacks after two collections.
@@ -347,6 +339,7 @@ func fanout(b *testing.B, conns, pace, hosts int) {
 	// behind.
 	b.ReportMetric(float64(retrans)/float64(total), "retransmits/copy")
 }
+
 // host (its gVisor stack, NIC pump and the delay lines of one link).
 func BenchmarkHostMemory(b *testing.B) {
 	for range b.N {

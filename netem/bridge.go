@@ -11,7 +11,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 
 	"gvisor.dev/gvisor/pkg/buffer"
 )
@@ -52,16 +51,10 @@ func (n *Network) BridgeHost(addr string) (*Host, *os.File, error) {
 	if err != nil || !a.Is4() {
 		return nil, nil, fmt.Errorf("netem: host address %q is not IPv4 (try 10.0.0.1)", addr)
 	}
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	mine, child, err := socketPair()
 	if err != nil {
-		return nil, nil, fmt.Errorf("netem: bridge for %s: socketpair: %w", a, err)
+		return nil, nil, fmt.Errorf("netem: bridge for %s: %w", a, err)
 	}
-	for _, fd := range fds {
-		syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, bridgeSocketBuffer)
-		syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, bridgeSocketBuffer)
-	}
-	mine := os.NewFile(uintptr(fds[0]), "netem-bridge-parent")
-	child := os.NewFile(uintptr(fds[1]), "netem-bridge-child")
 	conn, err := unixConn(mine)
 	if err != nil {
 		child.Close()
