@@ -234,7 +234,7 @@ func TestProbe(t *testing.T) {
 	if res.Reorders != 0 {
 		t.Errorf("%d reorders without jitter", res.Reorders)
 	}
-	if res.TCPMbitS <= 0 || res.TCPMbitS > 10 {
+	if res.TCPMbitS <= 0 || res.TCPMbitS > 10 || res.PacketsPerS <= 0 {
 		t.Errorf("TCP %.2f Mbit/s over a 10 Mbit/s link", res.TCPMbitS)
 	}
 }

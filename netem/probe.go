@@ -45,9 +45,15 @@ type ProbeResult struct {
 	BurstMean    float64     `json:"burst_mean"` // mean run of consecutive lost probes (0 if none lost)
 	Bursts       int         `json:"bursts"`
 	Reorders     int         `json:"reorders"` // probes that arrived after a later-numbered one
-	PacketsPerS  float64     `json:"packets_per_s"`
-	TCPMbitS     float64     `json:"tcp_mbit_s"` // application bytes of a bulk transfer
-	TCPBytes     int64       `json:"tcp_bytes"`
+	// ProbePacketsPerS is the rate the UDP probes went through (they are
+	// flow-controlled to about 20,000/s at most).
+	ProbePacketsPerS float64 `json:"probe_packets_per_s"`
+	// PacketsPerS and TCPMbitS describe the bulk TCP transfer: IP packets
+	// per second the link delivered in the data direction, and the
+	// application bytes received, as Mbit/s.
+	PacketsPerS float64 `json:"packets_per_s"`
+	TCPMbitS    float64 `json:"tcp_mbit_s"`
+	TCPBytes    int64   `json:"tcp_bytes"`
 	// Link is the probe direction's own count (UDP probes and TCP data).
 	Link DirectionStats `json:"link"`
 }
@@ -135,7 +141,7 @@ func Probe(ctx context.Context, cfg ProbeConfig) (ProbeResult, error) {
 		return res, err
 	}
 	if cfg.TCPDuration > 0 && !cfg.Profile.Blackhole.isAlwaysDown() {
-		if err := probeTCP(ctx, a, b, cfg, &res); err != nil {
+		if err := probeTCP(ctx, a, b, link.AB, cfg, &res); err != nil {
 			return res, err
 		}
 	}
@@ -265,7 +271,7 @@ func probeUDP(ctx context.Context, a, b *Host, ab *Direction, cfg ProbeConfig, r
 	}
 	res.DelayMS = percentiles(delays)
 	if last := time.Duration(lastRecv.Load()); last > 0 {
-		res.PacketsPerS = float64(res.Received) / last.Seconds()
+		res.ProbePacketsPerS = float64(res.Received) / last.Seconds()
 	}
 	return nil
 }
@@ -284,7 +290,7 @@ func percentiles(ds []time.Duration) Percentiles {
 	return Percentiles{P50: at(0.50), P90: at(0.90), P99: at(0.99), Min: ms(ds[0]), Max: ms(ds[len(ds)-1]), Mean: ms(sum / time.Duration(len(ds)))}
 }
 
-func probeTCP(ctx context.Context, a, b *Host, cfg ProbeConfig, res *ProbeResult) error {
+func probeTCP(ctx context.Context, a, b *Host, ab *Direction, cfg ProbeConfig, res *ProbeResult) error {
 	ln, err := b.ListenTCP(5001)
 	if err != nil {
 		return err
@@ -296,8 +302,9 @@ func probeTCP(ctx context.Context, a, b *Host, cfg ProbeConfig, res *ProbeResult
 	var stopAt atomic.Int64 // unix nanos
 	stopAt.Store(time.Now().Add(cfg.TCPDuration + 30*time.Second).UnixNano())
 	type result struct {
-		n     int64
-		first time.Time
+		n        int64
+		first    time.Time
+		firstPkt uint64 // link packets delivered when the first byte arrived
 	}
 	done := make(chan result, 1)
 	go func() {
@@ -316,6 +323,7 @@ func probeTCP(ctx context.Context, a, b *Host, cfg ProbeConfig, res *ProbeResult
 			if k > 0 {
 				if r.n == 0 {
 					r.first = time.Now()
+					r.firstPkt = ab.Stats().Delivered.Packets
 				}
 				r.n += int64(k)
 			}
@@ -342,9 +350,11 @@ func probeTCP(ctx context.Context, a, b *Host, cfg ProbeConfig, res *ProbeResult
 		}
 	}
 	r := <-done
+	pkts := ab.Stats().Delivered.Packets - r.firstPkt
 	res.TCPBytes = r.n
 	if el := stop.Sub(r.first); r.n > 0 && el > 0 {
 		res.TCPMbitS = float64(r.n) * 8 / el.Seconds() / 1e6
+		res.PacketsPerS = float64(pkts) / el.Seconds()
 	}
 	return nil
 }

@@ -59,7 +59,7 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	w("delay one-way", fmt.Sprintf("p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  (min %.2f, max %.2f)", res.DelayMS.P50, res.DelayMS.P90, res.DelayMS.P99, res.DelayMS.Min, res.DelayMS.Max))
 	w("loss measured", fmt.Sprintf("%.3f%% in %d bursts, mean burst %.2f packets", res.LossMeasured*100, res.Bursts, res.BurstMean))
 	w("reorders", strconv.Itoa(res.Reorders))
-	w("probe rate", fmt.Sprintf("%.0f packets/s", res.PacketsPerS))
-	w("bulk TCP", fmt.Sprintf("%.2f Mbit/s (%d bytes)", res.TCPMbitS, res.TCPBytes))
+	w("probe rate", fmt.Sprintf("%.0f probes/s", res.ProbePacketsPerS))
+	w("bulk TCP", fmt.Sprintf("%.2f Mbit/s, %.0f packets/s (%d bytes)", res.TCPMbitS, res.PacketsPerS, res.TCPBytes))
 	return nil
 }
