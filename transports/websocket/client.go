@@ -34,6 +34,7 @@ func NewDialer(opt transports.Options) transports.Dialer {
 	opt = opt.WithDefaults()
 	return &dialer{opt: opt, ws: &websocket.Dialer{
 		NetDialContext:   opt.Dial,
+		TLSClientConfig:  opt.TLS, // for a wss:// (https://) server URL
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   4096,
 		WriteBufferSize:  4096,

@@ -5,18 +5,26 @@
 //
 // # Server goroutines
 //
-// gorilla/websocket does the handshake (Upgrader, with net/http's buffers); after it the
-// connection's frames are read and written here, because that is where the memory and the CPU
-// per connection go. The HTTP handler returns at once (so net/http lets go of its buffers) and
-// the connection costs two goroutines: a reader (frameReader: a 128-byte header buffer, a
-// shallow stack, masked client frames checked as RFC 6455 says, pings answered, a message over
-// Limits.FrameLimit closed with 1009) that hands each envelope to the chat core, and a writer
-// that drains the session's cursor. The writer encodes a whole batch of envelopes — one frame each —
-// into one buffer and writes it with one system call, so a connection that falls behind catches
-// up in a few large writes instead of one write per message. Its buffer comes from a pool and
-// goes back after every write: an idle connection holds no write buffer. Both goroutines are
-// tracked by transports.Server, so server shutdown waits for them; on shutdown the writer sends
-// the shutdown error envelope and a close frame.
+// gorilla/websocket does the handshake (Upgrader, on net/http's buffers) and the handler writes
+// the welcome; after that the connection's frames are read and written here, because that is
+// where the memory and the CPU per connection go. The handler returns (so net/http lets go of its
+// buffers) and the connection costs two goroutines, both tracked by transports.Server so that
+// server shutdown waits for them:
+//
+//   - the reader (frameReader: a 128-byte buffer, masked client frames checked as RFC 6455 says,
+//     pings answered with pongs, a message over Limits.FrameLimit closed with 1009) hands each
+//     envelope to the chat core;
+//   - the writer drains the session's cursor. It encodes a whole batch of envelopes, one frame
+//     each, into one pooled buffer and writes it with one system call, so a connection that
+//     falls behind catches up in a few large writes; the buffer goes back to the pool after
+//     every write, so an idle connection holds none. After each write it yields, so that with
+//     many busy connections every writer gets its turn in order (Go's scheduler otherwise
+//     starves some of them for hundreds of milliseconds).
+//
+// Everything both goroutines need is allocated before they start, so that they wait on the
+// smallest (2 KiB) stacks: an idle connection costs about 4.6 KiB of stack and 2.9 KiB of heap
+// (BenchmarkIdleConnMemory). Only one close frame goes out per connection, whichever side ends
+// it.
 //
 // Errors in client envelopes are answered with error envelopes and the connection goes on; a
 // message larger than Limits.FrameLimit closes it with status 1009 (message too big). When the
