@@ -106,10 +106,10 @@ func parseDatagramEnvelope(b []byte) (chat.Envelope, error) {
 const (
 	// Window is the most unacknowledged datagrams one session keeps in flight; the writer waits
 	// for acks beyond it.
-	Window = 1024
+	Window = 256
 	// minRTO and maxRTO bound the retransmission timeout.
 	minRTO = 20 * time.Millisecond
-	maxRTO = 2 * time.Second
+	maxRTO = time.Second
 	// ackDelay is what the client may take to send its ack.
 	ackDelay = 5 * time.Millisecond
 )
@@ -231,7 +231,7 @@ func (u *unacked) due(now time.Time, rto time.Duration, dst []chat.Entry) ([]cha
 		if !f.due.After(now) {
 			dst = append(dst, f.e)
 			f.tries++
-			f.due = now.Add(min(rto<<min(f.tries, 6), maxRTO))
+			f.due = now.Add(min(rto<<min(f.tries, 3), maxRTO))
 		}
 		if next.IsZero() || f.due.Before(next) {
 			next = f.due
