@@ -12,4 +12,10 @@
 // single core keeps up. The publisher is an HTTP session posting say commands to
 // /api/send from a few workers, the same for every transport, so the fan-out side is what
 // differs.
+//
+// Debugging aids (environment variables): FANOUT_DEBUG=1 prints the publisher's waits, stalls
+// with the slowest subscribers, and why subscribers came up short;
+// WIRELAB_FANOUT_SERVER_PROFILE=FILE writes the server process's CPU profile;
+// WIRELAB_FANOUT_SERVER_MEM=FILE makes it write its heap profile (and print MemStats) once the
+// subscribers are connected. Results and the commands that made them: RESULTS.md.
 package bench

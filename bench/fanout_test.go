@@ -158,18 +158,18 @@ func fanout(b *testing.B, c fanoutCase, flood bool, slow ...slowness) {
 	debugSubs = func() string {
 		hist := map[int64]int{}
 		var slowest []int
-		min := int64(1 << 62)
+		low := int64(1 << 62)
 		for i, s := range subs {
 			m := atomic.LoadInt64(&s.counts().msgs)
 			hist[m]++
-			if m < min {
-				min, slowest = m, nil
+			if m < low {
+				low, slowest = m, nil
 			}
-			if m == min {
+			if m == low {
 				slowest = append(slowest, i)
 			}
 		}
-		return fmt.Sprintf("%d distinct counts, min %d held by %d subs (first %v)", len(hist), min, len(slowest), slowest[:min2(len(slowest), 5)])
+		return fmt.Sprintf("%d distinct counts, min %d held by %d subs (first %v)", len(hist), low, len(slowest), slowest[:min(len(slowest), 5)])
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, subscribers)
@@ -260,6 +260,16 @@ func fanout(b *testing.B, c fanoutCase, flood bool, slow ...slowness) {
 	}
 	b.ReportMetric(0, "ns/op")
 	b.Logf("load generator %.2f µs/copy; machine: %s", float64((self1.cpu-self0.cpu).Microseconds())/copies, sys1.sub(sys0))
+	if debugPace {
+		codes := map[string]int{}
+		for _, s := range subs {
+			cs := s.counts()
+			if cs.msgs < sent {
+				codes[fmt.Sprintf("short by %d, last code %q, skipped %d, resumes %d", sent-cs.msgs, cs.lastCode, cs.skipped, cs.resumes)]++
+			}
+		}
+		b.Logf("short subscribers: %v", codes)
+	}
 	b.Logf("%s: %d msgs x %d subscribers in %v; server RSS %d KiB before, %d KiB with %d idle conns (%.1f KiB/conn a second later), peak %d KiB; %d kicks, %d resumes, %d gaps",
 		c.name, sent, subscribers, elapsed.Round(time.Millisecond), base.rss>>10, idle.rss>>10, subscribers, again, cpu1.hwm>>10, kicks, resumes, gaps)
 	if perConn > 0 && (again > 1.1*perConn || again < perConn/1.1) {
@@ -428,11 +438,4 @@ func contextWithTimeout(d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	_ = cancel // the process exits right after
 	return ctx
-}
-
-func min2(a, b int) int {
-	if a < b {
-		return a
-	}
-	return b
 }

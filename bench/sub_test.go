@@ -99,12 +99,12 @@ func (s *sub) envelope(p []byte) {
 	case "welcome":
 		if s.session == "" {
 			var w struct{ Session string }
-			_ = json.Unmarshal(p, &w)
+			_ = json.NewDecoder(bytes.NewReader(p)).Decode(&w) // p may run on into the next envelope
 			s.session = w.Session
 		}
 	case "error":
 		var e struct{ Code string }
-		_ = json.Unmarshal(p, &e)
+		_ = json.NewDecoder(bytes.NewReader(p)).Decode(&e)
 		s.lastCode = e.Code
 		if e.Code == "gap" {
 			s.gaps++
