@@ -203,14 +203,15 @@ func (c *serverConn) serve(r *http.Request) {
 	}
 	defer c.cur.Detach()
 	welcome := chat.Welcome(sess)
+	_ = c.ctl.SetWriteDeadline(time.Now().Add(finalWrite))
 	if _, err := c.ctl.Write(append(chat.Marshal(&welcome), '\n')); err != nil {
 		return
 	}
+	_ = c.ctl.SetWriteDeadline(time.Time{})
 
 	ctx, stop := context.WithCancel(c.srv.Context())
 	defer stop()
 	var wg sync.WaitGroup
-	defer wg.Wait()
 	wg.Go(func() {
 		defer stop()
 		c.readControl(ctx)
@@ -236,6 +237,20 @@ func (c *serverConn) serve(r *http.Request) {
 	}
 	// Close before waiting: the reader may be blocked on a client that went silent.
 	_ = c.ws.CloseWithError(0, "")
+	waited := make(chan struct{})
+	go func() { wg.Wait(); close(waited) }()
+	t := time.NewTimer(stuckAfter)
+	defer t.Stop()
+	select {
+	case <-waited:
+	case <-t.C:
+		// A datagram send blocked on a silent peer (QUIC's datagram queue belongs to the
+		// connection, so closing the session does not free it).
+		if c.qc != nil {
+			_ = c.qc.CloseWithError(0, "the session's goroutines were stuck")
+		}
+		<-waited
+	}
 }
 
 // watch ends the connection's goroutines when the session closes (the client went). When the

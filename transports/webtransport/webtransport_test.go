@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -296,5 +297,54 @@ func TestShutdownEndsSessions(t *testing.T) {
 			}
 		}
 		timer.Stop()
+	}
+}
+
+// TestShutdownWithSilentClient: clients whose network went dead (every packet dropped both
+// ways) while the server had messages for them do not hold Shutdown past the writer's grace
+// (the QUIC idle timeout would take 30 s).
+func TestShutdownWithSilentClient(t *testing.T) {
+	srv, err := server.New(server.Config{Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, pc, err := server.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln, pc) }()
+	l := &lab{srv: srv, base: "http://" + ln.Addr().String()}
+	l.hash = fetchHash(t, l.base)
+	var dead atomic.Bool
+	pub := l.client(t, transports.WTStream, "pub")
+	for _, mode := range modes {
+		l.client(t, mode, "silent", func(o *transports.Options) {
+			udp, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { udp.Close() })
+			o.PacketConn = &lossyConn{PacketConn: udp, drop: dead.Load}
+		})
+	}
+	dead.Store(true)
+	for i := range 300 {
+		send(t, pub, chat.Envelope{Type: chat.TypeSay, Room: chat.Lobby, Text: fmt.Sprint(i, strings.Repeat("x", 500))})
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if el := time.Since(start); el > 12*time.Second {
+		t.Errorf("shutdown took %v", el)
+	} else {
+		t.Logf("shutdown took %v", el)
 	}
 }
