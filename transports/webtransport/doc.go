@@ -23,7 +23,9 @@
 // Goroutines. Server: quic-go and webtransport-go run their own per connection; each
 // WebTransport session is served by its HTTP/3 handler goroutine (tracked by
 // transports.Server, so Shutdown waits for it), which writes downstream, plus one goroutine
-// reading the control stream and, in datagram mode, one reading acks and one retransmitting.
+// reading the control stream, one watching the session (it closes the QUIC connection under a
+// writer stuck on a silent peer) and, in datagram mode, one reading acks and one
+// retransmitting. The handler waits for all of them.
 // Client: per connection, one goroutine reads the control stream; uni and datagram modes add one
 // accepting unidirectional streams (and one short-lived goroutine per stream, so that streams
 // are read independently); datagram mode adds one reading datagrams and one sending acks.
