@@ -11,6 +11,7 @@ import (
 
 	"github.com/wirelab/wirelab/chat"
 	"github.com/wirelab/wirelab/server"
+	"github.com/wirelab/wirelab/web"
 )
 
 func init() {
@@ -54,6 +55,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Hub:       chat.Config{Node: *node, Heartbeat: *heartbeat, SessionTTL: *ttl},
 		Transport: transportsOptions(*secret, origins, log),
 		CertFile:  *cert, KeyFile: *key,
+		Web:    web.Handler(web.Options{}),
 		Logger: log,
 	})
 	if err != nil {
