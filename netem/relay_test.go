@@ -2,10 +2,13 @@ package netem
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"testing"
 	"time"
+
+	"github.com/quic-go/quic-go"
 )
 
 func TestRelayTCPAndUDP(t *testing.T) {
@@ -94,5 +97,68 @@ func TestRelayTCPAndUDP(t *testing.T) {
 		if err == nil && string(buf[:k]) == "ping" {
 			break
 		}
+	}
+}
+
+// TestRelayQUIC: a quic-go client on a real loopback UDP socket reaches a
+// QUIC server on a virtual host through the relay (the path a browser's
+// WebTransport takes in the demo).
+func TestRelayQUIC(t *testing.T) {
+	p := LinkProfile{Delay: 5 * time.Millisecond, Loss: Loss{Rate: 0.01}}
+	_, srv, cli, _ := pair(t, Config{Seed: 8}, p, p)
+	sconn, err := srv.ListenUDP(4433)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &quic.Transport{Conn: sconn}
+	defer st.Close()
+	stls, ctls := testTLS(t)
+	ln, err := st.Listen(stls, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	r, err := cli.Relay(RelayConfig{Target: "10.0.0.1:4433", UDP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	go func() {
+		c, err := ln.Accept(ctx)
+		if err != nil {
+			return
+		}
+		s, err := c.AcceptStream(ctx)
+		if err != nil {
+			return
+		}
+		io.Copy(s, s)
+		s.Close()
+	}()
+	real, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := &quic.Transport{Conn: real}
+	defer ct.Close()
+	c, err := ct.Dial(ctx, r.UDPAddr(), ctls, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseWithError(0, "")
+	s, err := c.OpenStreamSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Repeat([]byte("quic-relay "), 20_000)
+	go func() {
+		s.Write(want)
+		s.Close()
+	}()
+	got, err := io.ReadAll(s)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("echo over QUIC through the relay: %d bytes, %v", len(got), err)
 	}
 }
