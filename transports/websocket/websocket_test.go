@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -510,8 +512,10 @@ func TestSlowConsumerResumes(t *testing.T) {
 		o.Buffer = 1
 		o.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
-	const n = 300
-	text := strings.Repeat("z", 60000) // 300 x 60 kB is more than the socket buffers hold
+	// More than both sockets' buffers can hold: the sender's may grow to tcp_wmem's maximum;
+	// the receiver's stays near tcp_rmem's default while the client reads nothing.
+	text := strings.Repeat("z", 60000)
+	n := max(300, 3*(tcpBuf("tcp_wmem", 2)+tcpBuf("tcp_rmem", 1))/2/len(text))
 	for i := 0; i < n; i++ {
 		send(t, pub, chat.Envelope{Type: chat.TypeSay, Room: chat.Lobby, Text: fmt.Sprint(i, text)})
 	}
@@ -536,6 +540,20 @@ func TestSlowConsumerResumes(t *testing.T) {
 	if !strings.Contains(log.String(), "code=slow_consumer") {
 		t.Fatalf("the server never cut the client off as a slow consumer; client log:\n%s", log.String())
 	}
+}
+
+// tcpBuf is field i (0 min, 1 default, 2 max) of /proc/sys/net/ipv4/NAME (0 if unknown).
+func tcpBuf(name string, i int) int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/" + name)
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 3 {
+		return 0
+	}
+	v, _ := strconv.Atoi(f[i])
+	return v
 }
 
 type logBuffer struct {
