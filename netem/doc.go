@@ -48,7 +48,8 @@
 // The stacks are tuned as measured on a prototype: SACK on (and with it
 // RACK-TLP), TCP receive-buffer auto-tuning on over {4 KiB, 64 KiB, 4 MiB}
 // (small fixed buffers throttle TCP falsely), send buffers up to 4 MiB,
-// UDP buffers up to 8 MiB, listen backlog 65,535, TIME-WAIT 5 s, checksums
+// UDP buffers up to 8 MiB, listen backlog 65,535, TIME-WAIT 5 s with its
+// ports reusable (a host has 49,536 ephemeral ports), checksums
 // neither computed nor verified (a virtual link corrupts nothing).
 // gVisor's TCP differs from Linux's; docs/METRICS.md says how.
 //

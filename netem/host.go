@@ -145,9 +145,16 @@ func newStack(addr netip.Addr, ep stack.LinkEndpoint) (*stack.Stack, error) {
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &snd); err != nil {
 		return fail("set TCP send buffer range", err)
 	}
+	// A host has 49,536 ephemeral ports (16000-65535); clients that open a
+	// connection per request (short polling) would run out with Linux's
+	// 60 s TIME-WAIT, so it is 5 s and its ports may be reused at once.
 	tw := tcpip.TCPTimeWaitTimeoutOption(5 * time.Second)
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &tw); err != nil {
 		return fail("set TIME-WAIT timeout", err)
+	}
+	twReuse := tcpip.TCPTimeWaitReuseGlobal
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &twReuse); err != nil {
+		return fail("allow TIME-WAIT reuse", err)
 	}
 	if err := s.SetOption(tcpip.ReceiveBufferSizeOption{Min: stack.MinBufferSize, Default: 1 << 20, Max: udpBufferMax}); err != nil {
 		return fail("set UDP receive buffer range", err)

@@ -312,3 +312,4 @@ func TestDialWithoutLinkFailsFast(t *testing.T) {
 		t.Fatal("an IPv6 host address was accepted")
 	}
 }
+
