@@ -1,0 +1,417 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"go.uber.org/goleak"
+
+	"github.com/wirelab/wirelab/chat"
+	"github.com/wirelab/wirelab/server"
+	"github.com/wirelab/wirelab/transports"
+	"github.com/wirelab/wirelab/web"
+)
+
+// browserCtx is the one headless chromium every browser test shares (each page gets its own
+// browser context: its own connection pool, like a separate profile); nil when none was found.
+var (
+	browserCtx  context.Context
+	browserErr  error
+	browserPath string
+)
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		var stop func()
+		browserCtx, stop, browserErr = startBrowser()
+		if stop != nil {
+			defer stop()
+		}
+		return m.Run()
+	}()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func startBrowser() (context.Context, func(), error) {
+	for _, p := range []string{os.Getenv("WIRELAB_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
+		if p == "" {
+			continue
+		}
+		if _, err := exec.LookPath(p); err == nil {
+			browserPath = p
+			break
+		}
+	}
+	if browserPath == "" {
+		return nil, nil, fmt.Errorf("no chromium found (apt-get install -y chromium, or set WIRELAB_CHROMIUM to the browser's path)")
+	}
+	dir, err := os.MkdirTemp("", "wirelab-chromium-")
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(browserPath),
+		chromedp.UserDataDir(dir),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.WindowSize(1280, 720),
+	)
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, bcancel := chromedp.NewContext(actx)
+	stop := func() {
+		bcancel()
+		acancel()
+		os.RemoveAll(dir)
+	}
+	if err := chromedp.Do(bctx); err != nil {
+		stop()
+		return nil, nil, fmt.Errorf("starting %s: %w", browserPath, err)
+	}
+	return bctx, stop, nil
+}
+
+// needBrowser skips the test without a browser, unless WIRELAB_REQUIRE names chromium.
+func needBrowser(t *testing.T) {
+	t.Helper()
+	if browserErr == nil {
+		return
+	}
+	if strings.Contains(os.Getenv("WIRELAB_REQUIRE"), "chromium") {
+		t.Fatalf("WIRELAB_REQUIRE=%q needs a browser: %v", os.Getenv("WIRELAB_REQUIRE"), browserErr)
+	}
+	t.Skipf("skipping the browser tests: %v (WIRELAB_REQUIRE=chromium makes this a failure)", browserErr)
+}
+
+// startServer runs the chat server with the page, in-process, on loopback.
+func startServer(t *testing.T, opt web.Options) string {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.New(server.Config{
+		Hub:       chat.Config{},
+		Transport: transports.ServerOptions{Logger: log},
+		Web:       web.Handler(opt),
+		Logger:    log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, pc, err := server.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln, pc) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("server shutdown: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		pc.Close()
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// page is one browser tab in a browser context of its own.
+type page struct {
+	t    *testing.T
+	name string
+	ctx  context.Context
+}
+
+const waitFor = 20 * time.Second
+
+func openPage(t *testing.T, name, base string, q url.Values) *page {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
+	t.Cleanup(func() { cancel() })
+	p := &page{t: t, name: name, ctx: ctx}
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/?"+q.Encode())); err != nil {
+		t.Fatalf("%s: opening the page: %v", name, err)
+	}
+	return p
+}
+
+// poll waits until the JavaScript expression is truthy and returns its value.
+func poll[T any](p *page, what, expr string) T {
+	p.t.Helper()
+	v, err := chromedp.Run(p.ctx, chromedp.Poll[T](expr, chromedp.WithPollingInterval(30*time.Millisecond), chromedp.WithPollingTimeout(waitFor)))
+	if err != nil {
+		p.t.Fatalf("%s: waiting for %s: %v\nmessages: %v", p.name, what, err, p.messages())
+	}
+	return v
+}
+
+func eval[T any](p *page, expr string) T {
+	p.t.Helper()
+	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		p.t.Fatalf("%s: %s: %v", p.name, expr, err)
+	}
+	return v
+}
+
+func (p *page) do(actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	if err := chromedp.Do(p.ctx, actions...); err != nil {
+		p.t.Fatalf("%s: %v", p.name, err)
+	}
+}
+
+// session waits for the page's session to be live and returns its id.
+func (p *page) session() string {
+	p.t.Helper()
+	return poll[string](p, "the session id", `document.querySelector('[data-testid="session-id"]').textContent`)
+}
+
+type shown struct {
+	From string `json:"from"`
+	Text string `json:"text"`
+	Seq  int    `json:"seq"`
+}
+
+func (p *page) messages() []shown {
+	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[[]shown](`Array.from(document.querySelectorAll('[data-testid="message"]'),
+		e => ({from: e.dataset.from, text: e.dataset.text, seq: +e.dataset.seq}))`))
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+func (p *page) count(text string) int {
+	n := 0
+	for _, m := range p.messages() {
+		if m.Text == text {
+			n++
+		}
+	}
+	return n
+}
+
+func jsString(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// waitMessage waits until the page shows a message with this text.
+func (p *page) waitMessage(text string) {
+	p.t.Helper()
+	poll[bool](p, "message "+jsString(text), `Array.from(document.querySelectorAll('[data-testid="message"]')).some(e => e.dataset.text === `+jsString(text)+`)`)
+}
+
+// say types into the page as a user would: the DM field (empty for a room message), the text,
+// then Enter or a click on Send.
+func (p *page) say(dmTo, text string, enter bool) {
+	p.t.Helper()
+	p.setValue("dm-to", dmTo)
+	p.setValue("message-input", "")
+	if enter {
+		p.do(chromedp.SendKeys(`[data-testid="message-input"]`, text+"\r"))
+		return
+	}
+	p.setValue("message-input", text)
+	p.do(chromedp.Click(`[data-testid="send"]`))
+}
+
+// setValue sets an input's value as typing would, with input and change events.
+func (p *page) setValue(testid, v string) {
+	p.t.Helper()
+	eval[bool](p, `(e => { e.value = `+jsString(v)+`; e.dispatchEvent(new Event("input", {bubbles: true}));
+		e.dispatchEvent(new Event("change", {bubbles: true})); return true })(document.querySelector('[data-testid="`+testid+`"]'))`)
+}
+
+func (p *page) switchTo(transport string) {
+	p.t.Helper()
+	p.setValue("transport", transport)
+}
+
+func (p *page) requests() int {
+	p.t.Helper()
+	return eval[int](p, `+document.querySelector('[data-testid="stat-requests"]').textContent`)
+}
+
+// switchTarget is where each transport's test moves mid-chat; together they cover every
+// transport as a target too.
+var switchTarget = map[string]string{
+	"shortpoll": "websocket", "longpoll": "wt-uni", "stream": "sse", "sse": "wt-datagram",
+	"websocket": "longpoll", "wt-stream": "stream", "wt-uni": "shortpoll", "wt-datagram": "wt-stream",
+	"auto": "sse",
+}
+
+// TestChatEveryTransport: for every transport, alice in two tabs (a1 in the room, a2 not) and
+// bob in a third: a room message reaches only the room's members, a DM reaches both of alice's
+// tabs exactly once, a transport switch in the middle of a burst loses and repeats nothing, and
+// the live panel counts requests.
+func TestChatEveryTransport(t *testing.T) {
+	needBrowser(t)
+	base := startServer(t, web.Options{})
+	for _, tr := range []string{"shortpoll", "longpoll", "stream", "sse", "websocket", "wt-stream", "wt-uni", "wt-datagram", "auto"} {
+		t.Run(tr, func(t *testing.T) {
+			start := time.Now()
+			alice, bob, room := "alice-"+tr, "bob-"+tr, "room-"+tr
+			q := func(user, room string) url.Values {
+				v := url.Values{"user": {user}, "transport": {tr}, "poll": {"150"}}
+				if room != "" {
+					v.Set("room", room)
+				}
+				return v
+			}
+			a1 := openPage(t, "alice tab 1", base, q(alice, room))
+			a2 := openPage(t, "alice tab 2", base, q(alice, ""))
+			b := openPage(t, "bob", base, q(bob, room))
+			s1, s2 := a1.session(), a2.session()
+			b.session()
+			if s1 == s2 || len(s1) != 32 {
+				t.Fatalf("alice's two tabs show sessions %q and %q: want two different 32-hex-digit ids", s1, s2)
+			}
+
+			// A room message reaches the room's members only.
+			b.say("", "hello "+room, true)
+			a1.waitMessage("hello " + room)
+			b.waitMessage("hello " + room)
+
+			// A DM reaches both of alice's tabs (and bob's copy), once each.
+			b.say(alice, "psst "+alice, false)
+			a1.waitMessage("psst " + alice)
+			a2.waitMessage("psst " + alice)
+			b.waitMessage("psst " + alice)
+			if n := a2.count("hello " + room); n != 0 {
+				t.Errorf("alice's second tab is not in %s but shows its message %d times", room, n)
+			}
+
+			// Switch a1's transport in the middle of a burst of room messages.
+			to := switchTarget[tr]
+			for i := 1; i <= 3; i++ {
+				b.say("", fmt.Sprintf("burst %d", i), false)
+			}
+			a1.switchTo(to)
+			for i := 4; i <= 6; i++ {
+				b.say("", fmt.Sprintf("burst %d", i), false)
+			}
+			a1.waitMessage("burst 6")
+			b.waitMessage("burst 6")
+			// a DM after the switch proves the new transport carries everything that follows
+			b.say(alice, "after the switch", false)
+			a1.waitMessage("after the switch")
+			a2.waitMessage("after the switch")
+
+			for _, p := range []*page{a1, a2} {
+				seqs := map[int]bool{}
+				for _, m := range p.messages() {
+					if seqs[m.Seq] {
+						t.Errorf("%s shows seq %d twice", p.name, m.Seq)
+					}
+					seqs[m.Seq] = true
+				}
+				for _, text := range []string{"psst " + alice, "after the switch"} {
+					if n := p.count(text); n != 1 {
+						t.Errorf("%s shows %q %d times, want once", p.name, text, n)
+					}
+				}
+			}
+			for i := 1; i <= 6; i++ {
+				text := fmt.Sprintf("burst %d", i)
+				if n := a1.count(text); n != 1 {
+					t.Errorf("alice tab 1 (%s -> %s) shows %q %d times, want once", tr, to, text, n)
+				}
+				if n := a2.count(text); n != 0 {
+					t.Errorf("alice tab 2 is not in the room but shows %q %d times", text, n)
+				}
+			}
+			if s := a1.session(); s != s1 {
+				t.Errorf("the switch to %s changed the session (%q -> %q): want it resumed", to, s1, s)
+			}
+
+			// The live panel counts requests: each page made at least its connect, and a page
+			// that sent made more.
+			if n := a2.requests(); n < 1 {
+				t.Errorf("alice tab 2's panel shows %d requests", n)
+			}
+			// Over HTTP every message bob sent was a POST; WebSocket and WebTransport send
+			// on the connection they opened with one request.
+			if tr == "auto" {
+				// auto opened the session on long polling, then moved it (in this browser
+				// WebTransport works, so to wt-uni)
+				using := poll[string](b, "auto's upgrade", `(t => t.includes("wt-uni") && t)(document.querySelector(".tname").textContent)`)
+				t.Logf("bob's page shows %q", using)
+			} else if n, http := b.requests(), !strings.HasPrefix(tr, "w"); http && n < 10 || !http && n != 1 {
+				t.Errorf("bob's panel shows %d requests after he sent 9 messages over %s", n, tr)
+			}
+			if tr == "shortpoll" {
+				n := a2.requests()
+				poll[bool](a2, "more short polls", fmt.Sprintf(`+document.querySelector('[data-testid="stat-requests"]').textContent > %d`, n+2))
+			}
+			t.Logf("%s (switched to %s): %v", tr, to, time.Since(start).Round(time.Millisecond))
+		})
+	}
+}
+
+// TestScreenshotCompare takes a picture of the compare view in use (websocket and long polling
+// side by side, the same messages through both) at 1280x720, into out/web-compare.png.
+func TestScreenshotCompare(t *testing.T) {
+	needBrowser(t)
+	base := startServer(t, web.Options{})
+	q := url.Values{"compare": {"websocket,longpoll"}, "user": {"teacher"}, "room": {"class"}}
+	p := openPage(t, "compare", base, q)
+	p.do(chromedp.EmulateViewport(1280, 720))
+	p.session()
+	bob := openPage(t, "bob", base, url.Values{"user": {"bob"}, "transport": {"websocket"}, "room": {"class"}})
+	bob.session()
+	p.say("", "Good morning! Watch the latency column on each side.", false)
+	for _, text := range []string{"hi teacher", "which one is faster?", "long polling needs a new request per message"} {
+		bob.say("", text, false)
+		p.waitMessage(text)
+	}
+	p.say("bob", "a DM goes to every tab of bob", false)
+	p.setValue("dm-to", "")
+	p.do(chromedp.Click(`#ticker`))
+	poll[bool](p, "ticks in both columns", `Array.from(document.querySelectorAll('.client')).every(c =>
+		c.querySelectorAll('[data-testid="message"][data-text^="tick"]').length >= 4)`)
+	p.do(chromedp.Click(`#ticker`))
+	img, err := chromedp.Run(p.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := png.DecodeConfig(bytes.NewReader(img))
+	if err != nil {
+		t.Fatalf("the screenshot is not a PNG: %v", err)
+	}
+	if cfg.Width != 1280 || cfg.Height != 720 {
+		t.Errorf("screenshot is %dx%d, want 1280x720", cfg.Width, cfg.Height)
+	}
+	if _, err := png.Decode(bytes.NewReader(img)); err != nil {
+		t.Fatalf("the screenshot does not decode: %v", err)
+	}
+	out := filepath.Join("..", "out")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(out, "web-compare.png")
+	if err := os.WriteFile(path, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s (%d bytes)", path, len(img))
+}
