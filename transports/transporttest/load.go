@@ -72,6 +72,11 @@ func testLoad(h *H) {
 	start := time.Now()
 	forAll("connect", 32, func(i int) (err error) {
 		tabs[i], err = h.connect(name(userOf(i)), slow)
+		if err == nil {
+			tabs[i].mu.Lock()
+			tabs[i].quiet = true
+			tabs[i].mu.Unlock()
+		}
 		return err
 	})
 	forAll("join", 32, func(i int) error {
@@ -173,6 +178,16 @@ func testLoad(h *H) {
 			want[i][id] = true
 			copies++
 		}
+	}
+	slowSends, slowest := 0, time.Duration(0)
+	for _, tb := range tabs {
+		tb.mu.Lock()
+		slowSends += tb.slowSends
+		slowest = max(slowest, tb.slowest)
+		tb.mu.Unlock()
+	}
+	if slowSends > 0 {
+		t.Logf("%s: %d of %d sends took over %v (the slowest %v)", h.Name, slowSends, nmsg, slowWait, slowest.Round(time.Millisecond))
 	}
 	lost, doubled, stray, gaps := 0, 0, 0, 0
 	var examples []string

@@ -36,6 +36,10 @@ type Tab struct {
 	pc      net.PacketConn    // owned by the tab, closed after the client
 	errs    []chat.Envelope   // error envelopes on Messages
 	answers map[string]string // raw cid -> msg id of oks seen on Messages
+
+	quiet     bool          // do not log slow sends one by one (the load case sums them up)
+	slowSends int           // sends that took longer than slowWait
+	slowest   time.Duration // the longest of them
 }
 
 // Connect connects a new client of the case's transport for user, with opts applied to its
@@ -138,7 +142,14 @@ func (tb *Tab) Send(ctx context.Context, env chat.Envelope) (chat.Envelope, erro
 	start := time.Now()
 	r, err := tb.C.Send(ctx, env)
 	if el := time.Since(start); el > slowWait {
-		tb.h.T.Logf("%s: %s's %s took %v", tb.h.Name, tb.User, env.Type, el.Round(time.Millisecond))
+		tb.mu.Lock()
+		tb.slowSends++
+		tb.slowest = max(tb.slowest, el)
+		quiet := tb.quiet
+		tb.mu.Unlock()
+		if !quiet {
+			tb.h.T.Logf("%s: %s's %s took %v", tb.h.Name, tb.User, env.Type, el.Round(time.Millisecond))
+		}
 	}
 	if r.Seq > 0 {
 		tb.mu.Lock()
