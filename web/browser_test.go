@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wirelab/wirelab/chat"
+	"github.com/wirelab/wirelab/netem"
 	"github.com/wirelab/wirelab/server"
 	"github.com/wirelab/wirelab/transports"
 	"github.com/wirelab/wirelab/web"
@@ -369,19 +371,98 @@ func TestChatEveryTransport(t *testing.T) {
 	}
 }
 
-// TestScreenshotCompare takes a picture of the compare view in use (websocket and long polling
-// side by side, the same messages through both) at 1280x720, into out/web-compare.png.
+// demoLink is web.LinkControl over a netem link, as lab demo has it.
+type demoLink struct {
+	mu   sync.Mutex
+	link *netem.Link
+	rtt  time.Duration
+	loss float64
+}
+
+func (d *demoLink) LinkState() web.LinkState {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := func(dir *netem.Direction) web.LinkCounters {
+		s := dir.Stats()
+		return web.LinkCounters{Packets: s.Offered.Packets, Bytes: s.Offered.Bytes, Dropped: s.Dropped.Total().Packets}
+	}
+	return web.LinkState{RTTms: float64(d.rtt.Milliseconds()), LossPct: d.loss * 100, Up: c(d.link.AB), Down: c(d.link.BA)}
+}
+
+func (d *demoLink) SetLink(rtt time.Duration, loss float64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := netem.LinkProfile{Delay: rtt / 2, Loss: netem.Loss{Rate: loss}}
+	if err := d.link.SetProfiles(p, p); err != nil {
+		return err
+	}
+	d.rtt, d.loss = rtt, loss
+	return nil
+}
+
+// startDemo runs the server behind an emulated link (80 ms round trip, 2% loss) and a relay
+// on loopback, as lab demo does, and returns the relay's URL.
+func startDemo(t *testing.T) string {
+	t.Helper()
+	n := netem.New(netem.Config{Seed: 1, TraceLimit: -1})
+	sh, rh := n.MustHost("10.0.0.1"), n.MustHost("10.0.0.2")
+	d := &demoLink{}
+	var err error
+	if d.link, err = n.Connect(rh, sh, netem.LinkProfile{}, netem.LinkProfile{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetLink(80*time.Millisecond, 0.02); err != nil {
+		t.Fatal(err)
+	}
+	relay, err := rh.Relay(netem.RelayConfig{Target: "10.0.0.1:80"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.New(server.Config{Transport: transports.ServerOptions{Logger: log}, Logger: log,
+		Web: web.Handler(web.Options{PollInterval: 2 * time.Second, Link: d})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := sh.ListenTCP(80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := sh.ListenUDP(80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln, pc) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("server shutdown: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		relay.Close()
+		n.Close()
+	})
+	return "http://" + relay.TCPAddr().String()
+}
+
+// TestScreenshotCompare takes a picture of the demo in use — the server behind the emulated
+// link, websocket and short polling side by side, the same messages through both — at
+// 1280x720, into out/web-compare.png.
 func TestScreenshotCompare(t *testing.T) {
 	needBrowser(t)
-	base := startServer(t, web.Options{})
-	q := url.Values{"compare": {"websocket,longpoll"}, "user": {"teacher"}, "room": {"class"}}
+	base := startDemo(t)
+	q := url.Values{"compare": {"websocket,shortpoll"}, "user": {"teacher"}, "room": {"class"}}
 	p := openPage(t, "compare", base, q)
 	p.do(chromedp.EmulateViewport(1280, 720))
 	p.session()
 	bob := openPage(t, "bob", base, url.Values{"user": {"bob"}, "transport": {"websocket"}, "room": {"class"}})
 	bob.session()
 	p.say("", "Good morning! Watch the latency column on each side.", false)
-	for _, text := range []string{"hi teacher", "which one is faster?", "long polling needs a new request per message"} {
+	for _, text := range []string{"hi teacher", "which one is faster?", "the short poll only asks every 2 s"} {
 		bob.say("", text, false)
 		p.waitMessage(text)
 	}
