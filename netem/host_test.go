@@ -312,4 +312,3 @@ func TestDialWithoutLinkFailsFast(t *testing.T) {
 		t.Fatal("an IPv6 host address was accepted")
 	}
 }
-
