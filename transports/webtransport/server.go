@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+	"github.com/quic-go/quic-go/qlogwriter"
 	wt "github.com/quic-go/webtransport-go"
 
 	"github.com/wirelab/wirelab/chat"
@@ -50,6 +52,9 @@ const (
 type Config struct {
 	// CertFile and KeyFile are PEM files; empty means a certificate is generated at start.
 	CertFile, KeyFile string
+	// Loss, if set, records which messages QUIC packet losses hit (the lab uses it to find
+	// head-of-line stalls); nil records nothing.
+	Loss *LossMap
 }
 
 // Server is the WebTransport server: an HTTP/3 server whose handler upgrades /wt.
@@ -62,6 +67,14 @@ type Server struct {
 
 	retransmits atomic.Int64
 	sessions    atomic.Int64
+	loss        *LossMap
+}
+
+func tracer(m *LossMap) func(context.Context, bool, quic.ConnectionID) qlogwriter.Trace {
+	if m == nil {
+		return nil
+	}
+	return m.Tracer
 }
 
 type connKey struct{}
@@ -78,7 +91,7 @@ func NewServer(t *transports.Server, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{t: t, cert: cert, hash: CertHash(cert)}
+	s := &Server{t: t, cert: cert, hash: CertHash(cert), loss: cfg.Loss}
 	mux := http.NewServeMux()
 	mux.HandleFunc(Path, s.serveWT)
 	h3 := &http3.Server{
@@ -89,6 +102,7 @@ func NewServer(t *transports.Server, cfg Config) (*Server, error) {
 			EnableStreamResetPartialDelivery: true,
 			MaxIdleTimeout:                   IdleTimeout,
 			KeepAlivePeriod:                  KeepAlive,
+			Tracer:                           tracer(cfg.Loss),
 		},
 		Logger: t.Log,
 		ConnContext: func(ctx context.Context, c *quic.Conn) context.Context {
@@ -161,6 +175,11 @@ func (s *Server) serveWT(w http.ResponseWriter, r *http.Request) {
 	s.sessions.Add(1)
 	defer s.sessions.Add(-1)
 	c := &serverConn{srv: s.t, ws: ws, qc: qc, mode: mode, retransmits: &s.retransmits}
+	if s.loss != nil && qc != nil {
+		if ra, err := netip.ParseAddrPort(qc.RemoteAddr().String()); err == nil {
+			c.trace = s.loss.trace(ra)
+		}
+	}
 	c.serve(r)
 }
 
@@ -176,9 +195,12 @@ type serverConn struct {
 	una  *unacked // datagram mode
 
 	retransmits *atomic.Int64
+	trace       *connTrace // nil unless the server has a LossMap
 
 	wmu       sync.Mutex // serializes writes on ctl
 	finalSent bool       // under wmu: a closing envelope was written
+	ctlOff    int64      // under wmu: bytes written on ctl so far
+	dgmu      sync.Mutex // serializes datagram sends, so the trace sees them in order
 }
 
 func (c *serverConn) serve(r *http.Request) {
@@ -202,9 +224,14 @@ func (c *serverConn) serve(r *http.Request) {
 		return
 	}
 	defer c.cur.Detach()
+	c.trace.setSession(sess.ID(), c.ctl.StreamID())
 	welcome := chat.Welcome(sess)
 	_ = c.ctl.SetWriteDeadline(time.Now().Add(finalWrite))
-	if _, err := c.ctl.Write(append(chat.Marshal(&welcome), '\n')); err != nil {
+	n, err := c.ctl.Write(append(chat.Marshal(&welcome), '\n'))
+	c.wmu.Lock()
+	c.ctlOff += int64(n)
+	c.wmu.Unlock()
+	if err != nil {
 		return
 	}
 	_ = c.ctl.SetWriteDeadline(time.Time{})
@@ -310,14 +337,27 @@ func (c *serverConn) write(ctx context.Context) {
 		if b.Ping {
 			buf = append(buf, `{"type":"ping"}`+"\n"...)
 		}
+		type span struct {
+			off, end int
+			seq      uint64
+		}
+		var spans []span
 		if c.mode == ModeStream {
 			for _, e := range b.Entries {
+				start := len(buf)
 				buf = append(e.AppendJSON(buf), '\n')
+				if c.trace != nil {
+					spans = append(spans, span{start, len(buf), e.Seq})
+				}
 			}
 		}
 		if len(buf) > 0 {
 			c.wmu.Lock()
-			_, err := c.ctl.Write(buf)
+			for _, sp := range spans {
+				c.trace.noteCtl(c.ctlOff+int64(sp.off), c.ctlOff+int64(sp.end), sp.seq)
+			}
+			n, err := c.ctl.Write(buf)
+			c.ctlOff += int64(n)
 			c.wmu.Unlock()
 			if err != nil {
 				return
@@ -327,7 +367,7 @@ func (c *serverConn) write(ctx context.Context) {
 		case ModeUni:
 			for _, e := range b.Entries {
 				buf = append(e.AppendJSON(buf[:0]), '\n')
-				if err := c.sendUni(ctx, buf); err != nil {
+				if err := c.sendUni(ctx, buf, e.Seq); err != nil {
 					return
 				}
 			}
@@ -345,11 +385,12 @@ func (c *serverConn) write(ctx context.Context) {
 }
 
 // sendUni writes one envelope on a new unidirectional stream.
-func (c *serverConn) sendUni(ctx context.Context, b []byte) error {
+func (c *serverConn) sendUni(ctx context.Context, b []byte, seq uint64) error {
 	us, err := c.ws.OpenUniStreamSync(ctx)
 	if err != nil {
 		return err
 	}
+	c.trace.noteUni(us.StreamID(), seq)
 	if _, err := us.Write(b); err != nil {
 		us.CancelWrite(0)
 		return err
@@ -365,10 +406,22 @@ func (c *serverConn) sendDatagram(ctx context.Context, e chat.Entry, buf []byte)
 	if err := c.una.add(ctx, e, now, c.rto()); err != nil {
 		return err
 	}
-	err := c.ws.SendDatagram(buf)
+	err := c.datagram(buf, e.Seq)
 	if tooLarge := (*quic.DatagramTooLargeError)(nil); errors.As(err, &tooLarge) {
 		c.una.remove(e.Seq) // reliable instead
-		return c.sendUni(ctx, append(buf, '\n'))
+		return c.sendUni(ctx, append(buf, '\n'), e.Seq)
+	}
+	return err
+}
+
+// datagram sends one datagram carrying seq, noting it for the loss trace in send order.
+func (c *serverConn) datagram(b []byte, seq uint64) error {
+	c.dgmu.Lock()
+	defer c.dgmu.Unlock()
+	c.trace.noteDatagram(seq)
+	err := c.ws.SendDatagram(b)
+	if err != nil {
+		c.trace.unnoteDatagram()
 	}
 	return err
 }
@@ -400,7 +453,7 @@ func (c *serverConn) retransmit(ctx context.Context) {
 		c.retransmits.Add(int64(len(due)))
 		for _, e := range due {
 			buf = e.AppendJSON(buf[:0])
-			if err := c.ws.SendDatagram(buf); err != nil {
+			if err := c.datagram(buf, e.Seq); err != nil {
 				var tooLarge *quic.DatagramTooLargeError
 				if !errors.As(err, &tooLarge) { // the path shrank: the next try may fit
 					return
@@ -490,7 +543,8 @@ func (c *serverConn) writeFinal(env chat.Envelope) {
 	}
 	c.finalSent = true
 	_ = c.ctl.SetWriteDeadline(time.Now().Add(finalWrite))
-	_, _ = c.ctl.Write(append(chat.Marshal(&env), '\n'))
+	n, _ := c.ctl.Write(append(chat.Marshal(&env), '\n'))
+	c.ctlOff += int64(n)
 	_ = c.ctl.Close()
 }
 

@@ -134,7 +134,8 @@ func TestResumeAfterDrop(t *testing.T) {
 func TestLoss(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
-			l := startBare(t, chat.Config{}, webtransport.Config{})
+			lm := webtransport.NewLossMap()
+			l := startBare(t, chat.Config{}, webtransport.Config{Loss: lm})
 			rng := rand.New(rand.NewPCG(1, 2))
 			var mu sync.Mutex
 			lossy := func(o *transports.Options) {
@@ -156,6 +157,18 @@ func TestLoss(t *testing.T) {
 			} else {
 				t.Logf("%d datagrams retransmitted", n)
 			}
+			// The loss map names messages whose own packets were lost, on the subscriber's
+			// session, within the seqs it was sent.
+			lost := lm.Lost()[sub.Session()]
+			if len(lost) == 0 {
+				t.Errorf("the loss map recorded no lost message for the subscriber under 10%% loss (all sessions: %d)", len(lm.Lost()))
+			}
+			for _, q := range lost {
+				if q == 0 || q > sub.LastSeq()+1000 {
+					t.Errorf("lost seq %d is not one the subscriber was sent (last %d)", q, sub.LastSeq())
+				}
+			}
+			t.Logf("%s: %d messages hit by a lost packet", mode, len(lost))
 		})
 	}
 }
