@@ -502,3 +502,42 @@ func TestScreenshotCompare(t *testing.T) {
 	}
 	t.Logf("wrote %s (%d bytes)", path, len(img))
 }
+
+// TestDemoSliders moves the page's delay and loss sliders and checks the emulated link follows;
+// it also checks the page fits 1280x720 without scrolling sideways, in large text too, and
+// saves a picture of one chat tab (out/web-chat.png).
+func TestDemoSliders(t *testing.T) {
+	needBrowser(t)
+	base := startDemo(t)
+	p := openPage(t, "alice", base, url.Values{"user": {"alice"}, "transport": {"wt-uni"}})
+	p.do(chromedp.EmulateViewport(1280, 720))
+	p.session()
+	poll[bool](p, "the link controls", `!document.getElementById("linkbox").hidden && document.getElementById("rtt").value === "80"`)
+	eval[bool](p, `(e => { e.value = "300"; e.dispatchEvent(new Event("input", {bubbles: true})); return true })(document.getElementById("rtt"))`)
+	eval[bool](p, `(e => { e.value = "10"; e.dispatchEvent(new Event("input", {bubbles: true})); return true })(document.getElementById("loss"))`)
+	got := poll[string](p, "the link to change", `fetch("/api/demo/link").then(r => r.json()).then(s => s.rtt_ms === 300 && s.loss_pct === 10 && JSON.stringify(s))`)
+	t.Logf("link after the sliders: %s", got)
+	p.say("", "hello over a slower link", true)
+	p.waitMessage("hello over a slower link")
+	for _, big := range []bool{false, true} {
+		if big {
+			p.do(chromedp.Click(`#big`))
+			poll[bool](p, "large text", `document.body.classList.contains("big")`)
+		}
+		if w := eval[int](p, `document.documentElement.scrollWidth`); w > 1280 {
+			t.Errorf("at 1280x720 (large text %v) the page is %d px wide", big, w)
+		}
+	}
+	p.do(chromedp.Click(`#big`))
+	poll[bool](p, "the panel to count the message", `document.querySelector(".s-rate").textContent !== "0.0"`)
+	img, err := chromedp.Run(p.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join("..", "out"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("..", "out", "web-chat.png"), img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
