@@ -31,11 +31,18 @@ type attribution struct {
 	up      map[int32][]wireMark
 	udp     map[netip.AddrPort][]time.Duration // drop times (since t0) by client address
 	udpOf   []netip.AddrPort                   // session -> its UDP address
+	qlost   map[copyKey]bool                   // QUIC: (session, seq) whose own packets were lost
 }
 
-func newAttribution(drops []netem.DropEvent, marks []wireMark, t0 time.Time, rec *Recorder, quic bool, udpOf []netip.AddrPort) *attribution {
+func newAttribution(drops []netem.DropEvent, marks []wireMark, t0 time.Time, rec *Recorder, quic bool, udpOf []netip.AddrPort, sessionIDs []string, quicLost map[string][]uint64) *attribution {
 	a := &attribution{quic: quic, t0: t0, rec: rec, dropped: map[netem.Flow][]span{},
-		down: map[copyKey][]wireMark{}, up: map[int32][]wireMark{}, udp: map[netip.AddrPort][]time.Duration{}, udpOf: udpOf}
+		down: map[copyKey][]wireMark{}, up: map[int32][]wireMark{}, udp: map[netip.AddrPort][]time.Duration{}, udpOf: udpOf,
+		qlost: map[copyKey]bool{}}
+	for s, id := range sessionIDs {
+		for _, q := range quicLost[id] {
+			a.qlost[copyKey{int32(s), int32(q)}] = true
+		}
+	}
 	for _, d := range drops {
 		switch d.Flow.Proto {
 		case netem.TCP:
@@ -75,15 +82,17 @@ func (a *attribution) hit(m wireMark) bool {
 func (a *attribution) ownLoss(s int, c copyRec) bool {
 	m := a.rec.msgs[c.msg]
 	if a.quic {
-		from, to := m.At, c.recv
-		for _, addr := range []netip.AddrPort{a.udpAt(s), a.udpAt(m.Sender)} {
-			ts := a.udp[addr]
-			i := sort.Search(len(ts), func(i int) bool { return ts[i] >= from })
-			if i < len(ts) && ts[i] <= to {
-				return true
-			}
+		if a.qlost[copyKey{int32(s), int32(c.seq)}] {
+			return true // a packet carrying it to the recipient was lost
 		}
-		return false
+		// Upstream: the sender's request crossed its own UDP flow before the server took it.
+		from, to := m.At, c.accepted
+		if to <= from {
+			to = c.recv
+		}
+		ts := a.udp[a.udpAt(m.Sender)]
+		i := sort.Search(len(ts), func(i int) bool { return ts[i] >= from })
+		return i < len(ts) && ts[i] <= to
 	}
 	down := a.down[copyKey{int32(s), c.msg}]
 	if len(down) == 0 {

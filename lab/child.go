@@ -21,6 +21,7 @@ import (
 	"github.com/wirelab/wirelab/chat"
 	"github.com/wirelab/wirelab/netem"
 	"github.com/wirelab/wirelab/server"
+	"github.com/wirelab/wirelab/transports/webtransport"
 )
 
 // The server process: the lab starts `lab lab-server` with the bridge socket of the server host
@@ -40,7 +41,9 @@ type childReply struct {
 	GoroutinesPeak int64  `json:"goroutines_peak"`
 	RSSPeak        int64  `json:"rss_peak_bytes"`
 	RSS            int64  `json:"rss_bytes,omitempty"` // at ready: the idle server
-	Error          string `json:"error,omitempty"`
+	// QUICLost: per session id, the seqs whose own QUIC packets were lost (server to client).
+	QUICLost map[string][]uint64 `json:"quic_lost,omitempty"`
+	Error    string              `json:"error,omitempty"`
 }
 
 // ServeChild is the server process's main: it attaches the bridged host, serves the chat on it
@@ -62,7 +65,8 @@ func ServeChild(bridge *os.File, hub chat.Config, in io.Reader, out io.Writer) e
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	hub.Logger = quiet
-	srv, err := server.New(server.Config{Hub: hub, Logger: quiet})
+	loss := webtransport.NewLossMap()
+	srv, err := server.New(server.Config{Hub: hub, Logger: quiet, WTLoss: loss})
 	if err != nil {
 		return err
 	}
@@ -102,9 +106,10 @@ func ServeChild(bridge *os.File, hub chat.Config, in io.Reader, out io.Writer) e
 			base = srv.T.Requests.Load()
 			gPeak.Store(int64(runtime.NumGoroutine()))
 			resetPeakRSS()
+			loss.Reset()
 			_ = enc.Encode(childReply{OK: true})
 		case "stats":
-			_ = enc.Encode(childReply{Requests: srv.T.Requests.Load() - base, GoroutinesPeak: gPeak.Load(), RSSPeak: peakRSS()})
+			_ = enc.Encode(childReply{Requests: srv.T.Requests.Load() - base, GoroutinesPeak: gPeak.Load(), RSSPeak: peakRSS(), QUICLost: loss.Lost()})
 		case "quit":
 			goto quit
 		default:
@@ -276,7 +281,7 @@ func (c *childServer) Stats() (serverStats, error) {
 	if err != nil {
 		return serverStats{}, err
 	}
-	return serverStats{CPU: cpu - c.cpu0, RSSPeak: r.RSSPeak, RSSBase: c.rss0, Requests: r.Requests, GoroutinesPeak: r.GoroutinesPeak, Separate: true}, nil
+	return serverStats{CPU: cpu - c.cpu0, RSSPeak: r.RSSPeak, RSSBase: c.rss0, Requests: r.Requests, GoroutinesPeak: r.GoroutinesPeak, Separate: true, QUICLost: r.QUICLost}, nil
 }
 
 func (c *childServer) Close(ctx context.Context) error {

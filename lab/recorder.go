@@ -15,10 +15,12 @@ import (
 
 // copyRec is one delivered copy.
 type copyRec struct {
-	session int32 // set by Audit
-	msg     int32
-	lat     time.Duration // receipt - scheduled send time
-	recv    time.Duration // receipt, since t0
+	session  int32 // set by Audit
+	msg      int32
+	seq      uint64        // the copy's seq in the recipient's session
+	lat      time.Duration // receipt - scheduled send time
+	recv     time.Duration // receipt, since t0
+	accepted time.Duration // when the server accepted the message (its ts), since t0
 }
 
 // sessionLog is what one session received; only its reader goroutine touches it.
@@ -134,7 +136,8 @@ func (r *Recorder) Deliver(s int, env chat.Envelope, at time.Time) {
 		return
 	}
 	recv := at.Sub(r.t0)
-	log.recs = append(log.recs, copyRec{msg: int32(i), lat: recv - r.msgs[i].At, recv: recv})
+	log.recs = append(log.recs, copyRec{msg: int32(i), seq: env.Seq, lat: recv - r.msgs[i].At, recv: recv,
+		accepted: time.Unix(0, env.TS).Sub(r.t0)})
 	r.mu.Lock()
 	r.got[i]++
 	if r.acked[i].Load() {

@@ -328,6 +328,15 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 	wm := marks.marks
 	marks.mu.Unlock()
 
+	if isQUIC(p.Transport) { // losses detected during the drain count too
+		if st, err := srv.Stats(); err == nil {
+			end.server.QUICLost = st.QUICLost
+		}
+	}
+	sessionIDs := make([]string, len(clients))
+	for i, c := range clients {
+		sessionIDs[i] = c.Session()
+	}
 	// Close the clients now so the readers end, then audit.
 	var wg sync.WaitGroup
 	for i, c := range clients {
@@ -368,7 +377,7 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 	if math.IsNaN(noLossP99) {
 		threshold = time.Duration(run.Latency.P99*float64(time.Millisecond)) + rtt
 	}
-	att := newAttribution(drops, wm, t0, rec, isQUIC(p.Transport), udpOf)
+	att := newAttribution(drops, wm, t0, rec, isQUIC(p.Transport), udpOf, sessionIDs, end.server.QUICLost)
 	samples := subsample(a.lats, 5000, seed)
 	stalled := map[copyKey]bool{}
 	for s := range rec.sessions {

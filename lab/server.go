@@ -13,6 +13,7 @@ import (
 	"github.com/wirelab/wirelab/chat"
 	"github.com/wirelab/wirelab/netem"
 	"github.com/wirelab/wirelab/server"
+	"github.com/wirelab/wirelab/transports/webtransport"
 )
 
 // ServerPort is where the server listens on its virtual host: HTTP on TCP, WebTransport on UDP.
@@ -25,7 +26,8 @@ type serverStats struct {
 	RSSBase        int64 // the idle server, before any session
 	Requests       int64
 	GoroutinesPeak int64
-	Separate       bool // measured in a process of its own
+	Separate       bool                // measured in a process of its own
+	QUICLost       map[string][]uint64 // session id -> seqs whose own QUIC packets were lost
 }
 
 // serverHandle is the chat server of one run, on the network's server host.
@@ -42,6 +44,7 @@ type serverHandle interface {
 // CPU cannot be told apart from the lab's: results say so.
 type inProcessServer struct {
 	srv  *server.Server
+	loss *webtransport.LossMap
 	done chan error
 	hash [32]byte
 
@@ -63,13 +66,14 @@ func startInProcess(h *netem.Host, hub chat.Config) (*inProcessServer, error) {
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	hub.Logger = quiet
-	srv, err := server.New(server.Config{Hub: hub, Logger: quiet})
+	loss := webtransport.NewLossMap()
+	srv, err := server.New(server.Config{Hub: hub, Logger: quiet, WTLoss: loss})
 	if err != nil {
 		ln.Close()
 		pc.Close()
 		return nil, err
 	}
-	s := &inProcessServer{srv: srv, done: make(chan error, 1), hash: srv.CertHash(), stop: make(chan struct{})}
+	s := &inProcessServer{srv: srv, loss: loss, done: make(chan error, 1), hash: srv.CertHash(), stop: make(chan struct{})}
 	go func() { s.done <- srv.Serve(ln, pc) }()
 	s.sampling.Add(1)
 	go s.sample()
@@ -96,12 +100,13 @@ func (s *inProcessServer) CertHash() [32]byte { return s.hash }
 
 func (s *inProcessServer) Mark() error {
 	s.mark = s.srv.T.Requests.Load()
+	s.loss.Reset()
 	s.gPeak.Store(int64(runtime.NumGoroutine()))
 	return nil
 }
 
 func (s *inProcessServer) Stats() (serverStats, error) {
-	return serverStats{Requests: s.srv.T.Requests.Load() - s.mark, GoroutinesPeak: s.gPeak.Load()}, nil
+	return serverStats{Requests: s.srv.T.Requests.Load() - s.mark, GoroutinesPeak: s.gPeak.Load(), QUICLost: s.loss.Lost()}, nil
 }
 
 func (s *inProcessServer) Close(ctx context.Context) error {

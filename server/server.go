@@ -19,6 +19,7 @@ import (
 	"github.com/wirelab/wirelab/chat"
 	"github.com/wirelab/wirelab/transports"
 	"github.com/wirelab/wirelab/transports/shortpoll"
+	"github.com/wirelab/wirelab/transports/webtransport"
 )
 
 // Config configures a Server. The zero value of every field means its default.
@@ -28,6 +29,8 @@ type Config struct {
 	// CertFile and KeyFile hold WebTransport's certificate; empty means one is generated at start
 	// (ECDSA P-256, valid 13 days).
 	CertFile, KeyFile string
+	// WTLoss, if set, records which messages QUIC packet losses hit (the lab's stall attribution).
+	WTLoss *webtransport.LossMap
 	// Web serves the page at / (default: a short text page pointing at docs/PROTOCOL.md).
 	Web http.Handler
 	// Logger (default slog.Default()).

@@ -16,7 +16,7 @@ func (s *Server) setupTransports(cfg Config) error {
 	s.mux.Handle("GET "+stream.Path, stream.Handler(s.T))
 	s.mux.Handle("GET "+sse.Path, sse.Handler(s.T))
 	s.mux.Handle("GET "+websocket.Path, websocket.Handler(s.T))
-	wt, err := webtransport.NewServer(s.T, webtransport.Config{CertFile: cfg.CertFile, KeyFile: cfg.KeyFile})
+	wt, err := webtransport.NewServer(s.T, webtransport.Config{CertFile: cfg.CertFile, KeyFile: cfg.KeyFile, Loss: cfg.WTLoss})
 	if err != nil {
 		return err
 	}
