@@ -89,6 +89,12 @@ type DirectionStats struct {
 	Dropped   DropCounts `json:"dropped"`
 	Reordered uint64     `json:"reordered"` // packets scheduled before an earlier packet (Reorder only)
 	QueuePeak int        `json:"queue_peak"`
+	// RateIdle is how long the rate limiter sat idle between packets
+	// (gaps between the end of one packet's serialization and the arrival
+	// of the next). Bytes delivered over a window minus its RateIdle show
+	// the limiter's accuracy while the sender kept it busy, whatever the
+	// machine's speed.
+	RateIdle time.Duration `json:"rate_idle_ns"`
 	// InFlight is the number of packets in the link (queued or delayed)
 	// at the time of the snapshot: Offered = Delivered + Dropped + InFlight.
 	InFlight int `json:"in_flight"`
@@ -311,6 +317,9 @@ func (d *Direction) send(views []*buffer.View, scratch []*buffer.View) []*buffer
 				d.drop(DropQueue, &pi, fs, size, now)
 				v.Release()
 				continue
+			}
+			if d.busyUntil > 0 && now > d.busyUntil {
+				d.stats.RateIdle += time.Duration(now - d.busyUntil)
 			}
 			start := max(now, d.busyUntil)
 			finish := start + int64(uint64(size)*8*uint64(time.Second)/p.Rate)
