@@ -109,9 +109,14 @@ func needBrowser(t *testing.T) {
 // startServer runs the chat server with the page, in-process, on loopback.
 func startServer(t *testing.T, opt web.Options) string {
 	t.Helper()
+	return startServerWith(t, chat.Config{}, opt)
+}
+
+func startServerWith(t *testing.T, hub chat.Config, opt web.Options) string {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv, err := server.New(server.Config{
-		Hub:       chat.Config{},
+		Hub:       hub,
 		Transport: transports.ServerOptions{Logger: log},
 		Web:       web.Handler(opt),
 		Logger:    log,
@@ -539,5 +544,23 @@ func TestDemoSliders(t *testing.T) {
 	}
 	if err := os.WriteFile(filepath.Join("..", "out", "web-chat.png"), img, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestHeartbeat: on a server that pings every 300 ms and cuts a connection silent for 1 s
+// more, every persistent transport's page answers each ping and keeps its one connection
+// through seven pings (2.1 s: a page that did not answer would have been cut).
+func TestHeartbeat(t *testing.T) {
+	needBrowser(t)
+	base := startServerWith(t, chat.Config{Heartbeat: 300 * time.Millisecond, HeartbeatTimeout: time.Second}, web.Options{})
+	for _, tr := range []string{"stream", "sse", "websocket", "wt-stream", "wt-uni", "wt-datagram"} {
+		t.Run(tr, func(t *testing.T) {
+			p := openPage(t, tr, base, url.Values{"user": {"hb-" + tr}, "transport": {tr}})
+			p.session()
+			poll[bool](p, "seven pongs", `clients[0].stats.pongs >= 7`)
+			if n := eval[int](p, `clients[0].stats.connects`); n != 1 {
+				t.Errorf("%s connected %d times while answering pings, want once (a missed pong is cut with heartbeat_timeout)", tr, n)
+			}
+		})
 	}
 }
