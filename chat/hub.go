@@ -375,6 +375,8 @@ func (s *Session) reply(env Envelope) Envelope {
 }
 
 func (h *Hub) join(ctx context.Context, s *Session, room string) (bool, error) {
+	s.memb.Lock()
+	defer s.memb.Unlock()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -429,6 +431,8 @@ func (h *Hub) join(ctx context.Context, s *Session, room string) (bool, error) {
 }
 
 func (h *Hub) leave(ctx context.Context, s *Session, room string) error {
+	s.memb.Lock()
+	defer s.memb.Unlock()
 	s.mu.Lock()
 	if _, ok := s.rooms[room]; !ok {
 		s.mu.Unlock()
@@ -488,6 +492,8 @@ func (h *Hub) deliver(topic string, data []byte) {
 // expire ends a session: it leaves every room (presence follows) and its connection is told why.
 func (h *Hub) expire(s *Session, why *Error) {
 	ctx := context.Background()
+	s.memb.Lock()
+	defer s.memb.Unlock()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

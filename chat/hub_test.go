@@ -648,3 +648,29 @@ func TestJanitor(t *testing.T) {
 		t.Errorf("after the leave, Lookup: %v", err)
 	}
 }
+
+// TestConcurrentJoinLeave: a join and a leave of one room by one session at once (two HTTP
+// requests in flight) leave the session either in the room or out of it, everywhere: its own
+// room list, the member list, and who gets the room's messages.
+func TestConcurrentJoinLeave(t *testing.T) {
+	h := newTestHub(t, Config{})
+	a, b := h.open("a"), h.open("b")
+	h.do(b, Envelope{Type: TypeJoin, Room: "r"})
+	for i := range 300 {
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); _, _ = a.Handle(context.Background(), Envelope{Type: TypeJoin, Room: "r"}) }()
+		go func() { defer wg.Done(); _, _ = a.Handle(context.Background(), Envelope{Type: TypeLeave, Room: "r"}) }()
+		wg.Wait()
+		inRooms := slices.Contains(a.Rooms(), "r")
+		who := h.do(b, Envelope{Type: TypeWho, Room: "r"})
+		inWho := slices.Contains(who.Members, "a")
+		before := a.LastSeq()
+		h.do(b, Envelope{Type: TypeSay, Room: "r", Text: "x", CID: StringCID("c" + strconv.Itoa(i))})
+		gotMsg := a.LastSeq() > before
+		if inRooms != inWho || inRooms != gotMsg {
+			t.Fatalf("round %d: in the session's rooms %v, in who %v, gets the room's messages %v", i, inRooms, inWho, gotMsg)
+		}
+		h.do(a, Envelope{Type: TypeLeave, Room: "r"})
+	}
+}

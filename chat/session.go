@@ -17,6 +17,7 @@ type Session struct {
 
 	lastHeard atomic.Int64 // hub clock (unix ns) of the last thing heard from the client
 
+	memb     sync.Mutex // serialises join, leave and expiry, so that the rooms agree everywhere
 	mu       sync.Mutex
 	seq      uint64 // seq of the newest outbox entry
 	out      ring
