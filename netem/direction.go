@@ -82,18 +82,21 @@ func (d DropCounts) Total() Counter {
 
 // DirectionStats are the counters of one direction of a link.
 type DirectionStats struct {
-	From      netip.Addr `json:"from"`
-	To        netip.Addr `json:"to"`
-	Offered   Counter    `json:"offered"`   // packets that reached the link
-	Delivered Counter    `json:"delivered"` // packets handed to the receiving host
-	Dropped   DropCounts `json:"dropped"`
-	Reordered uint64     `json:"reordered"` // packets scheduled before an earlier packet (Reorder only)
-	QueuePeak int        `json:"queue_peak"`
-	// RateIdle is how long the rate limiter sat idle between packets
-	// (gaps between the end of one packet's serialization and the arrival
-	// of the next). Bytes delivered over a window minus its RateIdle show
-	// the limiter's accuracy while the sender kept it busy, whatever the
-	// machine's speed.
+	// At is when the snapshot was taken, since the network was created.
+	At        time.Duration `json:"at_ns"`
+	From      netip.Addr    `json:"from"`
+	To        netip.Addr    `json:"to"`
+	Offered   Counter       `json:"offered"`   // packets that reached the link
+	Delivered Counter       `json:"delivered"` // packets handed to the receiving host
+	Dropped   DropCounts    `json:"dropped"`
+	Reordered uint64        `json:"reordered"` // packets scheduled before an earlier packet (Reorder only)
+	QueuePeak int           `json:"queue_peak"`
+	// RateSent counts the packets whose serialization by the rate limiter
+	// has finished, and RateIdle how long the limiter has sat idle, both up
+	// to the snapshot. Over a window, RateSent's bits divided by the
+	// window less RateIdle is the rate while the sender kept the limiter
+	// busy, whatever the machine's speed.
+	RateSent Counter       `json:"rate_sent"`
 	RateIdle time.Duration `json:"rate_idle_ns"`
 	// InFlight is the number of packets in the link (queued or delayed)
 	// at the time of the snapshot: Offered = Delivered + Dropped + InFlight.
@@ -162,8 +165,9 @@ type Direction struct {
 	rng        *rand.Rand
 	geBad      bool
 	busyUntil  int64
-	inQueue    []int64 // finish times of packets in the rate limiter, oldest first, from qHead
+	inQueue    []queued // packets in the rate limiter, oldest first, from qHead
 	qHead      int
+	rateIn     Counter // packets accepted by the rate limiter
 	lastDue    int64
 	seq        uint64
 	heap       []scheduled
@@ -224,7 +228,25 @@ func (d *Direction) Stats() DirectionStats {
 	defer d.mu.Unlock()
 	st := d.stats
 	st.InFlight = len(d.heap)
+	now := d.n.now()
+	st.At = time.Duration(now)
+	st.RateSent = d.rateIn
+	for _, q := range d.inQueue[d.qHead:] {
+		if q.finish > now {
+			st.RateSent.Packets--
+			st.RateSent.Bytes -= uint64(q.size)
+		}
+	}
+	if d.busyUntil > 0 && now > d.busyUntil && d.prof.Rate > 0 {
+		st.RateIdle += time.Duration(now - d.busyUntil)
+	}
 	return st
+}
+
+// queued is a packet in the rate limiter.
+type queued struct {
+	finish int64
+	size   int
 }
 
 // Flows returns a snapshot of the per-flow counters, in no particular order.
@@ -256,6 +278,10 @@ func (d *Direction) ResetStats() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.stats = DirectionStats{From: d.stats.From, To: d.stats.To}
+	d.rateIn = Counter{}
+	for _, q := range d.inQueue[d.qHead:] {
+		d.rateIn.add(q.size)
+	}
 	for _, f := range d.flows {
 		f.st = FlowStats{Flow: f.st.Flow, ISN: f.st.ISN, HaveISN: f.st.HaveISN}
 	}
@@ -304,7 +330,7 @@ func (d *Direction) send(views []*buffer.View, scratch []*buffer.View) []*buffer
 		// Rate limiter: serialization behind a drop-tail queue.
 		base := now
 		if p.Rate > 0 {
-			for d.qHead < len(d.inQueue) && d.inQueue[d.qHead] <= now {
+			for d.qHead < len(d.inQueue) && d.inQueue[d.qHead].finish <= now {
 				d.qHead++
 			}
 			if d.qHead == len(d.inQueue) {
@@ -321,10 +347,14 @@ func (d *Direction) send(views []*buffer.View, scratch []*buffer.View) []*buffer
 			if d.busyUntil > 0 && now > d.busyUntil {
 				d.stats.RateIdle += time.Duration(now - d.busyUntil)
 			}
+			if now > d.busyUntil {
+				d.busyUntil = now // the gap is accounted for
+			}
 			start := max(now, d.busyUntil)
 			finish := start + int64(uint64(size)*8*uint64(time.Second)/p.Rate)
 			d.busyUntil = finish
-			d.inQueue = append(d.inQueue, finish)
+			d.inQueue = append(d.inQueue, queued{finish, size})
+			d.rateIn.add(size)
 			if n := len(d.inQueue) - d.qHead; n > d.stats.QueuePeak {
 				d.stats.QueuePeak = n
 			}
