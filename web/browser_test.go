@@ -275,111 +275,128 @@ var switchTarget = map[string]string{
 func TestChatEveryTransport(t *testing.T) {
 	needBrowser(t)
 	base := startServer(t, web.Options{})
-	for _, tr := range []string{"shortpoll", "longpoll", "stream", "sse", "websocket", "wt-stream", "wt-uni", "wt-datagram", "auto"} {
-		t.Run(tr, func(t *testing.T) {
-			start := time.Now()
-			alice, bob, room := "alice-"+tr, "bob-"+tr, "room-"+tr
-			q := func(user, room string) url.Values {
-				v := url.Values{"user": {user}, "transport": {tr}, "poll": {"150"}}
-				if room != "" {
-					v.Set("room", room)
-				}
-				return v
-			}
-			a1 := openPage(t, "alice tab 1", base, q(alice, room))
-			a2 := openPage(t, "alice tab 2", base, q(alice, ""))
-			b := openPage(t, "bob", base, q(bob, room))
-			s1, s2 := a1.session(), a2.session()
-			b.session()
-			if s1 == s2 || len(s1) != 32 {
-				t.Fatalf("alice's two tabs show sessions %q and %q: want two different 32-hex-digit ids", s1, s2)
-			}
-
-			// A room message reaches the room's members only.
-			b.say("", "hello "+room, true)
-			a1.waitMessage("hello " + room)
-			b.waitMessage("hello " + room)
-
-			// A DM reaches both of alice's tabs (and bob's copy), once each.
-			b.say(alice, "psst "+alice, false)
-			a1.waitMessage("psst " + alice)
-			a2.waitMessage("psst " + alice)
-			b.waitMessage("psst " + alice)
-			if n := a2.count("hello " + room); n != 0 {
-				t.Errorf("alice's second tab is not in %s but shows its message %d times", room, n)
-			}
-
-			// Switch a1's transport in the middle of a burst of room messages.
-			to := switchTarget[tr]
-			for i := 1; i <= 3; i++ {
-				b.say("", fmt.Sprintf("burst %d", i), false)
-			}
-			a1.switchTo(to)
-			for i := 4; i <= 6; i++ {
-				b.say("", fmt.Sprintf("burst %d", i), false)
-			}
-			a1.waitMessage("burst 6")
-			b.waitMessage("burst 6")
-			// a DM after the switch proves the new transport carries everything that follows
-			b.say(alice, "after the switch", false)
-			a1.waitMessage("after the switch")
-			a2.waitMessage("after the switch")
-
-			for _, p := range []*page{a1, a2} {
-				seqs := map[int]bool{}
-				for _, m := range p.messages() {
-					if seqs[m.Seq] {
-						t.Errorf("%s shows seq %d twice", p.name, m.Seq)
-					}
-					seqs[m.Seq] = true
-				}
-				for _, text := range []string{"psst " + alice, "after the switch"} {
-					if n := p.count(text); n != 1 {
-						t.Errorf("%s shows %q %d times, want once", p.name, text, n)
-					}
-				}
-			}
-			for i := 1; i <= 6; i++ {
-				text := fmt.Sprintf("burst %d", i)
-				if n := a1.count(text); n != 1 {
-					t.Errorf("alice tab 1 (%s -> %s) shows %q %d times, want once", tr, to, text, n)
-				}
-				if n := a2.count(text); n != 0 {
-					t.Errorf("alice tab 2 is not in the room but shows %q %d times", text, n)
-				}
-			}
-			if s := a1.session(); s != s1 {
-				t.Errorf("the switch to %s changed the session (%q -> %q): want it resumed", to, s1, s)
-			}
-
-			// The live panel counts requests: each page made at least its connect, and a page
-			// that sent made more.
-			if n := a2.requests(); n < 1 {
-				t.Errorf("alice tab 2's panel shows %d requests", n)
-			}
-			// Over HTTP every message bob sent was a POST; WebSocket and WebTransport send
-			// on the connection they opened with one request.
-			if tr == "auto" {
-				// auto opened the session on long polling, then moved it (in this browser
-				// WebTransport works, so to wt-uni)
-				using := poll[string](b, "auto's upgrade", `(t => t.includes("wt-uni") && t)(document.querySelector(".tname").textContent)`)
-				t.Logf("bob's page shows %q", using)
-			} else if strings.HasPrefix(tr, "w") {
-				if n := b.requests(); n != 1 {
-					t.Errorf("bob's panel shows %d requests after he sent 9 messages over %s, want 1", n, tr)
-				}
-			} else {
-				// the panel refreshes four times a second
-				poll[bool](b, "at least 10 requests on bob's panel (a POST per message)",
-					`+document.querySelector('[data-testid="stat-requests"]').textContent >= 10`)
-			}
-			if tr == "shortpoll" {
-				n := a2.requests()
-				poll[bool](a2, "more short polls", fmt.Sprintf(`+document.querySelector('[data-testid="stat-requests"]').textContent > %d`, n+2))
-			}
-			t.Logf("%s (switched to %s): %v", tr, to, time.Since(start).Round(time.Millisecond))
-		})
+	for _, tr := range allTransports {
+		t.Run(tr, func(t *testing.T) { chatScenario(t, base, tr) })
 	}
+}
+
+// TestChatThroughDemoLink runs the same scenario for every transport through the emulated link
+// of lab demo (80 ms round trip, 2% loss each way): what a class sees.
+func TestChatThroughDemoLink(t *testing.T) {
+	needBrowser(t)
+	if testing.Short() {
+		t.Skip("short mode: the scenario over the lossy link takes a while")
+	}
+	base := startDemo(t)
+	for _, tr := range allTransports {
+		t.Run(tr, func(t *testing.T) { chatScenario(t, base, tr) })
+	}
+}
+
+var allTransports = []string{"shortpoll", "longpoll", "stream", "sse", "websocket", "wt-stream", "wt-uni", "wt-datagram", "auto"}
+
+func chatScenario(t *testing.T, base, tr string) {
+	start := time.Now()
+	alice, bob, room := "alice-"+tr, "bob-"+tr, "room-"+tr
+	q := func(user, room string) url.Values {
+		v := url.Values{"user": {user}, "transport": {tr}, "poll": {"150"}}
+		if room != "" {
+			v.Set("room", room)
+		}
+		return v
+	}
+	a1 := openPage(t, "alice tab 1", base, q(alice, room))
+	a2 := openPage(t, "alice tab 2", base, q(alice, ""))
+	b := openPage(t, "bob", base, q(bob, room))
+	s1, s2 := a1.session(), a2.session()
+	b.session()
+	if s1 == s2 || len(s1) != 32 {
+		t.Fatalf("alice's two tabs show sessions %q and %q: want two different 32-hex-digit ids", s1, s2)
+	}
+
+	// A room message reaches the room's members only.
+	b.say("", "hello "+room, true)
+	a1.waitMessage("hello " + room)
+	b.waitMessage("hello " + room)
+
+	// A DM reaches both of alice's tabs (and bob's copy), once each.
+	b.say(alice, "psst "+alice, false)
+	a1.waitMessage("psst " + alice)
+	a2.waitMessage("psst " + alice)
+	b.waitMessage("psst " + alice)
+	if n := a2.count("hello " + room); n != 0 {
+		t.Errorf("alice's second tab is not in %s but shows its message %d times", room, n)
+	}
+
+	// Switch a1's transport in the middle of a burst of room messages.
+	to := switchTarget[tr]
+	for i := 1; i <= 3; i++ {
+		b.say("", fmt.Sprintf("burst %d", i), false)
+	}
+	a1.switchTo(to)
+	for i := 4; i <= 6; i++ {
+		b.say("", fmt.Sprintf("burst %d", i), false)
+	}
+	a1.waitMessage("burst 6")
+	b.waitMessage("burst 6")
+	// a DM after the switch proves the new transport carries everything that follows
+	b.say(alice, "after the switch", false)
+	a1.waitMessage("after the switch")
+	a2.waitMessage("after the switch")
+
+	for _, p := range []*page{a1, a2} {
+		seqs := map[int]bool{}
+		for _, m := range p.messages() {
+			if seqs[m.Seq] {
+				t.Errorf("%s shows seq %d twice", p.name, m.Seq)
+			}
+			seqs[m.Seq] = true
+		}
+		for _, text := range []string{"psst " + alice, "after the switch"} {
+			if n := p.count(text); n != 1 {
+				t.Errorf("%s shows %q %d times, want once", p.name, text, n)
+			}
+		}
+	}
+	for i := 1; i <= 6; i++ {
+		text := fmt.Sprintf("burst %d", i)
+		if n := a1.count(text); n != 1 {
+			t.Errorf("alice tab 1 (%s -> %s) shows %q %d times, want once", tr, to, text, n)
+		}
+		if n := a2.count(text); n != 0 {
+			t.Errorf("alice tab 2 is not in the room but shows %q %d times", text, n)
+		}
+	}
+	if s := a1.session(); s != s1 {
+		t.Errorf("the switch to %s changed the session (%q -> %q): want it resumed", to, s1, s)
+	}
+
+	// The live panel counts requests: each page made at least its connect, and a page
+	// that sent made more.
+	if n := a2.requests(); n < 1 {
+		t.Errorf("alice tab 2's panel shows %d requests", n)
+	}
+	// Over HTTP every message bob sent was a POST; WebSocket and WebTransport send
+	// on the connection they opened with one request.
+	if tr == "auto" {
+		// auto opened the session on long polling, then moved it (in this browser
+		// WebTransport works, so to wt-uni)
+		using := poll[string](b, "auto's upgrade", `(t => t.includes("wt-uni") && t)(document.querySelector(".tname").textContent)`)
+		t.Logf("bob's page shows %q", using)
+	} else if strings.HasPrefix(tr, "w") {
+		if n := b.requests(); n != 1 {
+			t.Errorf("bob's panel shows %d requests after he sent 9 messages over %s, want 1", n, tr)
+		}
+	} else {
+		// the panel refreshes four times a second
+		poll[bool](b, "at least 10 requests on bob's panel (a POST per message)",
+			`+document.querySelector('[data-testid="stat-requests"]').textContent >= 10`)
+	}
+	if tr == "shortpoll" {
+		n := a2.requests()
+		poll[bool](a2, "more short polls", fmt.Sprintf(`+document.querySelector('[data-testid="stat-requests"]').textContent > %d`, n+2))
+	}
+	t.Logf("%s (switched to %s): %v", tr, to, time.Since(start).Round(time.Millisecond))
 }
 
 // demoLink is web.LinkControl over a netem link, as lab demo has it.
