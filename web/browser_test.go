@@ -581,3 +581,31 @@ func TestHeartbeat(t *testing.T) {
 		})
 	}
 }
+
+// TestRoomByTyping: two users who type a room id into the room field (no query parameter)
+// are both in it once the chip stops being pending; a message to it reaches both, and a third
+// tab that did not join gets nothing.
+func TestRoomByTyping(t *testing.T) {
+	needBrowser(t)
+	base := startServer(t, web.Options{})
+	a := openPage(t, "ann", base, url.Values{"user": {"ann"}, "transport": {"websocket"}})
+	c := openPage(t, "cy", base, url.Values{"user": {"cy"}, "transport": {"sse"}})
+	o := openPage(t, "outsider", base, url.Values{"user": {"outsider"}, "transport": {"longpoll"}})
+	for _, p := range []*page{a, c, o} {
+		p.session()
+	}
+	const room = "typed-room"
+	for _, p := range []*page{a, c} {
+		p.setValue("room", room)
+		poll[bool](p, "the join", `!!document.querySelector('.chip[data-room="`+room+`"]:not(.pending)')`)
+	}
+	c.say("", "in the typed room", false)
+	a.waitMessage("in the typed room")
+	c.waitMessage("in the typed room")
+	o.say("", "lobby after", false) // lobby: everyone gets it, after the room message
+	a.waitMessage("lobby after")
+	o.waitMessage("lobby after")
+	if n := o.count("in the typed room"); n != 0 {
+		t.Errorf("a tab outside %s shows its message %d times", room, n)
+	}
+}
