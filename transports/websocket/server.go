@@ -59,8 +59,8 @@ func Handler(srv *transports.Server) http.Handler {
 		}
 		if !websocket.IsWebSocketUpgrade(r) {
 			w.Header().Set("Upgrade", "websocket")
-			transports.WriteError(w, "", chat.Errorf(chat.CodeBadJSON,
-				"GET /ws needs a WebSocket handshake (Connection: Upgrade, Upgrade: websocket)"))
+			transports.WriteError(w, "", chat.Errorf(chat.CodeMissingField,
+				"GET /ws needs a WebSocket handshake (Connection: Upgrade, Upgrade: websocket); see docs/PROTOCOL.md"))
 			return
 		}
 		// Held until the connection's goroutines are registered with srv.Go, so that a server

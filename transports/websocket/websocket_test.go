@@ -572,3 +572,19 @@ func (l *logBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+func TestPlainGETIsRefused(t *testing.T) {
+	l := start(t, server.Config{})
+	resp, err := http.Get(l.base + "/ws?user=plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ce *chat.Error
+	if err := transports.DecodeError(resp); resp.StatusCode != http.StatusBadRequest || !errors.As(err, &ce) || ce.Code != chat.CodeMissingField {
+		t.Fatalf("GET /ws without a handshake: %s, %v; want 400 missing_field", resp.Status, err)
+	}
+	if l.srv.Hub.Sessions() != 0 {
+		t.Fatalf("a refused request opened a session")
+	}
+}
