@@ -401,10 +401,11 @@ func chatScenario(t *testing.T, base, tr string) {
 
 // demoLink is web.LinkControl over a netem link, as lab demo has it.
 type demoLink struct {
-	mu   sync.Mutex
-	link *netem.Link
-	rtt  time.Duration
-	loss float64
+	mu       sync.Mutex
+	link     *netem.Link
+	rtt      time.Duration
+	loss     float64
+	blockUDP bool
 }
 
 func (d *demoLink) LinkState() web.LinkState {
@@ -420,7 +421,7 @@ func (d *demoLink) LinkState() web.LinkState {
 func (d *demoLink) SetLink(rtt time.Duration, loss float64) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	p := netem.LinkProfile{Delay: rtt / 2, Loss: netem.Loss{Rate: loss}}
+	p := netem.LinkProfile{Delay: rtt / 2, Loss: netem.Loss{Rate: loss}, BlockUDP: d.blockUDP}
 	if err := d.link.SetProfiles(p, p); err != nil {
 		return err
 	}
@@ -430,11 +431,14 @@ func (d *demoLink) SetLink(rtt time.Duration, loss float64) error {
 
 // startDemo runs the server behind an emulated link (80 ms round trip, 2% loss) and a relay
 // on loopback, as lab demo does, and returns the relay's URL.
-func startDemo(t *testing.T) string {
+func startDemo(t *testing.T) string { return startDemoLink(t, false) }
+
+// startDemoLink is startDemo, with every UDP packet dropped if blockUDP (no WebTransport).
+func startDemoLink(t *testing.T, blockUDP bool) string {
 	t.Helper()
 	n := netem.New(netem.Config{Seed: 1, TraceLimit: -1})
 	sh, rh := n.MustHost("10.0.0.1"), n.MustHost("10.0.0.2")
-	d := &demoLink{}
+	d := &demoLink{blockUDP: blockUDP}
 	var err error
 	if d.link, err = n.Connect(rh, sh, netem.LinkProfile{}, netem.LinkProfile{}); err != nil {
 		t.Fatal(err)
@@ -607,5 +611,22 @@ func TestRoomByTyping(t *testing.T) {
 	o.waitMessage("lobby after")
 	if n := o.count("in the typed room"); n != 0 {
 		t.Errorf("a tab outside %s shows its message %d times", room, n)
+	}
+}
+
+// TestAutoWithoutUDP: with UDP blocked on the link, auto gives up on wt-uni and moves the
+// session from long polling to WebSocket, and the chat works throughout.
+func TestAutoWithoutUDP(t *testing.T) {
+	needBrowser(t)
+	base := startDemoLink(t, true)
+	p := openPage(t, "auto", base, url.Values{"user": {"walled"}, "transport": {"auto"}})
+	p.session()
+	p.say("", "before the upgrade", false)
+	p.waitMessage("before the upgrade")
+	poll[bool](p, "auto to settle on websocket", `document.querySelector(".tname").textContent.includes("websocket")`)
+	p.say("", "after the upgrade", false)
+	p.waitMessage("after the upgrade")
+	if n := p.count("before the upgrade"); n != 1 {
+		t.Errorf("the message sent before the upgrade is shown %d times", n)
 	}
 }
