@@ -548,7 +548,7 @@ func TestDemoSliders(t *testing.T) {
 	for _, big := range []bool{false, true} {
 		if big {
 			p.do(chromedp.Click(`#big`))
-			poll[bool](p, "large text", `document.body.classList.contains("big")`)
+			poll[bool](p, "large text", `document.documentElement.classList.contains("big") && getComputedStyle(document.querySelector(".msgs li")).fontSize === "20px"`)
 		}
 		if w := eval[int](p, `document.documentElement.scrollWidth`); w > 1280 {
 			t.Errorf("at 1280x720 (large text %v) the page is %d px wide", big, w)
