@@ -540,9 +540,14 @@ func labWarnings(run results.Run, a audit, unrecorded uint64, inProcess bool, nw
 	if run.Lab.QueuePeak > 1000 {
 		w = append(w, fmt.Sprintf("an emulated link queue grew to %d packets: some latency is the emulator's queueing", run.Lab.QueuePeak))
 	}
-	var nic uint64
+	var nic, spurious uint64
 	for _, h := range append(hosts, srvHost) {
-		nic += h.Stats().NICDrops
+		st := h.Stats()
+		nic += st.NICDrops
+		spurious += st.TCPSpuriousRTO
+	}
+	if spurious > 0 {
+		w = append(w, fmt.Sprintf("the clients' TCP stacks saw %d spurious retransmission timeouts: ACKs came back later than gVisor's 200 ms minimum RTO, so the emulator or the machine fell behind and latencies include its queueing", spurious))
 	}
 	if nic > 0 {
 		w = append(w, fmt.Sprintf("the emulator's NIC queues overflowed and dropped %d packets that the loss model did not choose", nic))
