@@ -573,6 +573,9 @@ func TestDemoSliders(t *testing.T) {
 // through seven pings (2.1 s: a page that did not answer would have been cut).
 func TestHeartbeat(t *testing.T) {
 	needBrowser(t)
+	if testing.Short() {
+		t.Skip("short mode: waits for seven heartbeats per transport")
+	}
 	base := startServerWith(t, chat.Config{Heartbeat: 300 * time.Millisecond, HeartbeatTimeout: time.Second}, web.Options{})
 	for _, tr := range []string{"stream", "sse", "websocket", "wt-stream", "wt-uni", "wt-datagram"} {
 		t.Run(tr, func(t *testing.T) {
@@ -628,5 +631,34 @@ func TestAutoWithoutUDP(t *testing.T) {
 	p.waitMessage("after the upgrade")
 	if n := p.count("before the upgrade"); n != 1 {
 		t.Errorf("the message sent before the upgrade is shown %d times", n)
+	}
+}
+
+// TestSwitchThroughEveryTransport: one tab moves through every transport while another keeps
+// sending to its room; every message shows exactly once, in one session.
+func TestSwitchThroughEveryTransport(t *testing.T) {
+	needBrowser(t)
+	base := startServer(t, web.Options{})
+	a := openPage(t, "switcher", base, url.Values{"user": {"switcher"}, "transport": {"websocket"}, "room": {"tour"}, "poll": {"150"}})
+	b := openPage(t, "sender", base, url.Values{"user": {"sender"}, "transport": {"websocket"}, "room": {"tour"}})
+	sid := a.session()
+	b.session()
+	n := 0
+	for _, tr := range append(allTransports[1:], "shortpoll", "wt-datagram", "websocket") {
+		a.switchTo(tr)
+		for range 2 {
+			n++
+			b.say("", fmt.Sprintf("tour %d", n), false)
+		}
+	}
+	a.waitMessage(fmt.Sprintf("tour %d", n))
+	for i := 1; i <= n; i++ {
+		a.waitMessage(fmt.Sprintf("tour %d", i))
+		if c := a.count(fmt.Sprintf("tour %d", i)); c != 1 {
+			t.Errorf("tour %d shown %d times", i, c)
+		}
+	}
+	if s := a.session(); s != sid {
+		t.Errorf("the session changed during the tour: %q -> %q", sid, s)
 	}
 }
