@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +20,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wirelab/wirelab/chat"
-	"github.com/wirelab/wirelab/netem"
 	"github.com/wirelab/wirelab/server"
 	"github.com/wirelab/wirelab/transports"
 	"github.com/wirelab/wirelab/web"
@@ -399,86 +397,23 @@ func chatScenario(t *testing.T, base, tr string) {
 	t.Logf("%s (switched to %s): %v", tr, to, time.Since(start).Round(time.Millisecond))
 }
 
-// demoLink is web.LinkControl over a netem link, as lab demo has it.
-type demoLink struct {
-	mu       sync.Mutex
-	link     *netem.Link
-	rtt      time.Duration
-	loss     float64
-	blockUDP bool
-}
-
-func (d *demoLink) LinkState() web.LinkState {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	c := func(dir *netem.Direction) web.LinkCounters {
-		s := dir.Stats()
-		return web.LinkCounters{Packets: s.Offered.Packets, Bytes: s.Offered.Bytes, Dropped: s.Dropped.Total().Packets}
-	}
-	return web.LinkState{RTTms: float64(d.rtt.Milliseconds()), LossPct: d.loss * 100, Up: c(d.link.AB), Down: c(d.link.BA)}
-}
-
-func (d *demoLink) SetLink(rtt time.Duration, loss float64) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	p := netem.LinkProfile{Delay: rtt / 2, Loss: netem.Loss{Rate: loss}, BlockUDP: d.blockUDP}
-	if err := d.link.SetProfiles(p, p); err != nil {
-		return err
-	}
-	d.rtt, d.loss = rtt, loss
-	return nil
-}
-
-// startDemo runs the server behind an emulated link (80 ms round trip, 2% loss) and a relay
-// on loopback, as lab demo does, and returns the relay's URL.
+// startDemo runs lab demo's setup (the server behind an emulated link of 80 ms round trip
+// and 2% loss, reached through a relay on loopback) and returns the relay's URL.
 func startDemo(t *testing.T) string { return startDemoLink(t, false) }
 
 // startDemoLink is startDemo, with every UDP packet dropped if blockUDP (no WebTransport).
 func startDemoLink(t *testing.T, blockUDP bool) string {
 	t.Helper()
-	n := netem.New(netem.Config{Seed: 1, TraceLimit: -1})
-	sh, rh := n.MustHost("10.0.0.1"), n.MustHost("10.0.0.2")
-	d := &demoLink{blockUDP: blockUDP}
-	var err error
-	if d.link, err = n.Connect(rh, sh, netem.LinkProfile{}, netem.LinkProfile{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.SetLink(80*time.Millisecond, 0.02); err != nil {
-		t.Fatal(err)
-	}
-	relay, err := rh.Relay(netem.RelayConfig{Target: "10.0.0.1:80"})
+	d, err := web.StartDemo(web.DemoConfig{RTT: 80 * time.Millisecond, Loss: 0.02, BlockUDP: blockUDP, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.New(server.Config{Transport: transports.ServerOptions{Logger: log}, Logger: log,
-		Web: web.Handler(web.Options{PollInterval: 2 * time.Second, Link: d})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := sh.ListenTCP(80)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := sh.ListenUDP(80)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln, pc) }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("server shutdown: %v", err)
+		if err := d.Close(); err != nil {
+			t.Errorf("closing the demo: %v", err)
 		}
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		relay.Close()
-		n.Close()
 	})
-	return "http://" + relay.TCPAddr().String()
+	return "http://" + d.Addr()
 }
 
 // TestScreenshotCompare takes a picture of the demo in use — the server behind the emulated

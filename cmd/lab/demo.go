@@ -7,27 +7,15 @@ import (
 	"log/slog"
 	"os/exec"
 	"runtime"
-	"sync"
 	"time"
 
-	"github.com/wirelab/wirelab/chat"
 	"github.com/wirelab/wirelab/netem"
-	"github.com/wirelab/wirelab/server"
-	"github.com/wirelab/wirelab/transports"
 	"github.com/wirelab/wirelab/web"
 )
 
 func init() {
 	commands["demo"] = command{summary: "the teaching demo: the chat page behind an emulated lossy link, sliders to change it", run: runDemo}
 }
-
-// The demo's virtual network: the server on one host, the relay (where the browser's
-// connections enter) on another, one link between them.
-const (
-	demoServerAddr = "10.0.0.1"
-	demoRelayAddr  = "10.0.0.2"
-	demoPort       = 80
-)
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("demo", "[--rtt 80ms] [--loss 2%] [--addr 127.0.0.1:8080] [--open]", stderr)
@@ -62,7 +50,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 
-	d, err := startDemo(demoConfig{Addr: *addr, RTT: rtt, Loss: loss, Poll: *poll, Seed: *seed, Logger: log})
+	d, err := web.StartDemo(web.DemoConfig{Listen: *addr, RTT: rtt, Loss: loss, PollInterval: *poll, Seed: *seed, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -76,146 +64,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	select {
-	case <-d.served:
+	case <-d.Done():
 	case <-ctx.Done():
 	}
 	return d.Close()
-}
-
-type demoConfig struct {
-	Addr   string
-	RTT    time.Duration
-	Loss   float64
-	Poll   time.Duration
-	Seed   uint64
-	Logger *slog.Logger
-}
-
-// demo is a running demo: the network, the server on its virtual host, the relay.
-type demo struct {
-	net   *netem.Network
-	link  *netem.Link
-	relay *netem.Relay
-	srv   *server.Server
-
-	served   chan struct{} // closed when Serve returns, with serveErr set
-	serveErr error
-
-	mu        sync.Mutex
-	rtt       time.Duration
-	loss      float64
-	closeOnce sync.Once
-	closeErr  error
-}
-
-func startDemo(cfg demoConfig) (d *demo, err error) {
-	n := netem.New(netem.Config{Seed: cfg.Seed, TraceLimit: -1})
-	d = &demo{net: n, served: make(chan struct{}), rtt: cfg.RTT, loss: cfg.Loss}
-	defer func() {
-		if err != nil {
-			if d.srv != nil {
-				_ = d.srv.Shutdown(context.Background())
-			}
-			_ = n.Close()
-		}
-	}()
-	sh, err := n.Host(demoServerAddr)
-	if err != nil {
-		return nil, err
-	}
-	rh, err := n.Host(demoRelayAddr)
-	if err != nil {
-		return nil, err
-	}
-	p := d.profile()
-	d.link, err = n.Connect(rh, sh, p, p)
-	if err != nil {
-		return nil, err
-	}
-	target := fmt.Sprintf("%s:%d", demoServerAddr, demoPort)
-	d.relay, err = rh.Relay(netem.RelayConfig{Listen: cfg.Addr, Target: target})
-	if err != nil {
-		return nil, err
-	}
-	port := d.relay.TCPAddr().Port
-	srv, err := server.New(server.Config{
-		Hub: chat.Config{},
-		Transport: transports.ServerOptions{Logger: cfg.Logger,
-			// The page reached as localhost (not the printed 127.0.0.1) is another origin.
-			AllowOrigins: []string{fmt.Sprintf("http://localhost:%d", port)}},
-		Web:    web.Handler(web.Options{PollInterval: cfg.Poll, Link: d}),
-		Logger: cfg.Logger,
-	})
-	if err != nil {
-		return nil, err
-	}
-	d.srv = srv
-	ln, err := sh.ListenTCP(demoPort)
-	if err != nil {
-		return nil, err
-	}
-	pc, err := sh.ListenUDP(demoPort)
-	if err != nil {
-		ln.Close()
-		return nil, err
-	}
-	go func() {
-		d.serveErr = srv.Serve(ln, pc)
-		close(d.served)
-	}()
-	return d, nil
-}
-
-// Addr is where the browser connects (the relay's real address).
-func (d *demo) Addr() string { return d.relay.TCPAddr().String() }
-
-// profile is the link profile of one direction, under d.mu or before the demo is shared.
-func (d *demo) profile() netem.LinkProfile {
-	return netem.LinkProfile{Delay: d.rtt / 2, Loss: netem.Loss{Rate: d.loss}}
-}
-
-// LinkState implements web.LinkControl.
-func (d *demo) LinkState() web.LinkState {
-	d.mu.Lock()
-	rtt, loss := d.rtt, d.loss
-	d.mu.Unlock()
-	count := func(dir *netem.Direction) web.LinkCounters {
-		s := dir.Stats()
-		return web.LinkCounters{Packets: s.Offered.Packets, Bytes: s.Offered.Bytes, Dropped: s.Dropped.Total().Packets}
-	}
-	return web.LinkState{RTTms: float64(rtt) / float64(time.Millisecond), LossPct: loss * 100,
-		Up: count(d.link.AB), Down: count(d.link.BA)}
-}
-
-// SetLink implements web.LinkControl: both directions change at once, while traffic flows.
-func (d *demo) SetLink(rtt time.Duration, loss float64) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	old := [2]any{d.rtt, d.loss}
-	d.rtt, d.loss = rtt, loss
-	p := d.profile()
-	if err := d.link.SetProfiles(p, p); err != nil {
-		d.rtt, d.loss = old[0].(time.Duration), old[1].(float64)
-		return err
-	}
-	return nil
-}
-
-// Close stops the server, the relay and the network, and waits for them.
-func (d *demo) Close() error {
-	d.closeOnce.Do(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		err := d.srv.Shutdown(sctx)
-		<-d.served
-		if d.serveErr != nil && err == nil {
-			err = d.serveErr
-		}
-		_ = d.relay.Close()
-		_ = d.net.Close()
-		d.closeErr = err
-	})
-	return d.closeErr
 }
 
 func openBrowser(url string) error {

@@ -1,0 +1,80 @@
+package web_test
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wirelab/wirelab/web"
+)
+
+type fakeLink struct {
+	rtt  time.Duration
+	loss float64
+}
+
+func (f *fakeLink) LinkState() web.LinkState {
+	return web.LinkState{RTTms: float64(f.rtt.Milliseconds()), LossPct: f.loss * 100}
+}
+
+func (f *fakeLink) SetLink(rtt time.Duration, loss float64) error {
+	f.rtt, f.loss = rtt, loss
+	return nil
+}
+
+func TestHandler(t *testing.T) {
+	link := &fakeLink{rtt: 80 * time.Millisecond, loss: 0.02}
+	for _, tc := range []struct {
+		name         string
+		opt          web.Options
+		method, path string
+		body         string
+		status       int
+		want         string // a substring of the answer
+	}{
+		{"page", web.Options{}, "GET", "/", "", 200, `data-testid="session-id"`},
+		{"config of serve", web.Options{}, "GET", "/api/config", "", 200, `{"demo":false,"poll_ms":1000}`},
+		{"config of demo", web.Options{PollInterval: 2 * time.Second, Link: link}, "GET", "/api/config", "", 200, `{"demo":true,"poll_ms":2000}`},
+		{"no link in serve", web.Options{}, "GET", "/api/demo/link", "", 404, "lab demo"},
+		{"link state", web.Options{Link: link}, "GET", "/api/demo/link", "", 200, `"rtt_ms":80`},
+		{"set link", web.Options{Link: link}, "POST", "/api/demo/link", `{"rtt_ms":200,"loss_pct":5}`, 200, `"rtt_ms":200,"loss_pct":5`},
+		{"set loss only", web.Options{Link: link}, "POST", "/api/demo/link", `{"loss_pct":1}`, 200, `"rtt_ms":200,"loss_pct":1`},
+		{"loss out of range", web.Options{Link: link}, "POST", "/api/demo/link", `{"loss_pct":80}`, 400, "out of range"},
+		{"rtt out of range", web.Options{Link: link}, "POST", "/api/demo/link", `{"rtt_ms":-1}`, 400, "out of range"},
+		{"not json", web.Options{Link: link}, "POST", "/api/demo/link", `rtt=1`, 400, `{\"rtt_ms\":80`},
+		{"other method", web.Options{Link: link}, "DELETE", "/api/demo/link", "", 405, "POST"},
+		{"unknown path", web.Options{}, "GET", "/nope", "", 404, "docs/PROTOCOL.md"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			web.Handler(tc.opt).ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body)))
+			if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.want) {
+				t.Errorf("%s %s: %d %q, want %d and %q", tc.method, tc.path, rec.Code, rec.Body.String(), tc.status, tc.want)
+			}
+			if strings.HasPrefix(tc.path, "/api/") && !json.Valid(rec.Body.Bytes()) {
+				t.Errorf("%s: the answer is not JSON: %q", tc.path, rec.Body.String())
+			}
+			if rec.Header().Get("Cache-Control") != "no-store" {
+				t.Errorf("%s: Cache-Control %q, want no-store", tc.path, rec.Header().Get("Cache-Control"))
+			}
+		})
+	}
+}
+
+// TestPageIsSelfContained: nothing is loaded from elsewhere (the page works offline) and every
+// hook of the contract is in it.
+func TestPageIsSelfContained(t *testing.T) {
+	page := string(web.Page())
+	for _, bad := range []string{`src="http`, `href="http`, `src="//`, `href="//`, "url(http", "<script src", `rel="stylesheet"`, "@import"} {
+		if strings.Contains(page, bad) {
+			t.Errorf("the page contains %q: it must not load anything from elsewhere", bad)
+		}
+	}
+	for _, id := range []string{"user", "transport", "room", "message-input", "send", "dm-to", "session-id"} {
+		if !strings.Contains(page, `data-testid="`+id+`"`) {
+			t.Errorf("the page has no data-testid=%q", id)
+		}
+	}
+}
