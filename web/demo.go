@@ -151,8 +151,12 @@ func (d *Demo) LinkState() LinkState {
 		s := dir.Stats()
 		return LinkCounters{Packets: s.Offered.Packets, Bytes: s.Offered.Bytes, Dropped: s.Dropped.Total().Packets}
 	}
-	return LinkState{RTTms: float64(rtt) / float64(time.Millisecond), LossPct: loss * 100,
+	st := LinkState{RTTms: float64(rtt) / float64(time.Millisecond), LossPct: loss * 100,
 		Up: count(d.link.AB), Down: count(d.link.BA)}
+	if d.srv != nil {
+		st.ServerRequests = d.srv.T.Requests.Load()
+	}
+	return st
 }
 
 // SetLink implements LinkControl: both directions change at once, while traffic flows.

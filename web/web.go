@@ -58,6 +58,9 @@ type LinkState struct {
 	// packets and bytes (every header included), and the packets it dropped.
 	Up   LinkCounters `json:"up"`
 	Down LinkCounters `json:"down"`
+	// ServerRequests is the server's count of HTTP requests and WebTransport sessions, all
+	// tabs together.
+	ServerRequests int64 `json:"server_requests"`
 }
 
 // LinkCounters count one direction of the emulated link.
