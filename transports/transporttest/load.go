@@ -123,7 +123,7 @@ func testLoad(h *H) {
 	}
 	sendStart := time.Now()
 	// Each tab keeps a few sends in flight, as a busy user's tab would.
-	const inflight = 4
+	const inflight = 2
 	forAll("send", ntabs, func(i int) error {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
