@@ -81,7 +81,9 @@ func (a *attribution) hit(m wireMark) bool {
 // ownLoss reports whether a packet carrying copy c (received by session s) was dropped.
 func (a *attribution) ownLoss(s int, c copyRec) bool {
 	m := a.rec.msgs[c.msg]
-	if a.quic {
+	down := a.down[copyKey{int32(s), c.msg}]
+	if len(down) == 0 && (a.quic || a.udpAt(s).IsValid()) {
+		// Not seen in any TCP stream: it came over QUIC (a wt transport, or auto on wt-uni).
 		if a.qlost[copyKey{int32(s), int32(c.seq)}] {
 			return true // a packet carrying it to the recipient was lost
 		}
@@ -94,7 +96,6 @@ func (a *attribution) ownLoss(s int, c copyRec) bool {
 		i := sort.Search(len(ts), func(i int) bool { return ts[i] >= from })
 		return i < len(ts) && ts[i] <= to
 	}
-	down := a.down[copyKey{int32(s), c.msg}]
 	if len(down) == 0 {
 		return true // not seen on the wire (cannot tell): not counted as head of line
 	}
