@@ -4,7 +4,7 @@ PKGS    ?= ./...
 FUZZTIME ?= 10s
 OUT     ?= out
 
-.PHONY: all build test test-short lint fuzz serve demo bench bench-quick bench-fanout clean
+.PHONY: all build test test-short lint fuzz serve demo bench bench-quick baseline history bench-fanout clean
 
 all: build
 
@@ -44,10 +44,23 @@ bench: build
 	./bin/lab run scenarios/bench.yaml --out $(OUT)/bench-$$ts && ln -sfn bench-$$ts $(OUT)/latest && \
 	echo "report: $(OUT)/bench-$$ts/report.html (also $(OUT)/latest/report.html)"
 
-## bench-quick: the CI smoke run (scenarios/quick.yaml), compared with the committed baseline
+## bench-quick: the CI smoke run (scenarios/quick.yaml), compared with the committed baseline.
+## This project's CI runs on a shared 2-core machine whose load varies a lot, so it gates on
+## reliability only (a lost or duplicated copy where the baseline had none); docs/CI.md gates
+## latency and bytes too, for a dedicated runner.
 bench-quick: build
 	./bin/lab run scenarios/quick.yaml --out $(OUT)/quick
-	./bin/lab compare --threshold 100% results/baseline/quick.json $(OUT)/quick/results.json
+	./bin/lab compare --threshold 100% --metric lost,duplicates results/baseline/quick.json $(OUT)/quick/results.json
+
+## baseline: measure quick.yaml and make it the committed CI baseline
+baseline: build
+	./bin/lab run scenarios/quick.yaml --out $(OUT)/baseline
+	cp $(OUT)/baseline/results.json results/baseline/quick.json
+
+## history: the regression chart across results files (HISTORY="out/*/results.json")
+HISTORY ?= $(wildcard $(OUT)/*/results.json)
+history: build
+	./bin/lab history --out $(OUT)/history-charts $(HISTORY)
 
 ## bench-fanout: fan-out benchmarks over loopback, server pinned to core 1
 bench-fanout:
