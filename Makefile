@@ -11,9 +11,11 @@ all: build
 build:
 	$(GO) build -o bin/lab ./cmd/lab
 
-## test: every test, with the race detector
+## test: every test, with the race detector; then the conformance suite again without it, at
+## full size and over an emulated 20 ms / 1% loss link (too slow under the detector)
 test:
 	$(GO) test -race -timeout 20m $(PKGS)
+	$(GO) test -count=1 -timeout 20m -run 'TestConformance' ./transports/all
 
 test-short:
 	$(GO) test -short $(PKGS)

@@ -57,6 +57,12 @@ func NewServer(hub *chat.Hub, opt ServerOptions) *Server {
 	return &Server{Hub: hub, opt: opt, Log: opt.Logger, ctx: ctx, stop: cancel}
 }
 
+// AllowOrigin adds an accepted origin; call it before the server serves (lab serve adds
+// http://localhost:PORT once it knows its port, since pages often load from there).
+func (s *Server) AllowOrigin(origin string) {
+	s.opt.AllowOrigins = append(s.opt.AllowOrigins, origin)
+}
+
 // Options returns the options with defaults.
 func (s *Server) Options() ServerOptions { return s.opt }
 

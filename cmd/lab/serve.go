@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -67,6 +68,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	hp := ln.Addr().String()
+	if _, port, err := net.SplitHostPort(hp); err == nil {
+		// A page opened as http://localhost:PORT reaches WebTransport at 127.0.0.1 (localhost
+		// tries ::1 first): its origin is this server's too.
+		srv.T.AllowOrigin("http://localhost:" + port)
+	}
 	fmt.Fprintf(stdout, "listening http://%s webtransport https://%s/wt\n", hp, hp)
 	if f, ok := stdout.(*os.File); ok {
 		_ = f.Sync()
