@@ -81,7 +81,19 @@ func (h *HTTPClient) OpenSession(ctx context.Context) (chat.Envelope, error) {
 
 // PostSend does POST /api/send?session=S with env and returns the answer envelope.
 func (h *HTTPClient) PostSend(ctx context.Context, session string, env chat.Envelope) ([]chat.Envelope, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL("/api/send", url.Values{"session": {session}}), bytes.NewReader(chat.Marshal(&env)))
+	return h.post(ctx, session, chat.Marshal(&env), env.CID, false)
+}
+
+// PostRaw does POST /api/send?session=S with b as the body, unchecked (the conformance suite's
+// malformed envelopes); an error envelope comes back as the answer.
+func (h *HTTPClient) PostRaw(ctx context.Context, session string, b []byte) ([]chat.Envelope, error) {
+	return h.post(ctx, session, b, "", true)
+}
+
+// post sends body; raw answers come back as they are, error envelopes included.
+func (h *HTTPClient) post(ctx context.Context, session string, body []byte, cid chat.CID, raw bool) ([]chat.Envelope, error) {
+	env := chat.Envelope{CID: cid}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL("/api/send", url.Values{"session": {session}}), bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +112,9 @@ func (h *HTTPClient) PostSend(ctx context.Context, session string, env chat.Enve
 			return nil, chat.Errorf(chat.CodeUnavailable, "server answered %s", resp.Status)
 		}
 		return nil, chat.Errorf(chat.CodeUnavailable, "reading the answer: %v", err)
+	}
+	if raw {
+		return []chat.Envelope{reply}, nil
 	}
 	if reply.Type == chat.TypeError && reply.CID == env.CID && env.CID != "" {
 		// An error for this command: the engine matches it by cid.

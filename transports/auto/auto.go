@@ -281,3 +281,14 @@ func (c *conn) Close() error {
 	c.mu.Unlock()
 	return cur.Close()
 }
+
+// SendRaw passes raw bytes to the connection of the moment, if it can send them.
+func (c *conn) SendRaw(ctx context.Context, b []byte) ([]chat.Envelope, error) {
+	c.mu.Lock()
+	cur := c.cur
+	c.mu.Unlock()
+	if r, ok := cur.(transports.RawConn); ok {
+		return r.SendRaw(ctx, b)
+	}
+	return nil, transports.ErrNoRaw
+}

@@ -155,6 +155,11 @@ func (c *conn) Send(ctx context.Context, env chat.Envelope) ([]chat.Envelope, er
 	return c.h.PostSend(ctx, c.session, env)
 }
 
+// SendRaw posts bytes unchecked (transports.RawConn).
+func (c *conn) SendRaw(ctx context.Context, b []byte) ([]chat.Envelope, error) {
+	return c.h.PostRaw(ctx, c.session, b)
+}
+
 func (c *conn) Close() error {
 	c.once.Do(func() {
 		c.idle.Stop()
