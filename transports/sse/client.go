@@ -1,15 +1,12 @@
 package sse
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/wirelab/wirelab/chat"
@@ -21,13 +18,10 @@ import (
 // (25 s by default).
 const IdleTimeout = 70 * time.Second
 
-// maxRecv is the most envelopes one Recv returns.
-const maxRecv = 256
-
 // Client is a server-sent events client.
 type Client struct {
 	*transports.Engine
-	d *dialer
+	d *transports.StreamDialer
 }
 
 var _ transports.Client = (*Client)(nil)
@@ -49,128 +43,35 @@ func (c *Client) Close() error {
 // an io.Closer: Close drops its idle keep-alive connections.
 func NewDialer(opt transports.Options) transports.Dialer { return newDialer(opt) }
 
-func newDialer(opt transports.Options) *dialer {
+func newDialer(opt transports.Options) *transports.StreamDialer {
 	opt = opt.WithDefaults()
-	return &dialer{h: transports.NewHTTPClient(opt), log: opt.Logger}
+	return &transports.StreamDialer{
+		Name: Name, Path: Path, H: transports.NewHTTPClient(opt), Log: opt.Logger, IdleTimeout: IdleTimeout,
+		Prepare: func(h http.Header, _ url.Values, after uint64) {
+			h.Set("Accept", ContentType)
+			if after > 0 {
+				// As a browser's EventSource resumes: the last event id it has.
+				h.Set("Last-Event-ID", strconv.FormatUint(after, 10))
+			}
+		},
+		NewFraming: func(body io.Reader) transports.Framing { return eventFraming{NewParser(body, MaxLine)} },
+	}
 }
 
-type dialer struct {
-	h   *transports.HTTPClient
-	log *slog.Logger
-}
+// eventFraming reads events for the shared streaming client; events of another type than
+// "message" are not ours (a newer server might add some) and are skipped.
+type eventFraming struct{ *Parser }
 
-func (d *dialer) Close() error {
-	d.h.CloseIdle()
-	return nil
-}
-
-// Dial opens a session if there is none (POST /api/session) and then the stream.
-func (d *dialer) Dial(ctx context.Context, session string, after uint64) (transports.Conn, chat.Envelope, error) {
-	var welcome chat.Envelope
-	if session == "" {
-		w, err := d.h.OpenSession(ctx)
-		if err != nil {
-			return nil, chat.Envelope{}, err
-		}
-		welcome, session = w, w.Session
-	}
-	// The stream lives on its own context: ctx bounds only the dial.
-	sctx, cancel := context.WithCancel(context.Background())
-	unhook := context.AfterFunc(ctx, cancel)
-	req, err := http.NewRequestWithContext(sctx, http.MethodGet, d.h.URL(Path, url.Values{"session": {session}}), nil)
-	if err != nil {
-		unhook()
-		cancel()
-		return nil, chat.Envelope{}, err
-	}
-	req.Header.Set("Accept", ContentType)
-	if after > 0 {
-		// As a browser's EventSource resumes: the last event id it has.
-		req.Header.Set("Last-Event-ID", strconv.FormatUint(after, 10))
-	}
-	resp, err := d.h.Do(req)
-	if !unhook() && err == nil {
-		err = ctx.Err()
-		resp.Body.Close()
+func (p eventFraming) Next() ([]byte, bool, error) {
+	ev, err := p.Parser.Next()
+	if errors.Is(err, ErrLineTooLong) {
+		return nil, false, fmt.Errorf("%w: %w", transports.ErrItemTooLong, err)
 	}
 	if err != nil {
-		cancel()
-		return nil, chat.Envelope{}, err
+		return nil, false, err
 	}
-	c := &conn{h: d.h, log: d.log, session: session, body: resp.Body, cancel: cancel,
-		events: NewParser(resp.Body, MaxLine)}
-	c.idle = time.AfterFunc(IdleTimeout, cancel)
-	return c, welcome, nil
-}
-
-type conn struct {
-	h       *transports.HTTPClient
-	log     *slog.Logger
-	session string
-	body    io.ReadCloser
-	cancel  context.CancelFunc
-	idle    *time.Timer
-	events  *Parser // used by Recv only (one goroutine)
-	once    sync.Once
-}
-
-// Recv reads the events that are there: it blocks for one, then takes what else is buffered.
-func (c *conn) Recv(ctx context.Context, after uint64) ([]chat.Envelope, error) {
-	stop := context.AfterFunc(ctx, c.cancel)
-	defer stop()
-	var envs []chat.Envelope
-	for len(envs) == 0 || (len(envs) < maxRecv && c.events.Buffered()) {
-		ev, err := c.events.Next()
-		if err != nil {
-			if errors.Is(err, ErrLineTooLong) {
-				c.log.Warn("sse: skipped a line over the limit", "limit", MaxLine)
-				continue
-			}
-			if ctx.Err() != nil {
-				err = ctx.Err()
-			}
-			return envs, err
-		}
-		c.idle.Reset(IdleTimeout)
-		if ev.Type != "" && ev.Type != "message" {
-			continue // not ours: an event type a newer server might add
-		}
-		env, err := Decode(ev.Data)
-		if err != nil {
-			c.log.Warn("sse: skipped a malformed event", "err", err)
-			continue
-		}
-		envs = append(envs, env)
-	}
-	return envs, nil
+	return ev.Data, ev.Type == "" || ev.Type == "message", nil
 }
 
 // Decode decodes one event's data as an envelope.
-func Decode(data []byte) (chat.Envelope, error) {
-	var env chat.Envelope
-	if err := json.Unmarshal(data, &env); err != nil {
-		return env, chat.Errorf(chat.CodeBadJSON, "event data is not a JSON envelope: %v", err)
-	}
-	if env.Type == "" {
-		return env, chat.Errorf(chat.CodeMissingField, "event data has no type")
-	}
-	return env, nil
-}
-
-func (c *conn) Send(ctx context.Context, env chat.Envelope) ([]chat.Envelope, error) {
-	return c.h.PostSend(ctx, c.session, env)
-}
-
-// SendRaw posts bytes unchecked (transports.RawConn).
-func (c *conn) SendRaw(ctx context.Context, b []byte) ([]chat.Envelope, error) {
-	return c.h.PostRaw(ctx, c.session, b)
-}
-
-func (c *conn) Close() error {
-	c.once.Do(func() {
-		c.idle.Stop()
-		c.cancel()
-		_ = c.body.Close()
-	})
-	return nil
-}
+func Decode(data []byte) (chat.Envelope, error) { return transports.DecodeItem(data) }
