@@ -13,6 +13,7 @@ import (
 	"runtime/pprof"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wirelab/wirelab/chat"
@@ -70,6 +71,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.Fil
 	}
 	labCPU0, wall0 := cpuTime(), time.Now()
 	noLoss := map[string][]float64{} // transport/delay -> p99s of 0% runs
+	failed := 0
 	for i, p := range points {
 		if err := ctx.Err(); err != nil {
 			return f, err
@@ -84,9 +86,16 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.Fil
 		}
 		run, err := runPoint(ctx, sc, p, i, base, opt)
 		if err != nil {
-			return f, fmt.Errorf("%s at %g%% loss, %v delay: %w", p.Transport, p.Loss*100, p.Delay, err)
+			if ctx.Err() != nil {
+				return f, fmt.Errorf("%s at %g%% loss, %v delay: %w", p.Transport, p.Loss*100, p.Delay, err)
+			}
+			// One failed point does not throw away a long sweep: the run is kept, empty, with
+			// the reason, and the report shows it.
+			opt.Logger.Error("run failed", "transport", p.Transport, "loss", p.Loss, "err", err)
+			run.Warnings = append(run.Warnings, "the run failed: "+err.Error())
+			failed++
 		}
-		if p.Loss == 0 {
+		if p.Loss == 0 && err == nil {
 			noLoss[key] = append(noLoss[key], run.Latency.P99)
 		}
 		f.Runs = append(f.Runs, run)
@@ -97,6 +106,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.Fil
 	wall := time.Since(wall0)
 	f.Lab.CPUSeconds = (cpuTime() - labCPU0).Seconds()
 	f.Lab.CPUShare = f.Lab.CPUSeconds / (wall.Seconds() * float64(runtime.NumCPU()))
+	if failed > 0 {
+		return f, fmt.Errorf("%d of %d runs failed; the results hold them with the reason", failed, len(points))
+	}
 	return f, nil
 }
 
@@ -177,6 +189,7 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 		}
 	}()
 	textLen := sc.Workload.Size
+	var connectRetries atomic.Int64
 	connectCtx, cancelConnect := context.WithTimeout(ctx, 60*time.Second+time.Duration(pop.Sessions())*time.Millisecond)
 	defer cancelConnect()
 	err = parallel(connectCtx, pop.Sessions(), 64, func(ctx context.Context, s int) error {
@@ -203,14 +216,23 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 			o.PacketConn = pc
 			udpOf[s], _ = netip.ParseAddrPort(pc.LocalAddr().String())
 		}
-		c, err := all.NewClient(p.Transport, o)
-		if err != nil {
-			return err
+		// A user whose first connection fails (a handshake lost twice over a lossy link) tries
+		// again, as a browser page would; the run fails only if it cannot connect at all.
+		var c transports.Client
+		for attempt := 1; ; attempt++ {
+			if c, err = all.NewClient(p.Transport, o); err != nil {
+				return err
+			}
+			if err = c.Connect(ctx); err == nil {
+				break
+			}
+			_ = c.Close()
+			if attempt == 4 || ctx.Err() != nil {
+				return fmt.Errorf("session %d connect (%d attempts): %w", s, attempt, err)
+			}
+			connectRetries.Add(1)
 		}
 		clients[s] = c
-		if err := c.Connect(ctx); err != nil {
-			return fmt.Errorf("session %d connect: %w", s, err)
-		}
 		if room := pop.RoomOf(pop.UserOf(s)); room != chat.Lobby {
 			if _, err := c.Send(ctx, chat.Envelope{Type: chat.TypeJoin, Room: room}); err != nil {
 				return fmt.Errorf("session %d join %s: %w", s, room, err)
@@ -413,6 +435,9 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 	run.Lab.SendLagP99 = rec.sendLagP99()
 	run.Lab.SchedulerMS = schedP99
 	run.Warnings = append(run.Warnings, labWarnings(run, a, unrecorded, opt.InProcess, nw, hosts, srvHost)...)
+	if n := connectRetries.Load(); n > 0 {
+		run.Warnings = append(run.Warnings, fmt.Sprintf("%d first connections failed and were tried again before the run", n))
+	}
 	return run, nil
 }
 

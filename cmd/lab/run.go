@@ -72,7 +72,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		if f != nil && len(f.Runs) > 0 {
 			if _, werr := results.WriteDir(*out, f); werr == nil {
-				fmt.Fprintf(stderr, "partial results (%d runs) in %s\n", len(f.Runs), *out)
+				fmt.Fprintf(stderr, "results so far (%d runs) in %s\n", len(f.Runs), *out)
 			}
 		}
 		return err
