@@ -324,21 +324,8 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 			}
 		}
 	}()
-	if os.Getenv("WIRELAB_DEBUG_DRAIN") != "" && rec.Outstanding() > 0 {
-		if f, err := os.Create(os.Getenv("WIRELAB_DEBUG_DRAIN")); err == nil {
-			_ = pprof.Lookup("goroutine").WriteTo(f, 2)
-			f.Close()
-		}
-		if ips, ok := srv.(*inProcessServer); ok {
-			for s, c := range clients {
-				ss, err := ips.srv.Hub.Lookup(c.Session(), "")
-				type lastSeqer interface{ LastSeq() uint64 }
-				if e, ok := c.(lastSeqer); ok && err == nil && ss.LastSeq() != e.LastSeq() {
-					direct, ents, _ := ss.Read(e.LastSeq(), 1)
-					opt.Logger.Warn("drain: behind", "session", s, "client", e.LastSeq(), "server", ss.LastSeq(), "direct", direct, "next", len(ents), "attached", ss.Attached())
-				}
-			}
-		}
+	if path := os.Getenv("WIRELAB_DEBUG_DRAIN"); path != "" && rec.Outstanding() > 0 {
+		debugDrain(path, srv, clients, opt.Logger)
 	}
 	opt.Logger.Debug("drained", "transport", p.Transport, "after window", time.Since(t0.Add(window)).Round(time.Millisecond), "outstanding", rec.Outstanding())
 	cancelSends()
@@ -583,6 +570,24 @@ func labWarnings(run results.Run, a audit, unrecorded uint64, inProcess bool, nw
 	if a.unacked > 0 {
 		w = append(w, fmt.Sprintf("%d scheduled messages were never acknowledged by the server (not counted as sent)", a.unacked))
 	}
-	_ = os.Getpid
 	return w
+}
+
+// debugDrain is a diagnostic for copies that never arrived (WIRELAB_DEBUG_DRAIN=FILE): a goroutine
+// dump to FILE and, with the server in-process, each session's newest seq on both sides.
+func debugDrain(path string, srv serverHandle, clients []transports.Client, log *slog.Logger) {
+	if f, err := os.Create(path); err == nil {
+		_ = pprof.Lookup("goroutine").WriteTo(f, 2)
+		f.Close()
+	}
+	if ips, ok := srv.(*inProcessServer); ok {
+		for s, c := range clients {
+			ss, err := ips.srv.Hub.Lookup(c.Session(), "")
+			type lastSeqer interface{ LastSeq() uint64 }
+			if e, ok := c.(lastSeqer); ok && err == nil && ss.LastSeq() != e.LastSeq() {
+				direct, ents, _ := ss.Read(e.LastSeq(), 1)
+				log.Warn("drain: behind", "session", s, "client", e.LastSeq(), "server", ss.LastSeq(), "direct", direct, "next", len(ents), "attached", ss.Attached())
+			}
+		}
+	}
 }
