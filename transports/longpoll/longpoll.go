@@ -3,10 +3,7 @@ package longpoll
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
-	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/wirelab/wirelab/chat"
@@ -98,7 +95,7 @@ func wait(rctx context.Context, srv *transports.Server, sess *chat.Session, afte
 // Client is a long-polling client.
 type Client struct {
 	*transports.Engine
-	d *dialer
+	d *transports.PollDialer
 }
 
 var _ transports.Client = (*Client)(nil)
@@ -120,85 +117,6 @@ func (c *Client) Close() error {
 // an io.Closer: Close drops its idle keep-alive connections.
 func NewDialer(opt transports.Options) transports.Dialer { return newDialer(opt) }
 
-func newDialer(opt transports.Options) *dialer {
-	return &dialer{h: transports.NewHTTPClient(opt)}
-}
-
-type dialer struct {
-	h *transports.HTTPClient
-}
-
-func (d *dialer) Close() error {
-	d.h.CloseIdle()
-	return nil
-}
-
-func (d *dialer) Dial(ctx context.Context, session string, after uint64) (transports.Conn, chat.Envelope, error) {
-	var welcome chat.Envelope
-	if session == "" {
-		w, err := d.h.OpenSession(ctx)
-		if err != nil {
-			return nil, chat.Envelope{}, err
-		}
-		welcome, session = w, w.Session
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &conn{h: d.h, session: session, ctx: ctx, cancel: cancel}, welcome, nil
-}
-
-type conn struct {
-	h       *transports.HTTPClient
-	session string
-	ctx     context.Context
-	cancel  context.CancelFunc
-}
-
-// Recv polls until an answer carries something. An empty answer (the server's timeout) is
-// followed by the next poll at once.
-func (c *conn) Recv(ctx context.Context, after uint64) ([]chat.Envelope, error) {
-	for {
-		envs, err := c.poll(ctx, after)
-		if err != nil || len(envs) > 0 {
-			return envs, err
-		}
-	}
-}
-
-func (c *conn) poll(ctx context.Context, after uint64) ([]chat.Envelope, error) {
-	rctx, stop := transports.MergeCancel(ctx, c.ctx)
-	defer stop()
-	rctx, cancel := context.WithTimeout(rctx, ClientTimeout)
-	defer cancel()
-	q := url.Values{"session": {c.session}, "after": {strconv.FormatUint(after, 10)}}
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, c.h.URL(Path, q), nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.h.Do(req)
-	if err != nil {
-		if c.ctx.Err() != nil {
-			return nil, io.ErrClosedPipe
-		}
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, err
-	}
-	return transports.DecodeArray(b)
-}
-
-func (c *conn) Send(ctx context.Context, env chat.Envelope) ([]chat.Envelope, error) {
-	return c.h.PostSend(ctx, c.session, env)
-}
-
-// SendRaw posts bytes unchecked (transports.RawConn).
-func (c *conn) SendRaw(ctx context.Context, b []byte) ([]chat.Envelope, error) {
-	return c.h.PostRaw(ctx, c.session, b)
-}
-
-func (c *conn) Close() error {
-	c.cancel()
-	return nil
+func newDialer(opt transports.Options) *transports.PollDialer {
+	return &transports.PollDialer{H: transports.NewHTTPClient(opt), Path: Path, Timeout: ClientTimeout, UntilNews: true}
 }

@@ -4,15 +4,8 @@
 package shortpoll
 
 import (
-	"context"
-	"io"
 	"net/http"
-	"net/url"
-	"strconv"
-	"sync"
-	"time"
 
-	"github.com/wirelab/wirelab/chat"
 	"github.com/wirelab/wirelab/transports"
 )
 
@@ -50,14 +43,14 @@ func Handler(srv *transports.Server) http.Handler {
 // Client is a short-polling client.
 type Client struct {
 	*transports.Engine
-	d *dialer
+	d *transports.PollDialer
 }
 
 var _ transports.Client = (*Client)(nil)
 
 // NewClient returns a client; Connect opens the session.
 func NewClient(opt transports.Options) *Client {
-	d := &dialer{h: transports.NewHTTPClient(opt)}
+	d := newDialer(opt)
 	return &Client{Engine: transports.NewEngine(Name, d, opt), d: d}
 }
 
@@ -70,88 +63,9 @@ func (c *Client) Close() error {
 
 // NewDialer returns the transport's dialer (the auto transport switches between dialers). It is
 // an io.Closer: Close drops its idle keep-alive connections.
-func NewDialer(opt transports.Options) transports.Dialer {
-	return &dialer{h: transports.NewHTTPClient(opt)}
-}
+func NewDialer(opt transports.Options) transports.Dialer { return newDialer(opt) }
 
-type dialer struct {
-	h *transports.HTTPClient
-}
-
-func (d *dialer) Close() error {
-	d.h.CloseIdle()
-	return nil
-}
-
-func (d *dialer) Dial(ctx context.Context, session string, after uint64) (transports.Conn, chat.Envelope, error) {
-	var welcome chat.Envelope
-	if session == "" {
-		w, err := d.h.OpenSession(ctx)
-		if err != nil {
-			return nil, chat.Envelope{}, err
-		}
-		welcome, session = w, w.Session
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &conn{h: d.h, session: session, ctx: ctx, cancel: cancel}, welcome, nil
-}
-
-type conn struct {
-	h       *transports.HTTPClient
-	session string
-	ctx     context.Context
-	cancel  context.CancelFunc
-	mu      sync.Mutex
-	polled  bool
-}
-
-// Recv waits the poll interval (not before the first poll) and polls once.
-func (c *conn) Recv(ctx context.Context, after uint64) ([]chat.Envelope, error) {
-	c.mu.Lock()
-	first := !c.polled
-	c.polled = true
-	c.mu.Unlock()
-	if !first {
-		t := time.NewTimer(c.h.Opt.PollInterval)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-c.ctx.Done():
-			t.Stop()
-			return nil, io.ErrClosedPipe
-		}
-	}
-	rctx, stop := transports.MergeCancel(ctx, c.ctx)
-	defer stop()
-	q := url.Values{"session": {c.session}, "after": {strconv.FormatUint(after, 10)}}
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, c.h.URL("/api/poll", q), nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.h.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	return transports.DecodeArray(b)
-}
-
-func (c *conn) Send(ctx context.Context, env chat.Envelope) ([]chat.Envelope, error) {
-	return c.h.PostSend(ctx, c.session, env)
-}
-
-// SendRaw posts bytes unchecked (transports.RawConn).
-func (c *conn) SendRaw(ctx context.Context, b []byte) ([]chat.Envelope, error) {
-	return c.h.PostRaw(ctx, c.session, b)
-}
-
-func (c *conn) Close() error {
-	c.cancel()
-	return nil
+func newDialer(opt transports.Options) *transports.PollDialer {
+	opt = opt.WithDefaults()
+	return &transports.PollDialer{H: transports.NewHTTPClient(opt), Path: "/api/poll", Interval: opt.PollInterval}
 }
