@@ -219,6 +219,7 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 		// A user whose first connection fails (a handshake lost twice over a lossy link) tries
 		// again, as a browser page would; the run fails only if it cannot connect at all.
 		var c transports.Client
+		var err error // this goroutine's own: runPoint's err is shared
 		for attempt := 1; ; attempt++ {
 			if c, err = all.NewClient(p.Transport, o); err != nil {
 				return err
