@@ -52,6 +52,7 @@ const (
 	CodeExpired        = "expired"
 	CodeShutdown       = "shutdown"
 	CodeUnavailable    = "unavailable"
+	CodeLost           = "lost"
 )
 
 // CID is a client's id for one command. It is kept as the raw JSON token the client sent (a

@@ -99,14 +99,23 @@ type Hub struct {
 	cfg    Config
 	log    *slog.Logger
 	broker Broker
+	shared SharedStore  // the broker, when sessions are shared between nodes; else nil
 	clock  atomic.Int64 // coarse unix-ns clock, advanced by the janitor
 	ids    atomic.Uint64
+	cc     clusterCounters
+
+	// topicMu serialises, per topic (hashed), a change of local membership with the broker
+	// subscription that follows it, so that a subscribe and an unsubscribe of the same topic
+	// cannot overtake each other.
+	topicMu [64]sync.Mutex
 
 	mu       sync.RWMutex
 	sessions map[string]*Session
 	users    map[string]*members // local sessions per user
 	rooms    map[string]*members // local sessions per room
 	closed   bool
+	claiming map[string]chan struct{} // sessions being claimed from another node
+	lastKeep int64                    // janitor: when the stored sessions were last refreshed
 
 	stop chan struct{}
 	done chan struct{}
@@ -156,11 +165,17 @@ func NewHub(cfg Config) (*Hub, error) {
 		sessions: map[string]*Session{},
 		users:    map[string]*members{},
 		rooms:    map[string]*members{},
+		claiming: map[string]chan struct{}{},
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
 	h.clock.Store(time.Now().UnixNano())
-	if err := h.broker.Start(h.deliver); err != nil {
+	if ss, ok := h.broker.(SharedStore); ok {
+		h.shared = ss
+		if err := ss.StartShared(h.deliverAt, h.release); err != nil {
+			return nil, err
+		}
+	} else if err := h.broker.Start(h.deliver); err != nil {
 		return nil, err
 	}
 	go h.janitor()
@@ -183,24 +198,19 @@ func (h *Hub) Open(ctx context.Context, user string) (*Session, error) {
 	_, _ = rand.Read(b[:])
 	s := &Session{id: hex.EncodeToString(b[:]), user: user, hub: h, rooms: map[string]struct{}{}, cids: map[CID]Envelope{}}
 	s.lastHeard.Store(h.clock.Load())
+	if h.shared != nil {
+		if err := h.shared.CreateSession(ctx, s.id, user); err != nil {
+			return nil, Errorf(CodeUnavailable, "no session could be opened, try again: %v", err)
+		}
+	}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
 		return nil, ErrClosed
 	}
 	h.sessions[s.id] = s
-	m := h.users[user]
-	if m == nil {
-		m = &members{}
-		h.users[user] = m
-	}
-	first := m.add(s) == 1
 	h.mu.Unlock()
-	if first {
-		if err := h.broker.Subscribe(ctx, "user:"+user); err != nil {
-			h.log.Warn("broker subscribe failed", "topic", "user:"+user, "err", err)
-		}
-	}
+	h.addMember(ctx, h.users, "user:", user, s)
 	if err := h.broker.AddSession(ctx, user, s.id); err != nil {
 		h.log.Warn("broker registry failed", "user", user, "err", err)
 	}
@@ -221,6 +231,12 @@ func Welcome(s *Session) Envelope {
 
 // Lookup finds a live session. If user is not empty it must be the session's user.
 func (h *Hub) Lookup(id, user string) (*Session, error) {
+	return h.LookupContext(context.Background(), id, user)
+}
+
+// LookupContext finds a live session. If user is not empty it must be the session's user. With
+// a SharedStore, a session held by another node (or by one that died) is claimed: it moves here.
+func (h *Hub) LookupContext(ctx context.Context, id, user string) (*Session, error) {
 	h.mu.RLock()
 	s := h.sessions[id]
 	closed := h.closed
@@ -228,10 +244,24 @@ func (h *Hub) Lookup(id, user string) (*Session, error) {
 	if closed {
 		return nil, ErrClosed
 	}
+	if s == nil && h.shared != nil && id != "" {
+		return h.claim(ctx, id, user)
+	}
 	if s == nil || (user != "" && s.user != user) {
-		return nil, Errorf(CodeUnknownSession, "no such session (it may have expired); open a new one")
+		return nil, errNoSession()
 	}
 	return s, nil
+}
+
+func errNoSession() *Error {
+	return Errorf(CodeUnknownSession, "no such session (it may have expired); open a new one")
+}
+
+// Holds reports whether this node holds session id now (without claiming it).
+func (h *Hub) Holds(id string) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.sessions[id] != nil
 }
 
 // Sessions returns how many sessions this node holds.
@@ -260,7 +290,7 @@ func (s *Session) Handle(ctx context.Context, env Envelope) (Envelope, error) {
 		if err != nil {
 			return Envelope{}, Errorf(CodeUnavailable, "member list unavailable: %v", err)
 		}
-		return s.reply(Envelope{Type: TypePresence, Room: env.Room, Members: users, CID: env.CID}), nil
+		return s.reply(ctx, Envelope{Type: TypePresence, Room: env.Room, Members: users, CID: env.CID})
 	}
 	if env.CID != "" {
 		// A retry gets the same answer and nothing is done twice; a retry that races the
@@ -273,7 +303,11 @@ func (s *Session) Handle(ctx context.Context, env Envelope) (Envelope, error) {
 				s.mu.Unlock()
 				seq := prev.Seq
 				prev.Seq = 0
-				if prev.Seq = s.push(NewPayload(prev)); prev.Seq == 0 {
+				n, err := h.commit(ctx, s, NewPayload(prev))
+				if err != nil {
+					return Envelope{}, err
+				}
+				if prev.Seq = n; n == 0 {
 					prev.Seq = seq // the session has ended: nothing was queued
 				}
 				return prev, nil
@@ -326,8 +360,9 @@ func (s *Session) Handle(ctx context.Context, env Envelope) (Envelope, error) {
 		}
 		id := h.newID()
 		p := NewPayload(Envelope{Type: TypeMsg, ID: id, Room: env.Room, From: s.user, Text: env.Text, TS: time.Now().UnixNano()})
-		if err := h.broker.Publish(ctx, "room:"+env.Room, p.Bytes()); err != nil {
-			return Envelope{}, Errorf(CodeUnavailable, "message not sent, try again: %v", err)
+		id, err := h.publish(ctx, s, env.CID, id, p, "room:"+env.Room)
+		if err != nil {
+			return Envelope{}, err
 		}
 		reply = Envelope{Type: TypeOK, CID: env.CID, ID: id}
 	case TypeDM:
@@ -340,13 +375,13 @@ func (s *Session) Handle(ctx context.Context, env Envelope) (Envelope, error) {
 		}
 		id := h.newID()
 		p := NewPayload(Envelope{Type: TypeMsg, ID: id, To: env.To, From: s.user, Text: env.Text, TS: time.Now().UnixNano()})
-		if err := h.broker.Publish(ctx, "user:"+env.To, p.Bytes()); err != nil {
-			return Envelope{}, Errorf(CodeUnavailable, "message not sent, try again: %v", err)
-		}
+		topics := []string{"user:" + env.To}
 		if env.To != s.user { // the sender's tabs show it as sent
-			if err := h.broker.Publish(ctx, "user:"+s.user, p.Bytes()); err != nil {
-				h.log.Warn("dm copy to sender failed", "err", err)
-			}
+			topics = append(topics, "user:"+s.user)
+		}
+		id, err = h.publish(ctx, s, env.CID, id, p, topics...)
+		if err != nil {
+			return Envelope{}, err
 		}
 		reply = Envelope{Type: TypeOK, CID: env.CID, ID: id}
 	default:
@@ -355,12 +390,42 @@ func (s *Session) Handle(ctx context.Context, env Envelope) (Envelope, error) {
 	if env.CID == "" {
 		return Envelope{}, nil
 	}
-	return s.reply(reply), nil
+	return s.reply(ctx, reply)
+}
+
+// publish sends message p (with id) from session s on topics and returns its id. With a
+// SharedStore a command retried with the same cid publishes nothing again, whichever node it
+// reaches: the id of the first publication is returned.
+func (h *Hub) publish(ctx context.Context, s *Session, cid CID, id string, p *Payload, topics ...string) (string, error) {
+	if h.shared != nil {
+		prev, err := h.shared.PublishOnce(ctx, s.id, cid, id, p.Bytes(), topics...)
+		if err != nil {
+			return "", Errorf(CodeUnavailable, "message not sent, try again: %v", err)
+		}
+		if prev != "" {
+			id = prev
+		}
+		return id, nil
+	}
+	for i, t := range topics {
+		if err := h.broker.Publish(ctx, t, p.Bytes()); err != nil {
+			if i > 0 { // the copy to the sender's own tabs
+				h.log.Warn("dm copy to sender failed", "err", err)
+				continue
+			}
+			return "", Errorf(CodeUnavailable, "message not sent, try again: %v", err)
+		}
+	}
+	return id, nil
 }
 
 // reply queues env in s's outbox, remembers it under its cid, and returns it with its seq.
-func (s *Session) reply(env Envelope) Envelope {
-	env.Seq = s.push(NewPayload(env))
+func (s *Session) reply(ctx context.Context, env Envelope) (Envelope, error) {
+	seq, err := s.hub.commit(ctx, s, NewPayload(env))
+	if err != nil {
+		return Envelope{}, err
+	}
+	env.Seq = seq
 	if env.CID != "" && env.Type == TypeOK {
 		s.mu.Lock()
 		s.cids[env.CID] = env
@@ -371,7 +436,7 @@ func (s *Session) reply(env Envelope) Envelope {
 		}
 		s.mu.Unlock()
 	}
-	return env
+	return env, nil
 }
 
 func (h *Hub) join(ctx context.Context, s *Session, room string) (bool, error) {
@@ -393,19 +458,7 @@ func (h *Hub) join(ctx context.Context, s *Session, room string) (bool, error) {
 	s.rooms[room] = struct{}{}
 	s.mu.Unlock()
 
-	h.mu.Lock()
-	m := h.rooms[room]
-	if m == nil {
-		m = &members{}
-		h.rooms[room] = m
-	}
-	localFirst := m.add(s) == 1
-	h.mu.Unlock()
-	if localFirst {
-		if err := h.broker.Subscribe(ctx, "room:"+room); err != nil {
-			h.log.Warn("broker subscribe failed", "topic", "room:"+room, "err", err)
-		}
-	}
+	h.addMember(ctx, h.rooms, "room:", room, s)
 	first, err := h.broker.RoomJoin(ctx, room, s.user, s.id)
 	if err != nil {
 		h.log.Warn("broker registry failed", "room", room, "err", err)
@@ -425,9 +478,64 @@ func (h *Hub) join(ctx context.Context, s *Session, room string) (bool, error) {
 			_ = h.broker.Publish(ctx, "room:"+room, p.Bytes())
 		}
 		users, _ := h.broker.RoomUsers(ctx, room)
-		s.push(NewPayload(Envelope{Type: TypePresence, Room: room, Members: users}))
+		if _, err := h.commit(ctx, s, NewPayload(Envelope{Type: TypePresence, Room: room, Members: users})); err != nil {
+			h.log.Warn("member list not queued", "room", room, "err", err)
+		}
 	}
 	return true, nil
+}
+
+// topicLock returns the lock that orders local membership changes of topic with its broker
+// subscription.
+func (h *Hub) topicLock(topic string) *sync.Mutex {
+	var x uint32 = 2166136261
+	for i := 0; i < len(topic); i++ {
+		x = (x ^ uint32(topic[i])) * 16777619
+	}
+	return &h.topicMu[x%uint32(len(h.topicMu))]
+}
+
+// addMember adds s to the local members of name in set (h.users or h.rooms; topic prefix
+// "user:" or "room:") and subscribes to the topic if s is the first local member.
+func (h *Hub) addMember(ctx context.Context, set map[string]*members, prefix, name string, s *Session) {
+	topic := prefix + name
+	lk := h.topicLock(topic)
+	lk.Lock()
+	defer lk.Unlock()
+	h.mu.Lock()
+	m := set[name]
+	if m == nil {
+		m = &members{}
+		set[name] = m
+	}
+	first := m.add(s) == 1
+	h.mu.Unlock()
+	if first {
+		if err := h.broker.Subscribe(ctx, topic); err != nil {
+			h.log.Warn("broker subscribe failed", "topic", topic, "err", err)
+		}
+	}
+}
+
+// removeMember removes s from the local members of name and unsubscribes from the topic if it
+// was the last local member.
+func (h *Hub) removeMember(ctx context.Context, set map[string]*members, prefix, name string, s *Session) {
+	topic := prefix + name
+	lk := h.topicLock(topic)
+	lk.Lock()
+	defer lk.Unlock()
+	h.mu.Lock()
+	last := false
+	if m := set[name]; m != nil && m.remove(s) == 0 {
+		delete(set, name)
+		last = true
+	}
+	h.mu.Unlock()
+	if last {
+		if err := h.broker.Unsubscribe(ctx, topic); err != nil {
+			h.log.Warn("broker unsubscribe failed", "topic", topic, "err", err)
+		}
+	}
 }
 
 func (h *Hub) leave(ctx context.Context, s *Session, room string) error {
@@ -445,18 +553,7 @@ func (h *Hub) leave(ctx context.Context, s *Session, room string) error {
 }
 
 func (h *Hub) dropMember(ctx context.Context, s *Session, room string) {
-	h.mu.Lock()
-	localLast := false
-	if m := h.rooms[room]; m != nil && m.remove(s) == 0 {
-		delete(h.rooms, room)
-		localLast = true
-	}
-	h.mu.Unlock()
-	if localLast {
-		if err := h.broker.Unsubscribe(ctx, "room:"+room); err != nil {
-			h.log.Warn("broker unsubscribe failed", "topic", "room:"+room, "err", err)
-		}
-	}
+	h.removeMember(ctx, h.rooms, "room:", room, s)
 	last, err := h.broker.RoomLeave(ctx, room, s.user, s.id)
 	if err != nil {
 		h.log.Warn("broker registry failed", "room", room, "err", err)
@@ -510,20 +607,18 @@ func (h *Hub) expire(s *Session, why *Error) {
 
 	h.mu.Lock()
 	delete(h.sessions, s.id)
-	lastOfUser := false
-	if m := h.users[s.user]; m != nil && m.remove(s) == 0 {
-		delete(h.users, s.user)
-		lastOfUser = true
-	}
 	h.mu.Unlock()
+	h.removeMember(ctx, h.users, "user:", s.user, s)
 	for _, r := range rooms {
 		h.dropMember(ctx, s, r)
 	}
 	if err := h.broker.RemoveSession(ctx, s.user, s.id); err != nil {
 		h.log.Warn("broker registry failed", "user", s.user, "err", err)
 	}
-	if lastOfUser {
-		_ = h.broker.Unsubscribe(ctx, "user:"+s.user)
+	if h.shared != nil {
+		if err := h.shared.DropSession(ctx, s.id); err != nil {
+			h.log.Warn("shared session not deleted (it expires on its own)", "err", err)
+		}
 	}
 }
 
@@ -585,6 +680,7 @@ func (h *Hub) sweep(now int64, scratch []*Session) []*Session {
 			h.expire(s, Errorf(CodeExpired, "session expired"))
 		}
 	}
+	h.keep(now, &h.lastKeep, scratch)
 	clear(scratch)
 	return scratch
 }

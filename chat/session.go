@@ -18,6 +18,7 @@ type Session struct {
 	lastHeard atomic.Int64 // hub clock (unix ns) of the last thing heard from the client
 
 	memb     sync.Mutex // serialises join, leave and expiry, so that the rooms agree everywhere
+	appendMu sync.Mutex // with a SharedStore: holds seq order from the store's commit to the outbox
 	mu       sync.Mutex
 	seq      uint64 // seq of the newest outbox entry
 	out      ring
@@ -113,13 +114,26 @@ func (r *ring) first(last uint64) uint64 { return last - uint64(r.count) + 1 }
 
 // push appends p to the outbox and wakes the attached cursor; a cursor that lags more than the
 // send queue allows is disconnected (it can resume).
-func (s *Session) push(p *Payload) uint64 {
+func (s *Session) push(p *Payload) uint64 { return s.pushAt(p, 0) }
+
+// pushAt is push with the seq the shared store gave the entry (0: the next one).
+func (s *Session) pushAt(p *Payload, seq uint64) uint64 {
 	cfg := &s.hub.cfg
 	now := s.hub.clock.Load()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return 0
+	}
+	if seq != 0 && seq != s.seq+1 {
+		if seq <= s.seq {
+			s.mu.Unlock()
+			return 0 // already here
+		}
+		// The store holds entries this node never saw (it cannot happen while one node
+		// holds the session): start the outbox again; a reader gets a gap error.
+		s.out = ring{}
+		s.seq = seq - 1
 	}
 	s.seq++
 	s.out.push(slot{p: p, at: now}, cfg.Outbox)
@@ -131,7 +145,7 @@ func (s *Session) push(p *Payload) uint64 {
 			c.signal()
 		}
 	}
-	seq := s.seq
+	seq = s.seq
 	s.mu.Unlock()
 	return seq
 }

@@ -1,0 +1,101 @@
+package chat
+
+import (
+	"context"
+	"sync/atomic"
+)
+
+// SharedStore is a Broker that also keeps every session where all nodes can reach it (Redis),
+// so that any node can serve any session: no sticky sessions. A node that gets a request for a
+// session it does not hold claims it — the outbox, the rooms and the session's position in
+// every topic move to the claiming node — and the node that held it lets it go. With a
+// SharedStore the hub commits every outbox entry to the store before any connection can read
+// it, so a session survives the node that held it: a client resumes on another node with
+// nothing lost or doubled.
+//
+// Topics carry positions: every message published on a topic gets the next position (1, 2, 3,
+// ...), and a session's stored state records, per topic, the position of the last message
+// committed to its outbox. A node that claims a session catches up from there.
+type SharedStore interface {
+	Broker
+
+	// StartShared is called instead of Start. deliver is called, from one goroutine, for every
+	// topic message in position order per topic (gaps filled from the store, repeats
+	// dropped). released is called when another node has claimed a session this node holds.
+	StartShared(deliver func(topic string, pos uint64, data []byte), released func(sid string)) error
+	// CreateSession stores a new session held by this node.
+	CreateSession(ctx context.Context, sid, user string) error
+	// Commit appends entries to the outboxes of sessions this node holds and sets each entry's
+	// Seq; an entry whose session another node has claimed gets Seq 0 and is not stored.
+	Commit(ctx context.Context, entries []Commit) error
+	// Claim makes this node the holder of session sid (of user, if user is not empty) and
+	// returns its stored state; it returns (nil, nil) if there is no such session.
+	Claim(ctx context.Context, sid, user string) (*SharedSession, error)
+	// Exclusive runs fn while no topic message is being delivered on this node.
+	Exclusive(ctx context.Context, fn func() error) error
+	// CatchUp returns the messages of topic after position from, up to the last one this node
+	// has delivered, and how many of them the store no longer keeps. Call it inside Exclusive,
+	// after Subscribe.
+	CatchUp(ctx context.Context, topic string, from uint64) (msgs []TopicMessage, lost uint64, err error)
+	// PublishOnce publishes data (a message with id) on every topic, unless session sid has
+	// already published a message under cid: then it publishes nothing and returns the id
+	// used then.
+	PublishOnce(ctx context.Context, sid string, cid CID, id string, data []byte, topics ...string) (prevID string, err error)
+	// Keep refreshes the time to live of sessions this node holds.
+	Keep(ctx context.Context, sids []string) error
+	// DropSession deletes a session this node holds (it expired).
+	DropSession(ctx context.Context, sid string) error
+}
+
+// Commit is one outbox entry for SharedStore.Commit. Topic and Pos say where a delivered
+// message came from (empty for a reply to the session's own command).
+type Commit struct {
+	SID   string
+	Topic string
+	Pos   uint64
+	Data  []byte
+	Seq   uint64 // set by Commit: the entry's seq, 0 if the session is not held here
+	// Skip is set by Commit when the session already has this topic position (a message that
+	// reached it twice while it moved between nodes): nothing was stored.
+	Skip bool
+}
+
+// TopicMessage is a message kept in a topic, with its position.
+type TopicMessage struct {
+	Pos  uint64
+	Data []byte
+}
+
+// SharedSession is a session's stored state, as Claim returns it.
+type SharedSession struct {
+	User   string
+	Seq    uint64            // newest seq
+	Rooms  []string          // rooms besides lobby too (lobby included)
+	Pos    map[string]uint64 // topic -> position of the last message committed
+	Outbox []StoredEntry     // the outbox, oldest first; seqs contiguous, ending at Seq
+}
+
+// StoredEntry is one stored outbox entry.
+type StoredEntry struct {
+	Seq  uint64
+	At   int64 // unix ns when it was committed
+	Data []byte
+}
+
+// ClusterStats counts what a node of a cluster did that a single node never does.
+type ClusterStats struct {
+	Claimed  uint64 // sessions this node took over from another node (or from a dead one)
+	Released uint64 // sessions another node took over from this one
+	// Lost is the number of topic messages a claimed session should have had but the store
+	// no longer kept (trimmed): each is announced to the client as a gap.
+	Lost uint64
+}
+
+type clusterCounters struct {
+	claimed, released, lost atomic.Uint64
+}
+
+// ClusterStats returns the node's cluster counters (zero on a single node).
+func (h *Hub) ClusterStats() ClusterStats {
+	return ClusterStats{Claimed: h.cc.claimed.Load(), Released: h.cc.released.Load(), Lost: h.cc.lost.Load()}
+}
