@@ -3,8 +3,10 @@ package lab
 import (
 	"net/netip"
 	"sort"
+	"strconv"
 	"time"
 
+	"github.com/wirelab/wirelab/chat"
 	"github.com/wirelab/wirelab/netem"
 )
 
@@ -16,12 +18,16 @@ type copyKey struct {
 type span struct{ start, end uint64 }
 
 // attribution decides, for a stalled copy, whether a packet carrying its own bytes was dropped
-// (its delay is its own) or not (it waited behind another's loss: head of line). Method, in
-// docs/METRICS.md: for TCP the copy's text is found in the byte stream of the recipient's
-// connection (and of the sender's request) and compared with the stream byte ranges of dropped
-// segments in the netem drop trace; QUIC's packets are encrypted, so for QUIC a drop on the
-// recipient's or the sender's UDP flow between the send and the receipt counts as its own (an
-// upper bound on own losses: a lower bound on head-of-line stalls).
+// (its delay is its own) or not (it waited behind another's loss: head of line), and in which
+// direction: upstream (the sender's command on its way to the server) or downstream (the copy on
+// its way to the recipient). Method, in docs/METRICS.md: for TCP the copy's text is found in the
+// byte stream of the recipient's connection and of the sender's request and compared with the
+// stream byte ranges of dropped segments in the netem drop trace. QUIC's packets are encrypted, so
+// for QUIC the endpoints' own quic-go traces say which messages a lost packet carried: the
+// server's downstream (quicLost: session id -> seqs) and the clients' upstream (cmdLost: session
+// id -> cids, the lab's cid being "m<message index>"). A QUIC session without a client trace
+// (auto on wt-uni) falls back to netem's trace upstream: a drop on the sender's UDP flow between
+// the send and the server's acceptance counts as its own (an upper bound on own losses).
 type attribution struct {
 	quic    bool
 	t0      time.Time
@@ -31,16 +37,42 @@ type attribution struct {
 	up      map[int32][]wireMark
 	udp     map[netip.AddrPort][]time.Duration // drop times (since t0) by client address
 	udpOf   []netip.AddrPort                   // session -> its UDP address
-	qlost   map[copyKey]bool                   // QUIC: (session, seq) whose own packets were lost
+	qlost   map[copyKey]bool                   // QUIC downstream: (session, seq) whose own packets were lost
+	qup     map[copyKey]bool                   // QUIC upstream: (sender session, message) whose command's packets were lost
+	traced  []bool                             // session -> its QUIC client recorded its upstream losses
 }
 
-func newAttribution(drops []netem.DropEvent, marks []wireMark, t0 time.Time, rec *Recorder, quic bool, udpOf []netip.AddrPort, sessionIDs []string, quicLost map[string][]uint64) *attribution {
+// lossDirs says in which direction a copy's own bytes were dropped.
+type lossDirs struct{ up, down bool }
+
+func (d lossDirs) any() bool { return d.up || d.down }
+
+// CID is the cid the lab gives message i's command, so that a client's upstream loss trace names
+// the message.
+func CID(i int) chat.CID { return chat.StringCID("m" + strconv.Itoa(i)) }
+
+func msgOfCID(c chat.CID) (int, bool) {
+	s := string(c)
+	if len(s) < 4 || s[0] != '"' || s[1] != 'm' || s[len(s)-1] != '"' {
+		return 0, false
+	}
+	i, err := strconv.Atoi(s[2 : len(s)-1])
+	return i, err == nil
+}
+
+func newAttribution(drops []netem.DropEvent, marks []wireMark, t0 time.Time, rec *Recorder, quic bool, udpOf []netip.AddrPort,
+	sessionIDs []string, quicLost map[string][]uint64, cmdLost map[string][]chat.CID, traced []bool) *attribution {
 	a := &attribution{quic: quic, t0: t0, rec: rec, dropped: map[netem.Flow][]span{},
 		down: map[copyKey][]wireMark{}, up: map[int32][]wireMark{}, udp: map[netip.AddrPort][]time.Duration{}, udpOf: udpOf,
-		qlost: map[copyKey]bool{}}
+		qlost: map[copyKey]bool{}, qup: map[copyKey]bool{}, traced: traced}
 	for s, id := range sessionIDs {
 		for _, q := range quicLost[id] {
 			a.qlost[copyKey{int32(s), int32(q)}] = true
+		}
+		for _, c := range cmdLost[id] {
+			if i, ok := msgOfCID(c); ok {
+				a.qup[copyKey{int32(s), int32(i)}] = true
+			}
 		}
 	}
 	for _, d := range drops {
@@ -78,39 +110,49 @@ func (a *attribution) hit(m wireMark) bool {
 	return false
 }
 
-// ownLoss reports whether a packet carrying copy c (received by session s) was dropped.
-func (a *attribution) ownLoss(s int, c copyRec) bool {
+// ownLoss reports in which directions a packet carrying copy c (received by session s) was
+// dropped; none means the copy waited behind another's loss.
+func (a *attribution) ownLoss(s int, c copyRec) lossDirs {
 	m := a.rec.msgs[c.msg]
 	down := a.down[copyKey{int32(s), c.msg}]
 	if len(down) == 0 && (a.quic || a.udpAt(s).IsValid()) {
 		// Not seen in any TCP stream: it came over QUIC (a wt transport, or auto on wt-uni).
-		if a.qlost[copyKey{int32(s), int32(c.seq)}] {
-			return true // a packet carrying it to the recipient was lost
+		d := lossDirs{down: a.qlost[copyKey{int32(s), int32(c.seq)}]}
+		if a.isTraced(m.Sender) {
+			d.up = a.qup[copyKey{int32(m.Sender), c.msg}]
+			return d
 		}
-		// Upstream: the sender's request crossed its own UDP flow before the server took it.
+		// Upstream, untraced: the sender's command crossed its own UDP flow before the server
+		// took it.
 		from, to := m.At, c.accepted
 		if to <= from {
 			to = c.recv
 		}
 		ts := a.udp[a.udpAt(m.Sender)]
 		i := sort.Search(len(ts), func(i int) bool { return ts[i] >= from })
-		return i < len(ts) && ts[i] <= to
+		d.up = i < len(ts) && ts[i] <= to
+		return d
 	}
 	if len(down) == 0 {
-		return true // not seen on the wire (cannot tell): not counted as head of line
+		return lossDirs{down: true} // not seen on the wire (cannot tell): not counted as head of line
 	}
+	var d lossDirs
 	for _, w := range down {
 		if a.hit(w) {
-			return true
+			d.down = true
+			break
 		}
 	}
 	for _, w := range a.up[c.msg] {
 		if a.hit(w) {
-			return true
+			d.up = true
+			break
 		}
 	}
-	return false
+	return d
 }
+
+func (a *attribution) isTraced(s int) bool { return s < len(a.traced) && a.traced[s] }
 
 func (a *attribution) udpAt(s int) netip.AddrPort {
 	if s < len(a.udpOf) {

@@ -22,6 +22,7 @@ import (
 	"github.com/wirelab/wirelab/scenarios"
 	"github.com/wirelab/wirelab/transports"
 	"github.com/wirelab/wirelab/transports/all"
+	"github.com/wirelab/wirelab/transports/webtransport"
 )
 
 // Options configure a lab run. The zero value of a field means its default.
@@ -175,6 +176,9 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 	var pcs []net.PacketConn
 	var pcMu sync.Mutex
 	udpOf := make([]netip.AddrPort, pop.Sessions())
+	// The QUIC clients record which of their commands lost a packet upstream.
+	upLoss := webtransport.NewLossMap()
+	traced := make([]bool, pop.Sessions())
 	defer func() {
 		var wg sync.WaitGroup
 		for _, c := range clients {
@@ -223,6 +227,10 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 		for attempt := 1; ; attempt++ {
 			if c, err = all.NewClient(p.Transport, o); err != nil {
 				return err
+			}
+			if tl, ok := c.(interface{ TraceLoss(*webtransport.LossMap) }); ok {
+				tl.TraceLoss(upLoss)
+				traced[s] = true
 			}
 			if err = c.Connect(ctx); err == nil {
 				break
@@ -289,9 +297,9 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 		senders.Add(1)
 		go func() {
 			defer senders.Done()
-			env := chat.Envelope{Type: chat.TypeSay, Room: m.Room, Text: Text(m.Index, sc.Workload.Size)}
+			env := chat.Envelope{Type: chat.TypeSay, Room: m.Room, Text: Text(m.Index, sc.Workload.Size), CID: CID(m.Index)}
 			if m.Kind == KindDM {
-				env = chat.Envelope{Type: chat.TypeDM, To: UserName(m.To), Text: env.Text}
+				env = chat.Envelope{Type: chat.TypeDM, To: UserName(m.To), Text: env.Text, CID: env.CID}
 			}
 			if _, err := clients[m.Sender].Send(sendCtx, env); err == nil {
 				rec.Acked(m.Index, time.Now())
@@ -387,7 +395,7 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 	if math.IsNaN(noLossP99) {
 		threshold = time.Duration(run.Latency.P99*float64(time.Millisecond)) + rtt
 	}
-	att := newAttribution(drops, wm, t0, rec, isQUIC(p.Transport), udpOf, sessionIDs, end.server.QUICLost)
+	att := newAttribution(drops, wm, t0, rec, isQUIC(p.Transport), udpOf, sessionIDs, end.server.QUICLost, upLoss.LostCommands(), traced)
 	samples := subsample(a.lats, 5000, seed)
 	stalled := map[copyKey]bool{}
 	for s := range rec.sessions {
@@ -397,9 +405,16 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 			}
 			run.Stalls.Count++
 			run.Stalls.TotalMS += float64(c.lat-threshold) / 1e6
-			hol := !att.ownLoss(s, c)
+			own := att.ownLoss(s, c)
+			hol := !own.any()
 			if hol {
 				run.Stalls.Collateral++
+			}
+			if own.up {
+				run.Stalls.OwnUpstream++
+			}
+			if own.down {
+				run.Stalls.OwnDownstream++
 			}
 			stalled[copyKey{int32(s), c.msg}] = hol
 		}

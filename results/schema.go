@@ -97,11 +97,16 @@ type Latency struct {
 }
 
 // Stalls: copies later than the transport's no-loss p99 plus one RTT; collateral ones (head of
-// line) had none of their own bytes dropped.
+// line) had none of their own bytes dropped. The others had: upstream (a packet of the sender's
+// command), downstream (a packet of the copy to its recipient), or both.
 type Stalls struct {
 	Count      int64   `json:"count"`
 	Collateral int64   `json:"collateral"`
 	TotalMS    float64 `json:"total_ms"`
+	// OwnUpstream and OwnDownstream count the stalls whose own bytes were dropped on the way
+	// up and on the way down (a stall can be both). Beyond DESIGN's three fields.
+	OwnUpstream   int64 `json:"own_upstream,omitempty"`
+	OwnDownstream int64 `json:"own_downstream,omitempty"`
 }
 
 // LinkFigures count what the emulated link carried, both directions, all clients.

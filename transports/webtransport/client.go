@@ -19,6 +19,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+	"github.com/quic-go/quic-go/qlogwriter"
 	wt "github.com/quic-go/webtransport-go"
 
 	"github.com/wirelab/wirelab/chat"
@@ -27,6 +28,12 @@ import (
 
 // maxIncomingUni is how many unidirectional streams the client lets the server have open at once.
 const maxIncomingUni = 1000
+
+// ctlHeaderLen is the length of the WebTransport header that starts the control stream's upstream
+// bytes on the wire: the stream type 0x41 (a 2-byte varint) and the session id (the CONNECT
+// stream's id, 0: each QUIC connection carries one session, 1 byte). The loss trace counts
+// stream offsets as QUIC does.
+const ctlHeaderLen = 3
 
 // maxUniEnvelope bounds what the client reads from one unidirectional stream.
 const maxUniEnvelope = 16 << 20
@@ -70,6 +77,10 @@ func NewDatagramClient(opt transports.Options) *Client {
 	return NewClient(transports.WTDatagram, opt)
 }
 
+// TraceLoss makes the client record, in m, the commands whose QUIC packets were lost upstream
+// (LossMap.LostCommands; the lab attributes stalls with it). Call it before Connect.
+func (c *Client) TraceLoss(m *LossMap) { c.d.TraceLoss(m) }
+
 // Close ends the client, then its QUIC transport (and the UDP socket if the client opened it).
 func (c *Client) Close() error {
 	err := c.Engine.Close()
@@ -99,6 +110,15 @@ type Dialer struct {
 	closed bool
 
 	wttUsed bool
+	loss    *LossMap
+}
+
+// TraceLoss makes the dialer's connections record, in m, the commands whose QUIC packets were
+// lost (see LossMap). Call it before the first Dial.
+func (d *Dialer) TraceLoss(m *LossMap) {
+	d.mu.Lock()
+	d.loss = m
+	d.mu.Unlock()
 }
 
 // Close closes the QUIC transport; connections still open are cut.
@@ -210,7 +230,14 @@ func (d *Dialer) Dial(ctx context.Context, session string, after uint64) (transp
 	}
 	u := url.URL{Scheme: "https", Host: hostPort(base), Path: Path, RawQuery: q.Encode()}
 
-	qc, err := tr.Dial(ctx, addr, d.tlsConfig(base.Hostname()), quicConfig())
+	qcfg := quicConfig()
+	d.mu.Lock()
+	trace := d.loss.newCmdTrace()
+	d.mu.Unlock()
+	if trace != nil {
+		qcfg.Tracer = func(context.Context, bool, quic.ConnectionID) qlogwriter.Trace { return trace }
+	}
+	qc, err := tr.Dial(ctx, addr, d.tlsConfig(base.Hostname()), qcfg)
 	if err != nil {
 		return nil, chat.Envelope{}, chat.Errorf(chat.CodeUnavailable, "QUIC handshake with %s: %v", addr, err)
 	}
@@ -261,7 +288,12 @@ func (d *Dialer) Dial(ctx context.Context, session string, after uint64) (transp
 	if welcome.Type != chat.TypeWelcome {
 		return fail(fmt.Errorf("webtransport: the first line is a %q, not the welcome", welcome.Type))
 	}
-	c := &clientConn{mode: d.mode, qc: qc, ws: ws, ctl: ctl, br: br,
+	sid := welcome.Session
+	if sid == "" {
+		sid = session
+	}
+	trace.setSession(sid, ctl.StreamID())
+	c := &clientConn{mode: d.mode, qc: qc, ws: ws, ctl: ctl, br: br, trace: trace, ctlOff: ctlHeaderLen + 1,
 		in: make(chan []chat.Envelope, 64), done: make(chan struct{}), failed: make(chan struct{}),
 		ackKick: make(chan struct{}, 1)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
@@ -307,8 +339,10 @@ type clientConn struct {
 	fonce  sync.Once
 	err    error
 
-	wmu   sync.Mutex
-	after atomic.Uint64
+	wmu    sync.Mutex // serializes writes on ctl
+	ctlOff int64      // under wmu: bytes written on ctl so far
+	trace  *cmdTrace  // nil unless Dialer.TraceLoss
+	after  atomic.Uint64
 
 	ackMu   sync.Mutex
 	ackSeqs []uint64
@@ -487,27 +521,55 @@ func (c *clientConn) Recv(ctx context.Context, after uint64) ([]chat.Envelope, e
 }
 
 func (c *clientConn) Send(ctx context.Context, env chat.Envelope) ([]chat.Envelope, error) {
-	return nil, c.writeLine(ctx, append(chat.Marshal(&env), '\n'))
+	return nil, c.writeLine(ctx, append(chat.Marshal(&env), '\n'), env.CID)
 }
 
-// SendRaw writes b as one line on the control stream, unchecked (tests send malformed
-// envelopes with it).
+// SendRaw sends b as one line, unchecked (tests send malformed envelopes with it), as Send does.
 func (c *clientConn) SendRaw(ctx context.Context, b []byte) ([]chat.Envelope, error) {
 	line := make([]byte, 0, len(b)+1)
 	line = append(append(line, b...), '\n')
-	return nil, c.writeLine(ctx, line)
+	return nil, c.writeLine(ctx, line, "")
 }
 
 var _ transports.RawConn = (*clientConn)(nil)
 
-func (c *clientConn) writeLine(ctx context.Context, b []byte) error {
+// writeLine sends one NDJSON line upstream: in wt-stream mode on the control stream; in wt-uni
+// and wt-datagram modes on a unidirectional stream of its own, so that a lost packet holds back
+// only the command it carried, not the ones sent after it (no head-of-line blocking upstream).
+func (c *clientConn) writeLine(ctx context.Context, b []byte, cid chat.CID) error {
+	if c.mode == ModeStream {
+		return c.writeControl(ctx, b, cid)
+	}
+	us, err := c.ws.OpenUniStreamSync(ctx)
+	if err != nil {
+		return chat.Errorf(chat.CodeUnavailable, "opening a command stream: %v", err)
+	}
+	c.trace.noteUni(us.StreamID(), cid)
+	if dl, ok := ctx.Deadline(); ok {
+		_ = us.SetWriteDeadline(dl)
+	}
+	if _, err := us.Write(b); err != nil {
+		us.CancelWrite(0)
+		return chat.Errorf(chat.CodeUnavailable, "writing a command stream: %v", err)
+	}
+	if err := us.Close(); err != nil {
+		return chat.Errorf(chat.CodeUnavailable, "closing a command stream: %v", err)
+	}
+	return nil
+}
+
+// writeControl writes b on the control stream.
+func (c *clientConn) writeControl(ctx context.Context, b []byte, cid chat.CID) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.ctl.SetWriteDeadline(dl)
 		defer c.ctl.SetWriteDeadline(time.Time{}) //nolint:errcheck // nothing to do about it
 	}
-	if _, err := c.ctl.Write(b); err != nil {
+	c.trace.noteCtl(c.ctlOff, c.ctlOff+int64(len(b)), cid)
+	n, err := c.ctl.Write(b)
+	c.ctlOff += int64(n)
+	if err != nil {
 		return chat.Errorf(chat.CodeUnavailable, "writing on the control stream: %v", err)
 	}
 	return nil

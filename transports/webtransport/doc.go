@@ -4,14 +4,15 @@
 //   - wt-stream (/wt?user=U): one bidirectional stream that the client opens; NDJSON both ways.
 //     The client writes first (a command, or an empty line: QUIC streams are invisible to the
 //     peer until written); the server's first line is the welcome.
-//   - wt-uni (/wt?user=U&mode=uni): the bidirectional stream carries the welcome, the client's
-//     commands, errors and pings; every outbox envelope travels on its own unidirectional stream,
-//     so a lost packet delays only the envelope it carried (no head-of-line blocking). Envelopes
-//     arrive out of order; seq says the order.
+//   - wt-uni (/wt?user=U&mode=uni): the bidirectional stream carries the welcome, errors and
+//     pings; every outbox envelope travels on its own unidirectional stream, and so does every
+//     command the Go client sends, so a lost packet delays only the envelope or command it
+//     carried (no head-of-line blocking either way). Envelopes arrive out of order; seq says the
+//     order. Commands on the control stream are accepted too (the browser page sends them there).
 //   - wt-datagram (/wt?user=U&mode=datagram): every outbox envelope is one QUIC datagram,
 //     retransmitted by the server until the client acknowledges its seq (ack datagrams, see
 //     datagram.go and docs/PROTOCOL.md); one too large for a datagram goes on a unidirectional
-//     stream. Commands go upstream on the bidirectional stream.
+//     stream. Commands go upstream as in wt-uni.
 //
 // Every mode resumes with &session=S&after=N, takes a token as &token=T, and gets pings on the
 // bidirectional stream that the client answers with pongs.
@@ -23,11 +24,13 @@
 // Goroutines. Server: quic-go and webtransport-go run their own per connection; each
 // WebTransport session is served by its HTTP/3 handler goroutine (tracked by
 // transports.Server, so Shutdown waits for it), which writes downstream, plus one goroutine
-// reading the control stream, one watching the session (it closes the QUIC connection under a
-// writer stuck on a silent peer) and, in datagram mode, one reading acks and one
-// retransmitting. The handler waits for all of them.
+// reading the control stream, one accepting the client's command streams (wt-uni, wt-datagram;
+// it owns one short-lived goroutine per stream), one watching the session (it closes the QUIC
+// connection under a writer stuck on a silent peer) and, in datagram mode, one reading acks and
+// one retransmitting. The handler waits for all of them.
 // Client: per connection, one goroutine reads the control stream; uni and datagram modes add one
 // accepting unidirectional streams (and one short-lived goroutine per stream, so that streams
-// are read independently); datagram mode adds one reading datagrams and one sending acks.
-// Conn.Close closes the QUIC connection and waits for all of them.
+// are read independently); datagram mode adds one reading datagrams and one sending acks. A
+// command is written by the goroutine that sends it. Conn.Close closes the QUIC connection and
+// waits for all of them.
 package webtransport

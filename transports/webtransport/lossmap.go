@@ -8,36 +8,47 @@ import (
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/qlog"
 	"github.com/quic-go/quic-go/qlogwriter"
+
+	"github.com/wirelab/wirelab/chat"
 )
 
-// LossMap tells which messages a QUIC packet loss hit. The lab sets it on its server (Config.Loss)
-// to tell a message delayed by the loss of its own bytes from one delayed behind another's loss
-// (head-of-line blocking), as netem's drop trace does for TCP: QUIC's packets are encrypted on the
-// wire, so the server's own record is used instead. quic-go reports every packet it sends with
-// its frames, and every packet it declares lost; the server notes which stream carries which
+// LossMap tells which messages a QUIC packet loss hit. The lab uses it to tell a message delayed
+// by the loss of its own bytes from one delayed behind another's loss (head-of-line blocking), as
+// netem's drop trace does for TCP: QUIC's packets are encrypted on the wire, so the endpoints'
+// own records are used instead. quic-go reports every packet it sends with its frames, and every
+// packet it declares lost.
+//
+// Downstream (a server's LossMap, Config.Loss): the server notes which stream carries which
 // message (wt-uni), at which offsets of the control stream a message's line lies (wt-stream), and
-// which message each datagram carries (wt-datagram). A lost packet's frames then name the
-// messages whose bytes it carried.
+// which message each datagram carries (wt-datagram); a lost packet's frames then name the
+// messages whose bytes it carried, as (session id, seq) in Lost.
+//
+// Upstream (a client's LossMap, Client.TraceLoss): the client notes which stream carries which
+// command (wt-uni, wt-datagram: a stream per command) or at which offsets of the control stream
+// a command's line lies (wt-stream); a lost packet's frames name the commands, as (session id,
+// cid) in LostCommands.
 //
 // A packet quic-go declares lost that in fact arrived late counts as lost (spurious loss
-// detection is rare). Only the server to client direction is covered.
+// detection is rare).
 type LossMap struct {
 	mu       sync.Mutex
 	byRemote map[netip.AddrPort]*connTrace
-	lost     map[string]map[uint64]struct{} // session id -> seqs
+	lost     map[string]map[uint64]struct{}   // session id -> seqs (downstream)
+	lostCmds map[string]map[chat.CID]struct{} // session id -> cids (upstream)
 }
 
 // NewLossMap returns an empty map.
 func NewLossMap() *LossMap {
-	return &LossMap{byRemote: map[netip.AddrPort]*connTrace{}, lost: map[string]map[uint64]struct{}{}}
+	return &LossMap{byRemote: map[netip.AddrPort]*connTrace{}, lost: map[string]map[uint64]struct{}{},
+		lostCmds: map[string]map[chat.CID]struct{}{}}
 }
 
-// Tracer is for quic.Config.Tracer.
+// Tracer is for a server's quic.Config.Tracer.
 func (m *LossMap) Tracer(_ context.Context, isClient bool, _ quic.ConnectionID) qlogwriter.Trace {
 	if isClient {
 		return nil
 	}
-	return &connTrace{m: m, sent: map[qlog.PacketNumber][]sentFrame{}, uni: map[quic.StreamID]uint64{}}
+	return &connTrace{m: m, packets: newPacketLog(), uni: map[quic.StreamID]uint64{}}
 }
 
 // Lost returns, per session id, the seqs of messages a lost packet carried since the last Reset.
@@ -53,10 +64,25 @@ func (m *LossMap) Lost() map[string][]uint64 {
 	return out
 }
 
+// LostCommands returns, per session id, the cids of commands a lost packet carried upstream
+// since the last Reset.
+func (m *LossMap) LostCommands() map[string][]chat.CID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string][]chat.CID, len(m.lostCmds))
+	for s, cids := range m.lostCmds {
+		for c := range cids {
+			out[s] = append(out[s], c)
+		}
+	}
+	return out
+}
+
 // Reset forgets the losses recorded so far.
 func (m *LossMap) Reset() {
 	m.mu.Lock()
 	m.lost = map[string]map[uint64]struct{}{}
+	m.lostCmds = map[string]map[chat.CID]struct{}{}
 	m.mu.Unlock()
 }
 
@@ -83,6 +109,26 @@ func (m *LossMap) record(session string, seq uint64) {
 	m.mu.Unlock()
 }
 
+func (m *LossMap) recordAll(session string, seqs []uint64) {
+	for _, q := range seqs {
+		m.record(session, q)
+	}
+}
+
+func (m *LossMap) recordCommand(session string, cid chat.CID) {
+	if session == "" || cid == "" {
+		return
+	}
+	m.mu.Lock()
+	s := m.lostCmds[session]
+	if s == nil {
+		s = map[chat.CID]struct{}{}
+		m.lostCmds[session] = s
+	}
+	s[cid] = struct{}{}
+	m.mu.Unlock()
+}
+
 // sentFrame is what one frame of a sent packet carried.
 type sentFrame struct {
 	stream   quic.StreamID
@@ -96,24 +142,98 @@ type ctlRange struct {
 	seq      uint64
 }
 
-// connTrace follows one QUIC connection.
+// maxTracked bounds the packets and ranges kept per connection.
+const maxTracked = 8192
+
+// packetLog keeps the frames of the packets one endpoint sent, until they are lost or too old
+// (maxTracked), and the highest offset sent on each stream. Its owner locks it.
+type packetLog struct {
+	sent  map[qlog.PacketNumber][]sentFrame
+	order []qlog.PacketNumber
+	// ends is the highest stream offset sent per stream, in two generations: when ends is
+	// full it becomes old, and a stream still in use moves back on its next frame.
+	ends, old map[quic.StreamID]int64
+}
+
+func newPacketLog() packetLog {
+	return packetLog{sent: map[qlog.PacketNumber][]sentFrame{}, ends: map[quic.StreamID]int64{}}
+}
+
+// add keeps the frames of a sent packet (a datagram frame as nextDatagram names it; nil: not
+// kept) and returns the stream bytes in it that were sent before. quic-go sends a stream's bytes
+// again only after declaring the packet that carried them lost: by its loss detection (which
+// also reports PacketLost) or, without any event, when its probe timeout fires (it then declares
+// the oldest outstanding packet lost). With sparse traffic most losses are found the second way,
+// so a resend is how the trace sees them.
+func (l *packetLog) add(e qlog.PacketSent, nextDatagram func() (uint64, bool)) (resent []sentFrame) {
+	var frames []sentFrame
+	for _, f := range e.Frames {
+		switch fr := f.Frame.(type) {
+		case *qlog.StreamFrame:
+			sf := sentFrame{stream: fr.StreamID, off: fr.Offset, end: fr.Offset + fr.Length}
+			frames = append(frames, sf)
+			if sf.end > sf.off {
+				if hi := l.end(sf.stream); sf.off < hi {
+					resent = append(resent, sentFrame{stream: sf.stream, off: sf.off, end: min(sf.end, hi)})
+				}
+				l.setEnd(sf.stream, sf.end)
+			}
+		case *qlog.DatagramFrame:
+			if nextDatagram != nil {
+				if seq, ok := nextDatagram(); ok {
+					frames = append(frames, sentFrame{datagram: true, seq: seq})
+				}
+			}
+		}
+	}
+	if len(frames) == 0 {
+		return resent
+	}
+	pn := e.Header.PacketNumber
+	l.sent[pn] = frames
+	l.order = append(l.order, pn)
+	if len(l.order) > maxTracked {
+		delete(l.sent, l.order[0])
+		l.order = l.order[1:]
+	}
+	return resent
+}
+
+func (l *packetLog) end(id quic.StreamID) int64 {
+	if e, ok := l.ends[id]; ok {
+		return e
+	}
+	return l.old[id]
+}
+
+func (l *packetLog) setEnd(id quic.StreamID, end int64) {
+	l.ends[id] = max(end, l.end(id))
+	if len(l.ends) > maxTracked {
+		l.old, l.ends = l.ends, map[quic.StreamID]int64{}
+	}
+}
+
+// lost returns (and forgets) the frames of a lost packet.
+func (l *packetLog) lost(pn qlog.PacketNumber) []sentFrame {
+	frames := l.sent[pn]
+	delete(l.sent, pn)
+	return frames
+}
+
+// connTrace follows one QUIC connection of a server.
 type connTrace struct {
 	m *LossMap
 
 	mu      sync.Mutex
 	session string
 	remote  netip.AddrPort
-	sent    map[qlog.PacketNumber][]sentFrame
-	order   []qlog.PacketNumber
+	packets packetLog
 	uni     map[quic.StreamID]uint64
 	ctl     quic.StreamID
 	hasCtl  bool
 	ctlSeqs []ctlRange
 	dgrams  []uint64 // seqs of datagrams handed to quic-go, not yet seen in a sent packet
 }
-
-// maxTracked bounds the packets and ranges kept per connection.
-const maxTracked = 8192
 
 func (c *connTrace) AddProducer() qlogwriter.Recorder { return c }
 func (c *connTrace) SupportsSchemas(string) bool      { return true }
@@ -133,9 +253,17 @@ func (c *connTrace) RecordEvent(ev qlogwriter.Event) {
 		c.m.byRemote[remote] = c
 		c.m.mu.Unlock()
 	case qlog.PacketSent:
-		c.sentPacket(e)
+		c.mu.Lock()
+		hit := c.hits(c.packets.add(e, c.nextDatagram))
+		session := c.session
+		c.mu.Unlock()
+		c.m.recordAll(session, hit)
 	case qlog.PacketLost:
-		c.lostPacket(e.Header.PacketNumber)
+		c.mu.Lock()
+		hit := c.hits(c.packets.lost(e.Header.PacketNumber))
+		session := c.session
+		c.mu.Unlock()
+		c.m.recordAll(session, hit)
 	case qlog.ConnectionClosed:
 		c.m.mu.Lock()
 		if c.m.byRemote[c.remote] == c {
@@ -145,37 +273,18 @@ func (c *connTrace) RecordEvent(ev qlogwriter.Event) {
 	}
 }
 
-func (c *connTrace) sentPacket(e qlog.PacketSent) {
-	var frames []sentFrame
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, f := range e.Frames {
-		switch fr := f.Frame.(type) {
-		case *qlog.StreamFrame:
-			frames = append(frames, sentFrame{stream: fr.StreamID, off: fr.Offset, end: fr.Offset + fr.Length})
-		case *qlog.DatagramFrame:
-			if len(c.dgrams) > 0 {
-				frames = append(frames, sentFrame{datagram: true, seq: c.dgrams[0]})
-				c.dgrams = c.dgrams[1:]
-			}
-		}
+// nextDatagram is the seq of the oldest datagram not yet seen in a packet (under mu).
+func (c *connTrace) nextDatagram() (uint64, bool) {
+	if len(c.dgrams) == 0 {
+		return 0, false
 	}
-	if len(frames) == 0 {
-		return
-	}
-	pn := e.Header.PacketNumber
-	c.sent[pn] = frames
-	c.order = append(c.order, pn)
-	if len(c.order) > maxTracked {
-		delete(c.sent, c.order[0])
-		c.order = c.order[1:]
-	}
+	seq := c.dgrams[0]
+	c.dgrams = c.dgrams[1:]
+	return seq, true
 }
 
-func (c *connTrace) lostPacket(pn qlog.PacketNumber) {
-	c.mu.Lock()
-	frames := c.sent[pn]
-	delete(c.sent, pn)
+// hits names the messages whose bytes frames carried (under mu).
+func (c *connTrace) hits(frames []sentFrame) []uint64 {
 	var hit []uint64
 	for _, f := range frames {
 		switch {
@@ -193,11 +302,7 @@ func (c *connTrace) lostPacket(pn qlog.PacketNumber) {
 			}
 		}
 	}
-	session := c.session
-	c.mu.Unlock()
-	for _, seq := range hit {
-		c.m.record(session, seq)
-	}
+	return hit
 }
 
 // The server's notes, on the trace of its connection (all no-ops on a nil trace).
@@ -257,4 +362,123 @@ func (c *connTrace) unnoteDatagram() {
 		c.dgrams = c.dgrams[:n-1]
 	}
 	c.mu.Unlock()
+}
+
+// cmdTrace follows one QUIC connection of a client: which command each upstream stream, or each
+// range of the control stream, carried.
+type cmdTrace struct {
+	m *LossMap
+
+	mu      sync.Mutex
+	session string
+	packets packetLog
+	uni     map[quic.StreamID]chat.CID
+	ctl     quic.StreamID
+	hasCtl  bool
+	ctlCIDs []cidRange
+}
+
+type cidRange struct {
+	off, end int64
+	cid      chat.CID
+}
+
+// newCmdTrace returns a client connection's trace; nil on a nil map.
+func (m *LossMap) newCmdTrace() *cmdTrace {
+	if m == nil {
+		return nil
+	}
+	return &cmdTrace{m: m, packets: newPacketLog(), uni: map[quic.StreamID]chat.CID{}}
+}
+
+func (c *cmdTrace) AddProducer() qlogwriter.Recorder { return c }
+func (c *cmdTrace) SupportsSchemas(string) bool      { return true }
+func (c *cmdTrace) Close() error                     { return nil }
+
+func (c *cmdTrace) RecordEvent(ev qlogwriter.Event) {
+	switch e := ev.(type) {
+	case qlog.PacketSent:
+		c.mu.Lock()
+		hit := c.hits(c.packets.add(e, nil))
+		session := c.session
+		c.mu.Unlock()
+		for _, cid := range hit {
+			c.m.recordCommand(session, cid)
+		}
+	case qlog.PacketLost:
+		c.mu.Lock()
+		hit := c.hits(c.packets.lost(e.Header.PacketNumber))
+		session := c.session
+		c.mu.Unlock()
+		for _, cid := range hit {
+			c.m.recordCommand(session, cid)
+		}
+	}
+}
+
+// hits names the commands whose bytes frames carried (under mu).
+func (c *cmdTrace) hits(frames []sentFrame) []chat.CID {
+	var hit []chat.CID
+	for _, f := range frames {
+		if c.hasCtl && f.stream == c.ctl {
+			for _, r := range c.ctlCIDs {
+				if r.off < f.end && f.off < r.end {
+					hit = append(hit, r.cid)
+				}
+			}
+		} else if cid, ok := c.uni[f.stream]; ok {
+			hit = append(hit, cid)
+		}
+	}
+	return hit
+}
+
+// The client's notes (no-ops on a nil trace).
+
+func (c *cmdTrace) setSession(id string, ctl quic.StreamID) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.session, c.ctl, c.hasCtl = id, ctl, true
+	c.mu.Unlock()
+}
+
+func (c *cmdTrace) noteUni(id quic.StreamID, cid chat.CID) {
+	if c == nil || cid == "" {
+		return
+	}
+	c.mu.Lock()
+	c.uni[id] = cid
+	if len(c.uni) > maxTracked {
+		for k := range c.uni { // forget an arbitrary old one; streams are short-lived
+			delete(c.uni, k)
+			break
+		}
+	}
+	c.mu.Unlock()
+}
+
+func (c *cmdTrace) noteCtl(off, end int64, cid chat.CID) {
+	if c == nil || cid == "" {
+		return
+	}
+	c.mu.Lock()
+	c.ctlCIDs = append(c.ctlCIDs, cidRange{off, end, cid})
+	if len(c.ctlCIDs) > maxTracked {
+		c.ctlCIDs = c.ctlCIDs[len(c.ctlCIDs)-maxTracked/2:]
+	}
+	c.mu.Unlock()
+}
+
+// resentDatagram records that the datagram of seq is sent again: its ack did not come in time,
+// so the server takes the first one for lost.
+func (c *connTrace) resentDatagram(seq uint64) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	session := c.session
+	c.mu.Unlock()
+	c.m.record(session, seq)
 }

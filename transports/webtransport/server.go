@@ -2,10 +2,12 @@ package webtransport
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -102,6 +104,7 @@ func NewServer(t *transports.Server, cfg Config) (*Server, error) {
 			EnableStreamResetPartialDelivery: true,
 			MaxIdleTimeout:                   IdleTimeout,
 			KeepAlivePeriod:                  KeepAlive,
+			MaxIncomingUniStreams:            maxIncomingUni, // a wt-uni client's commands in flight
 			Tracer:                           tracer(cfg.Loss),
 		},
 		Logger: t.Log,
@@ -243,6 +246,9 @@ func (c *serverConn) serve(r *http.Request) {
 		defer stop()
 		c.readControl(ctx)
 	})
+	if c.mode != ModeStream {
+		wg.Go(func() { c.readCommandStreams(ctx) })
+	}
 	if c.mode == ModeDatagram {
 		c.una = newUnacked()
 		wg.Go(func() {
@@ -452,6 +458,7 @@ func (c *serverConn) retransmit(ctx context.Context) {
 		slices.SortFunc(due, func(a, b chat.Entry) int { return cmp.Compare(a.Seq, b.Seq) })
 		c.retransmits.Add(int64(len(due)))
 		for _, e := range due {
+			c.trace.resentDatagram(e.Seq)
 			buf = e.AppendJSON(buf[:0])
 			if err := c.datagram(buf, e.Seq); err != nil {
 				var tooLarge *quic.DatagramTooLargeError
@@ -491,44 +498,90 @@ func (c *serverConn) ackUpTo(a Ack) {
 	}
 }
 
-// readControl reads the client's NDJSON commands.
+// readControl reads the client's NDJSON commands from the control stream.
 func (c *serverConn) readControl(ctx context.Context) {
 	lim := c.srv.Hub.Limits()
 	sc := bufio.NewScanner(c.ctl)
 	sc.Buffer(make([]byte, 0, 4096), lim.FrameLimit()+1)
 	for sc.Scan() {
-		line := trimSpace(sc.Bytes())
-		if len(line) == 0 {
-			c.cs.Touch()
-			continue
-		}
-		env, err := chat.ParseEnvelope(line, lim)
-		if err != nil {
-			c.cur.Send(chat.ErrorEnvelope(env.CID, err))
-			continue
-		}
-		if env.Type == chat.TypeAck {
-			c.ackUpTo(Ack{Seqs: []uint64{env.Seq}})
-		}
-		pos := c.cur.Position()
-		reply, err := c.cs.Handle(ctx, env)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			c.cur.Send(chat.ErrorEnvelope(env.CID, err))
-			continue
-		}
-		if reply.CID != "" && reply.Seq != 0 && reply.Seq <= pos {
-			// A command sent again whose answer this connection was already given: answer
-			// again (same seq; the client resolves it and drops the duplicate). Answers
-			// not given yet are on their way through the cursor.
-			c.cur.Send(reply)
+		if !c.command(ctx, sc.Bytes()) {
+			return
 		}
 	}
 	if errors.Is(sc.Err(), bufio.ErrTooLong) {
 		c.writeFinal(chat.ErrorEnvelope("", chat.Errorf(chat.CodeTooLarge, "a line is over %d bytes; closing the connection", lim.FrameLimit())))
 	}
+}
+
+// readCommandStreams serves the unidirectional streams a wt-uni or wt-datagram client opens
+// upstream, one command each (so that a lost packet delays only the command it carried, as
+// downstream), each read in its own goroutine. It returns when the session ends, after them.
+func (c *serverConn) readCommandStreams(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		rs, err := c.ws.AcceptUniStream(ctx)
+		if err != nil {
+			return
+		}
+		wg.Go(func() { c.readCommandStream(ctx, rs) })
+	}
+}
+
+// readCommandStream handles the NDJSON lines of one upstream unidirectional stream (one
+// command, as the Go client sends, or several).
+func (c *serverConn) readCommandStream(ctx context.Context, rs *wt.ReceiveStream) {
+	lim := c.srv.Hub.Limits()
+	stop := context.AfterFunc(ctx, func() { rs.CancelRead(0) })
+	defer stop()
+	b, err := io.ReadAll(io.LimitReader(rs, int64(lim.FrameLimit())+1))
+	if err != nil {
+		return // reset by the client, or the session ended: the client sends again
+	}
+	if len(b) > lim.FrameLimit() {
+		rs.CancelRead(0)
+		c.cur.Send(chat.ErrorEnvelope("", chat.Errorf(chat.CodeTooLarge, "a command stream is over %d bytes", lim.FrameLimit())))
+		return
+	}
+	for line := range bytes.SplitSeq(b, []byte{'\n'}) {
+		if !c.command(ctx, line) {
+			return
+		}
+	}
+}
+
+// command handles one NDJSON line from the client; false when ctx ended.
+func (c *serverConn) command(ctx context.Context, line []byte) bool {
+	lim := c.srv.Hub.Limits()
+	line = trimSpace(line)
+	if len(line) == 0 {
+		c.cs.Touch()
+		return true
+	}
+	env, err := chat.ParseEnvelope(line, lim)
+	if err != nil {
+		c.cur.Send(chat.ErrorEnvelope(env.CID, err))
+		return true
+	}
+	if env.Type == chat.TypeAck {
+		c.ackUpTo(Ack{Seqs: []uint64{env.Seq}})
+	}
+	pos := c.cur.Position()
+	reply, err := c.cs.Handle(ctx, env)
+	if err != nil {
+		if ctx.Err() != nil {
+			return false
+		}
+		c.cur.Send(chat.ErrorEnvelope(env.CID, err))
+		return true
+	}
+	if reply.CID != "" && reply.Seq != 0 && reply.Seq <= pos {
+		// A command sent again whose answer this connection was already given: answer
+		// again (same seq; the client resolves it and drops the duplicate). Answers
+		// not given yet are on their way through the cursor.
+		c.cur.Send(reply)
+	}
+	return true
 }
 
 // writeFinal writes a closing envelope on the control stream, within finalWrite.

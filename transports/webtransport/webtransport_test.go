@@ -1,9 +1,13 @@
 package webtransport_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"strings"
@@ -11,6 +15,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+	wt "github.com/quic-go/webtransport-go"
 
 	"github.com/wirelab/wirelab/chat"
 	"github.com/wirelab/wirelab/server"
@@ -150,8 +158,30 @@ func TestLoss(t *testing.T) {
 					return rng.Float64() < 0.10
 				}}
 			}
-			pub, sub := l.client(t, mode, "pub", lossy), l.client(t, mode, "sub", lossy)
+			// The publisher records its own lost packets: the commands they carried upstream.
+			up := webtransport.NewLossMap()
+			opt := l.opts("pub")
+			lossy(&opt)
+			pub := webtransport.NewClient(mode, opt)
+			t.Cleanup(func() { pub.Close() })
+			pub.TraceLoss(up)
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			if err := pub.Connect(ctx); err != nil {
+				t.Fatalf("connect pub over %s: %v", mode, err)
+			}
+			sub := l.client(t, mode, "sub", lossy)
 			burst(t, mode, pub, sub, 500, false)
+			cmds := up.LostCommands()[pub.Session()]
+			if len(cmds) == 0 {
+				t.Errorf("the publisher's loss map recorded no lost command under 10%% loss (sessions: %d)", len(up.LostCommands()))
+			}
+			for _, cid := range cmds {
+				if !strings.HasPrefix(string(cid), `"`+mode+"-") {
+					t.Errorf("lost command %s is not one the publisher's engine named", cid)
+				}
+			}
+			t.Logf("%s: %d commands hit by a lost packet upstream", mode, len(cmds))
 			if n := l.wt.Retransmits(); mode == transports.WTDatagram && n == 0 {
 				t.Error("no datagram was retransmitted under 10% loss")
 			} else {
@@ -232,8 +262,10 @@ func TestHeartbeatTimeout(t *testing.T) {
 
 // TestSizeLimit: an envelope at the limit goes through on every mode (in wt-datagram its msg is
 // too large for a datagram and travels on a unidirectional stream); one over gets too_large and
-// the connection goes on; a line over the frame limit ends the connection, and the client
-// resumes.
+// the connection goes on. A line over the frame limit on the control stream (wt-stream) cannot be
+// skipped: it ends the connection, and the client resumes; in wt-uni and wt-datagram, whose
+// commands travel on streams of their own, the stream is refused with too_large and the
+// connection goes on.
 func TestSizeLimit(t *testing.T) {
 	const max = 4096
 	for _, mode := range modes {
@@ -260,10 +292,16 @@ func TestSizeLimit(t *testing.T) {
 			if err := c.SendRaw(ctx, []byte(`{"type":"say","text":"`+strings.Repeat("z", 16*max)+`"}`)); err != nil {
 				t.Fatal(err)
 			}
+			if mode != transports.WTStream {
+				until(t, c, func(e chat.Envelope) bool { return e.Type == chat.TypeError && e.Code == chat.CodeTooLarge })
+			}
 			send(t, c, chat.Envelope{Type: chat.TypeSay, Room: chat.Lobby, Text: "after"})
 			until(t, peer, text("after"))
-			if l.srv.T.Requests.Load() == before {
+			switch reconnected := l.srv.T.Requests.Load() != before; {
+			case mode == transports.WTStream && !reconnected:
 				t.Error("a line over the frame limit did not end the connection")
+			case mode != transports.WTStream && reconnected:
+				t.Error("a command stream over the frame limit ended the connection; want too_large and the connection going on")
 			}
 			if c.Session() != sid {
 				t.Error("the session changed; want a resume")
@@ -360,4 +398,54 @@ func TestShutdownWithSilentClient(t *testing.T) {
 	} else {
 		t.Logf("shutdown took %v", el)
 	}
+}
+
+// TestUniCommandsOnControlStream: a wt-uni client that sends its commands on the control stream
+// (as the first protocol did, and as the browser page does) is still served; the Go client sends
+// each on a unidirectional stream of its own.
+func TestUniCommandsOnControlStream(t *testing.T) {
+	l := start(t, server.Config{})
+	peer := l.client(t, transports.WTUni, "peer")
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	d := &wt.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true, NextProtos: []string{http3.NextProtoH3}}, //nolint:gosec // a test server's generated certificate
+		QUICConfig:      &quic.Config{EnableDatagrams: true, EnableStreamResetPartialDelivery: true},
+	}
+	defer d.Close()
+	u := strings.Replace(l.base, "http://", "https://", 1) + webtransport.Path + "?user=old&mode=uni"
+	_, ws, err := d.Dial(ctx, u, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", u, err)
+	}
+	defer ws.CloseWithError(0, "")
+	ctl, err := ws.OpenStreamSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ctl.Write([]byte("\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = ctl.SetReadDeadline(time.Now().Add(wait))
+	br := bufio.NewReader(ctl)
+	if line, err := br.ReadBytes('\n'); err != nil || !bytes.Contains(line, []byte(`"welcome"`)) {
+		t.Fatalf("first line %q, %v: want the welcome", line, err)
+	}
+	if _, err := ctl.Write([]byte(`{"type":"say","room":"lobby","text":"on the control stream","cid":"c1"}` + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		us, err := ws.AcceptUniStream(ctx)
+		if err != nil {
+			t.Fatalf("no ok for a command on the control stream: %v", err)
+		}
+		b, err := io.ReadAll(us)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte(`"type":"ok"`)) && bytes.Contains(b, []byte(`"cid":"c1"`)) {
+			break
+		}
+	}
+	until(t, peer, text("on the control stream"))
 }
