@@ -93,7 +93,7 @@ func (n *Network) BridgeHost(addr string) (*Host, *os.File, error) {
 	go func() {
 		defer n.wg.Done()
 		var scratch []*buffer.View
-		readPackets(bufio.NewReaderSize(conn, 256<<10), func(vs []*buffer.View) { h.route(vs, &scratch) })
+		readPackets(bufio.NewReaderSize(conn, 256<<10), func(vs []*buffer.View) { h.route(vs, &scratch, true) })
 	}()
 	return h, child, nil
 }

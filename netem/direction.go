@@ -291,6 +291,17 @@ func (d *Direction) ResetStats() {
 // due at once are delivered by the caller's goroutine; the rest go to the
 // delay line. scratch is reused between calls by the (single) caller.
 func (d *Direction) send(views []*buffer.View, scratch []*buffer.View) []*buffer.View {
+	return d.sendMode(views, scratch, true)
+}
+
+// sendQueued is send for callers inside a gVisor stack: every packet goes
+// to the delay line, even one due at once (it is then delivered by the
+// delay line's goroutine, woken for it).
+func (d *Direction) sendQueued(views []*buffer.View) {
+	d.sendMode(views, nil, false)
+}
+
+func (d *Direction) sendMode(views []*buffer.View, scratch []*buffer.View, inlineOK bool) []*buffer.View {
 	now := d.n.now()
 	inline := scratch[:0]
 	wake := false
@@ -377,7 +388,7 @@ func (d *Direction) send(views []*buffer.View, scratch []*buffer.View) []*buffer
 			due = max(due, d.lastDue)
 			d.lastDue = due
 		}
-		if due <= now && len(d.heap) == 0 && !d.delivering {
+		if inlineOK && due <= now && len(d.heap) == 0 && !d.delivering {
 			d.stats.Delivered.add(size)
 			if fs != nil {
 				fs.st.Delivered.add(size)

@@ -55,20 +55,24 @@
 //
 // # Goroutines
 //
-// Each host made by Network.Host has one goroutine, its NIC pump: the
-// stack's writes land in a queue (65,536 packets; overflows are counted in
-// HostStats.NICDrops) and the pump hands them to the links in batches.
-// Each link direction has one goroutine, its delay line: a time-ordered
-// queue and a single timer. A packet due at once (no delay, nothing queued
-// ahead of it) is delivered by the pump directly; the rest are delivered in
-// batches by the delay line, which runs the receiving stack's input
-// processing. The gVisor stacks run their own goroutines (TCP processors,
+// A host made by Network.Host has no goroutine of its own: its stack's
+// writes run through the link model in the writing goroutine, which only
+// puts them in the link's delay line (no hand-off, no queue before the
+// link). Each link direction has one goroutine, its delay line: a
+// time-ordered queue and a single timer, which delivers every packet, in
+// batches of all that are due, and runs the receiving stack's input
+// processing. A packet read from a bridge that is due at once (no delay,
+// nothing queued ahead of it) is delivered by the bridge's reader
+// directly. The gVisor stacks run their own goroutines (TCP processors,
 // timers). A bridged host has one reader goroutine in the parent; an
-// attached host has a reader and a pump in the child. A relay has an
+// attached host has a reader and a NIC pump in the child (the stack's
+// writes land in a queue of 65,536 packets, overflows counted in
+// HostStats.NICDrops, and the pump writes them to the bridge in batches,
+// one write per batch). A relay has an
 // accept loop, a UDP reader, and goroutines per relayed connection or UDP
 // peer. Network.Close stops all of them, destroys every stack and waits;
 // nothing outlives it (the tests check with goleak).
 //
-// All methods are safe for concurrent use. OnDrop callbacks run on a link
-// goroutine with the link's lock held.
+// All methods are safe for concurrent use. OnDrop callbacks run with the
+// link's lock held, on the goroutine that sent the dropped packet.
 package netem

@@ -25,9 +25,10 @@ import (
 const (
 	// MTU of every virtual NIC.
 	MTU = 1500
-	// nicQueueLen is the outbound queue of a virtual NIC. gVisor does not
-	// retry a packet the link refuses, so the queue is large; overflows are
-	// counted in HostStats.NICDrops.
+	// nicQueueLen is the outbound queue of an attached host's NIC (the
+	// child side of a bridge). gVisor does not retry a packet the link
+	// refuses, so the queue is large; overflows are counted in
+	// HostStats.NICDrops.
 	nicQueueLen = 65536
 	// ListenBacklog is the accept queue of every TCP listener (gonet's own
 	// ListenTCP fixes it at 4096, too small for a dial burst of 10,000).
@@ -64,7 +65,9 @@ type Host struct {
 // HostStats are a host's own counters (drops that happen before any link).
 type HostStats struct {
 	// NICDrops counts packets dropped because the virtual NIC's outbound
-	// queue (65,536 packets) was full.
+	// queue (65,536 packets) was full. Only an attached host (the child
+	// side of a bridge) has that queue; other hosts' packets go straight
+	// to their links, so it stays zero for them.
 	NICDrops uint64 `json:"nic_drops"`
 	// NoRoute counts packets to an address this host has no link to.
 	NoRoute uint64 `json:"no_route"`
@@ -182,13 +185,22 @@ func injectInto(ep *nic) func([]*buffer.View) {
 }
 
 // route sends a batch of outbound packets of h to the links they belong to.
-func (h *Host) route(vs []*buffer.View, scratch *[]*buffer.View) {
+// With inline, packets due at once are delivered by the calling goroutine
+// (which must hold no stack's locks: the bridge reader); without, every
+// packet goes through the links' delay lines (the stack's own goroutines
+// call route from inside gVisor and must not run another stack's input
+// path there).
+func (h *Host) route(vs []*buffer.View, scratch *[]*buffer.View, inline bool) {
 	routes := *h.routes.Load()
 	start := 0
 	var cur *Direction
 	flush := func(end int) {
 		if cur != nil && end > start {
-			*scratch = cur.send(vs[start:end], *scratch)
+			if inline {
+				*scratch = cur.send(vs[start:end], *scratch)
+			} else {
+				cur.sendQueued(vs[start:end])
+			}
 		}
 	}
 	for i, v := range vs {

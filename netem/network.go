@@ -22,9 +22,10 @@ type Config struct {
 	// recorded. Zero means 1<<20 events; negative means no trace.
 	TraceLimit int
 
-	// OnDrop, if set, is called for every dropped packet, synchronously on
-	// the link's goroutine with the link's lock held: it must be quick and
-	// must not call back into netem.
+	// OnDrop, if set, is called for every dropped packet, synchronously
+	// with the link's lock held, on the goroutine that sent the packet into
+	// the link (a stack's goroutine, inside gVisor): it must be quick, must
+	// not block and must not call back into netem.
 	OnDrop func(DropEvent)
 }
 
@@ -88,13 +89,8 @@ func (n *Network) Host(addr string) (*Host, error) {
 	}
 	h.s = s
 	h.deliver = injectInto(h.nic)
+	h.nic.direct = func(vs []*buffer.View) { h.route(vs, nil, false) }
 	n.hosts[a] = h
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		var scratch []*buffer.View
-		h.nic.pump(n.done, func(vs []*buffer.View) { h.route(vs, &scratch) })
-	}()
 	return h, nil
 }
 
