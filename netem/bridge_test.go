@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"testing"
 	"time"
@@ -17,7 +18,19 @@ import (
 // attaches fd 3 as a host and runs a TCP echo server on port 80.
 const bridgeChildEnv = "NETEM_BRIDGE_CHILD"
 
+// bridgeChildProfileEnv, if set, names a file where the child writes a CPU
+// profile of its whole life (go tool pprof the test binary and the file).
+const bridgeChildProfileEnv = "NETEM_BRIDGE_CHILD_CPUPROFILE"
+
 func bridgeChild() int {
+	if path := os.Getenv(bridgeChildProfileEnv); path != "" {
+		// A CPU profile of the child, for looking at the bridge's cost.
+		if f, err := os.Create(path); err == nil {
+			pprof.StartCPUProfile(f)
+			defer f.Close()
+			defer pprof.StopCPUProfile()
+		}
+	}
 	h, err := AttachHost(os.NewFile(3, "bridge"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -41,6 +54,10 @@ func bridgeChild() int {
 			}()
 		}
 	}()
+	if err := bridgeFanoutServer(h); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	uc, err := h.ListenUDP(7)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
