@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -196,7 +197,18 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 	var connectRetries atomic.Int64
 	connectCtx, cancelConnect := context.WithTimeout(ctx, 60*time.Second+time.Duration(pop.Sessions())*time.Millisecond)
 	defer cancelConnect()
-	err = parallel(connectCtx, pop.Sessions(), 64, func(ctx context.Context, s int) error {
+	order, phase := connectPhases(p.Transport, pop.Sessions(), sc.PollInterval, seed)
+	err = parallel(connectCtx, pop.Sessions(), 64, func(ctx context.Context, i int) error {
+		s := order[i]
+		if phase != nil {
+			t := time.NewTimer(time.Until(setupStart.Add(phase[s])))
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			}
+		}
 		h := hosts[s%nHosts]
 		o := transports.Options{
 			URL: base, User: UserName(pop.UserOf(s)), PollInterval: sc.PollInterval,
@@ -442,6 +454,30 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 		run.Warnings = append(run.Warnings, fmt.Sprintf("%d first connections failed and were tried again before the run", n))
 	}
 	return run, nil
+}
+
+// connectPhases says in which order the sessions connect and, for short polling, when: each
+// session polls every interval from its first poll, which it sends as it connects, so sessions
+// that all connect within a few milliseconds (as the lab's would) poll in step, and a message's
+// wait for the next poll then depends on where the measured window falls against that common
+// phase instead of averaging interval/2. Browser tabs open at independent times: each short-polling
+// session connects at a seeded uniform offset within one poll interval of the set-up's start, in
+// the order of those offsets. Other transports connect at once, in session order (phase nil).
+func connectPhases(transport string, n int, interval time.Duration, seed uint64) (order []int, phase []time.Duration) {
+	order = make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	if transport != transports.ShortPoll || interval <= 0 {
+		return order, nil
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	phase = make([]time.Duration, n)
+	for i := range phase {
+		phase[i] = time.Duration(rng.Int64N(int64(interval)))
+	}
+	sort.Slice(order, func(a, b int) bool { return phase[order[a]] < phase[order[b]] })
+	return order, phase
 }
 
 func needsUDP(t string) bool {
