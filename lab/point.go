@@ -1,0 +1,434 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wirelab/wirelab/chat"
+	"github.com/wirelab/wirelab/netem"
+	"github.com/wirelab/wirelab/results"
+	"github.com/wirelab/wirelab/scenarios"
+	"github.com/wirelab/wirelab/transports"
+	"github.com/wirelab/wirelab/transports/all"
+	"github.com/wirelab/wirelab/transports/webtransport"
+)
+
+// point is one run's world: the emulated network, the server, the client hosts and the
+// simulated sessions.
+type point struct {
+	sc   *scenarios.Scenario
+	p    scenarios.Point
+	seed uint64
+	opt  Options
+	pop  Population
+
+	nw       *netem.Network
+	srv      serverHandle
+	srvHost  *netem.Host
+	hosts    []*netem.Host
+	links    []*netem.Link
+	setupAt  time.Time
+	marks    *markLog
+	clients  []transports.Client
+	pcMu     sync.Mutex
+	pcs      []net.PacketConn
+	udpOf    []netip.AddrPort      // session -> its UDP address (QUIC transports)
+	upLoss   *webtransport.LossMap // the QUIC clients' upstream losses
+	traced   []bool                // session -> its client records upstream losses in upLoss
+	retries  atomic.Int64          // first connections tried again
+	closeCli sync.Once
+}
+
+// setup builds the network and the client hosts and starts the server.
+func (pt *point) setup(ctx context.Context) error {
+	prof, err := pt.sc.Profile(pt.p)
+	if err != nil {
+		return err
+	}
+	pt.setupAt = time.Now()
+	pt.nw = netem.New(netem.Config{Seed: pt.seed})
+	hubCfg := chat.Config{Outbox: 4096, SendQueue: 4096}
+	if pt.opt.InProcess {
+		if pt.srvHost, err = pt.nw.Host("10.0.0.1"); err != nil {
+			return err
+		}
+		pt.srv, err = startInProcess(pt.srvHost, hubCfg)
+	} else {
+		pt.srvHost, pt.srv, err = startChild(ctx, pt.nw, "10.0.0.1", hubCfg, pt.opt)
+	}
+	if err != nil {
+		return fmt.Errorf("starting the server: %w", err)
+	}
+	nHosts := min(16, max(1, pt.pop.Sessions()/1000))
+	pt.hosts = make([]*netem.Host, nHosts)
+	pt.links = make([]*netem.Link, nHosts)
+	for i := range pt.hosts {
+		if pt.hosts[i], err = pt.nw.Host(fmt.Sprintf("10.1.%d.%d", i/200, i%200+1)); err != nil {
+			return err
+		}
+		if pt.links[i], err = pt.nw.Connect(pt.hosts[i], pt.srvHost, prof, prof); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// close ends what setup and connect started: the clients, their sockets, the server, the network.
+func (pt *point) close() {
+	pt.closeClients()
+	for _, pc := range pt.pcs {
+		_ = pc.Close()
+	}
+	if pt.srv != nil {
+		cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := pt.srv.Close(cctx); err != nil {
+			pt.opt.Logger.Warn("server shutdown", "err", err)
+		}
+	}
+	if pt.nw != nil {
+		pt.nw.Close()
+	}
+}
+
+// closeClients closes every client at once and waits for them (once).
+func (pt *point) closeClients() {
+	pt.closeCli.Do(func() {
+		var wg sync.WaitGroup
+		for _, c := range pt.clients {
+			if c != nil {
+				wg.Go(func() { _ = c.Close() })
+			}
+		}
+		wg.Wait()
+	})
+}
+
+// connect opens every session (64 at a time) and joins each to its room.
+func (pt *point) connect(ctx context.Context) error {
+	n := pt.pop.Sessions()
+	pt.marks = &markLog{}
+	pt.clients = make([]transports.Client, n)
+	pt.udpOf = make([]netip.AddrPort, n)
+	pt.upLoss = webtransport.NewLossMap()
+	pt.traced = make([]bool, n)
+	base := fmt.Sprintf("http://%s:%d", pt.srvHost.Addr(), ServerPort)
+	hash := pt.srv.CertHash()
+	connectCtx, cancel := context.WithTimeout(ctx, 60*time.Second+time.Duration(n)*time.Millisecond)
+	defer cancel()
+	order, phase := connectPhases(pt.p.Transport, n, pt.sc.PollInterval, pt.seed)
+	err := parallel(connectCtx, n, 64, func(ctx context.Context, i int) error {
+		s := order[i]
+		if phase != nil {
+			t := time.NewTimer(time.Until(pt.setupAt.Add(phase[s])))
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			}
+		}
+		return pt.connectSession(ctx, s, base, hash)
+	})
+	if err != nil {
+		return fmt.Errorf("connecting %d sessions: %w", n, err)
+	}
+	pt.opt.Logger.Debug("sessions connected", "transport", pt.p.Transport, "sessions", n, "took", time.Since(pt.setupAt).Round(time.Millisecond))
+	return nil
+}
+
+// connectSession opens session s on its client host and joins its room.
+func (pt *point) connectSession(ctx context.Context, s int, base string, hash [32]byte) error {
+	h := pt.hosts[s%len(pt.hosts)]
+	textLen := pt.sc.Workload.Size
+	o := transports.Options{
+		URL: base, User: UserName(pt.pop.UserOf(s)), PollInterval: pt.sc.PollInterval,
+		CertHashes: [][32]byte{hash},
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := h.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return newTapConn(c, pt.marks, s, textLen), nil
+		},
+	}
+	if needsUDP(pt.p.Transport) {
+		pc, err := h.ListenUDP(0)
+		if err != nil {
+			return err
+		}
+		pt.pcMu.Lock()
+		pt.pcs = append(pt.pcs, pc)
+		pt.pcMu.Unlock()
+		o.PacketConn = pc
+		pt.udpOf[s], _ = netip.ParseAddrPort(pc.LocalAddr().String())
+	}
+	// A user whose first connection fails (a handshake lost twice over a lossy link) tries
+	// again, as a browser page would; the run fails only if it cannot connect at all.
+	var c transports.Client
+	var err error
+	for attempt := 1; ; attempt++ {
+		if c, err = all.NewClient(pt.p.Transport, o); err != nil {
+			return err
+		}
+		if tl, ok := c.(interface{ TraceLoss(*webtransport.LossMap) }); ok {
+			tl.TraceLoss(pt.upLoss)
+			pt.traced[s] = true
+		}
+		if err = c.Connect(ctx); err == nil {
+			break
+		}
+		_ = c.Close()
+		if attempt == 4 || ctx.Err() != nil {
+			return fmt.Errorf("session %d connect (%d attempts): %w", s, attempt, err)
+		}
+		pt.retries.Add(1)
+	}
+	pt.clients[s] = c
+	if room := pt.pop.RoomOf(pt.pop.UserOf(s)); room != chat.Lobby {
+		if _, err := c.Send(ctx, chat.Envelope{Type: chat.TypeJoin, Room: room}); err != nil {
+			return fmt.Errorf("session %d join %s: %w", s, room, err)
+		}
+	}
+	return nil
+}
+
+// driven is what drive saw: the deliveries, the window's counters and the traces.
+type driven struct {
+	msgs       []Message
+	rec        *Recorder
+	t0         time.Time
+	end        windowEnd
+	schedP99   float64
+	drops      []netem.DropEvent
+	unrecorded uint64
+	marks      []wireMark
+	sessionIDs []string
+}
+
+// drive sends the schedule open loop, waits for the copies still on their way (the drain), then
+// closes the clients so that every delivery is recorded.
+func (pt *point) drive(ctx context.Context) *driven {
+	sc, p := pt.sc, pt.p
+	d := &driven{msgs: Schedule(sc, pt.seed)}
+	msgs := d.msgs
+
+	// Readers: one per session, owning its log.
+	d.t0 = time.Now().Add(50 * time.Millisecond)
+	t0 := d.t0
+	rec := NewRecorder(pt.pop, msgs, t0, sc.Warmup, sc.Duration)
+	d.rec = rec
+	var readers sync.WaitGroup
+	for s, c := range pt.clients {
+		readers.Go(func() {
+			for dl := range c.Messages() {
+				rec.Deliver(s, dl.Env, dl.At)
+			}
+		})
+	}
+
+	// The schedule: open loop. Each send starts at its time on its own goroutine, so a slow
+	// send never delays the next (no coordinated omission).
+	probe := startSchedProbe()
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	var senders sync.WaitGroup
+	window := sc.Warmup + sc.Duration
+	drainMax := 10*time.Second + 4*sc.PollInterval + 20*p.Delay
+	sendCtx, cancelSends := context.WithDeadline(runCtx, t0.Add(window+drainMax))
+	defer cancelSends()
+	var mark windowMark
+	timer := time.NewTimer(time.Until(t0))
+	marked := false
+	for i := 0; i < len(msgs); i++ {
+		m := msgs[i]
+		if !marked && m.At >= sc.Warmup {
+			waitUntil(runCtx, timer, t0.Add(sc.Warmup))
+			mark = startWindow(pt.nw, pt.links, pt.srv, pt.marks)
+			marked = true
+		}
+		if !waitUntil(runCtx, timer, t0.Add(m.At)) {
+			break
+		}
+		rec.Started(i, time.Since(t0.Add(m.At)))
+		senders.Go(func() {
+			env := chat.Envelope{Type: chat.TypeSay, Room: m.Room, Text: Text(m.Index, sc.Workload.Size), CID: CID(m.Index)}
+			if m.Kind == KindDM {
+				env = chat.Envelope{Type: chat.TypeDM, To: UserName(m.To), Text: env.Text, CID: env.CID}
+			}
+			if _, err := pt.clients[m.Sender].Send(sendCtx, env); err == nil {
+				rec.Acked(m.Index, time.Now())
+			}
+		})
+	}
+	if !marked {
+		waitUntil(runCtx, timer, t0.Add(sc.Warmup))
+		mark = startWindow(pt.nw, pt.links, pt.srv, pt.marks)
+	}
+	waitUntil(runCtx, timer, t0.Add(window))
+	d.end = endWindow(pt.nw, pt.links, pt.srv, mark)
+	pt.drain(ctx, rec, &senders, drainMax)
+	pt.opt.Logger.Debug("drained", "transport", p.Transport, "after window", time.Since(t0.Add(window)).Round(time.Millisecond), "outstanding", rec.Outstanding())
+	cancelSends()
+	senders.Wait()
+	d.schedP99 = probe.stop()
+	d.drops, d.unrecorded = pt.nw.DropTrace()
+	pt.marks.mu.Lock()
+	pt.marks.on = false
+	d.marks = pt.marks.marks
+	pt.marks.mu.Unlock()
+
+	if isQUIC(p.Transport) { // losses detected during the drain count too
+		if st, err := pt.srv.Stats(); err == nil {
+			d.end.server.QUICLost = st.QUICLost
+		}
+	}
+	d.sessionIDs = make([]string, len(pt.clients))
+	for i, c := range pt.clients {
+		d.sessionIDs[i] = c.Session()
+	}
+	// Close the clients now so the readers end, then audit.
+	pt.closeClients()
+	readers.Wait()
+	pt.opt.Logger.Debug("clients closed", "transport", p.Transport, "after window", time.Since(t0.Add(window)).Round(time.Millisecond))
+	return d
+}
+
+// drain waits for the sends to end and the copies still on their way, up to limit.
+func (pt *point) drain(ctx context.Context, rec *Recorder, senders *sync.WaitGroup, limit time.Duration) {
+	drainEnd := time.NewTimer(limit)
+	defer drainEnd.Stop()
+	sendsDone := make(chan struct{})
+	go func() { senders.Wait(); close(sendsDone) }()
+	defer func() {
+		if path := os.Getenv("WIRELAB_DEBUG_DRAIN"); path != "" && rec.Outstanding() > 0 {
+			debugDrain(path, pt.srv, pt.clients, pt.opt.Logger)
+		}
+	}()
+	for {
+		select {
+		case <-sendsDone:
+			sendsDone = nil
+		case <-rec.Changed():
+		case <-drainEnd.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+		if sendsDone == nil && rec.Outstanding() == 0 {
+			return
+		}
+	}
+}
+
+// audit fills run with the figures of what drive saw: the delivery audit, latency, link and
+// server load, stalls and their attribution, the timeline's samples and the lab's own health.
+func (pt *point) audit(run *results.Run, d *driven, noLossP99 float64) {
+	p, rec := pt.p, d.rec
+	a := rec.Audit()
+	for _, k := range a.missing {
+		m := d.msgs[k.msg]
+		pt.opt.Logger.Warn("lost copy", "transport", p.Transport, "session", k.session, "msg", k.msg,
+			"kind", m.Kind, "sender", m.Sender, "at", m.At, "acked", rec.acked[k.msg].Load())
+	}
+	run.Sent, run.Expected, run.Delivered, run.Lost = a.sent, a.expected, a.delivered, a.lost
+	run.Duplicates, run.OutOfOrder = a.dups, a.ooo
+	run.Latency = latency(a.hist)
+	run.Link = d.end.link
+	st := d.end.server
+	run.Server = results.ServerLoad{
+		CPUSeconds: st.CPU.Seconds(), RSSPeakBytes: st.RSSPeak, Requests: st.Requests,
+		GoroutinesPeak: st.GoroutinesPeak,
+	}
+	if st.RSSBase > 0 && st.RSSPeak > st.RSSBase {
+		run.Server.RSSPerSession = float64(st.RSSPeak-st.RSSBase) / float64(run.Sessions)
+	}
+	if a.delivered > 0 {
+		run.Server.CPUUSPerMsg = float64(st.CPU.Microseconds()) / float64(a.delivered)
+		run.Server.BytesPerMsg = float64(d.end.link.Bytes) / float64(a.delivered)
+	}
+	// Stalls, attributed to the copy's own lost bytes or to someone else's (head of line).
+	rtt := 2 * p.Delay
+	threshold := time.Duration(noLossP99*float64(time.Millisecond)) + rtt
+	if math.IsNaN(noLossP99) {
+		threshold = time.Duration(run.Latency.P99*float64(time.Millisecond)) + rtt
+	}
+	att := newAttribution(d.drops, d.marks, d.t0, rec, isQUIC(p.Transport), pt.udpOf, d.sessionIDs, st.QUICLost, pt.upLoss.LostCommands(), pt.traced)
+	stalled := map[copyKey]bool{}
+	for s := range rec.sessions {
+		for _, c := range rec.sessions[s].recs {
+			if c.lat <= threshold {
+				continue
+			}
+			run.Stalls.Count++
+			run.Stalls.TotalMS += float64(c.lat-threshold) / 1e6
+			own := att.ownLoss(s, c)
+			hol := !own.any()
+			if hol {
+				run.Stalls.Collateral++
+			}
+			if own.up {
+				run.Stalls.OwnUpstream++
+			}
+			if own.down {
+				run.Stalls.OwnDownstream++
+			}
+			stalled[copyKey{int32(s), c.msg}] = hol
+		}
+	}
+	winStart := pt.sc.Warmup
+	for _, c := range subsample(a.lats, 5000, pt.seed) {
+		smp := results.Sample{T: (c.recv - winStart - c.lat).Seconds(), LatencyMS: float64(c.lat) / 1e6}
+		if hol, ok := stalled[copyKey{c.session, c.msg}]; ok {
+			smp.Stall, smp.HOL = true, hol
+		}
+		run.Samples = append(run.Samples, smp)
+	}
+	for _, dr := range d.drops {
+		if t := (dr.Time.Sub(d.t0) - winStart).Seconds(); t >= 0 && len(run.Drops) < 20000 {
+			run.Drops = append(run.Drops, t)
+		}
+	}
+
+	// The lab's own health.
+	run.Lab = d.end.lab
+	run.Lab.SendLagP99 = rec.sendLagP99()
+	run.Lab.SchedulerMS = d.schedP99
+	run.Warnings = append(run.Warnings, labWarnings(*run, a, d.unrecorded, pt.opt.InProcess, pt.nw, pt.hosts, pt.srvHost)...)
+	if n := pt.retries.Load(); n > 0 {
+		run.Warnings = append(run.Warnings, fmt.Sprintf("%d first connections failed and were tried again before the run", n))
+	}
+}
+
+// connectPhases says in which order the sessions connect and, for short polling, when: each
+// session polls every interval from its first poll, which it sends as it connects, so sessions
+// that all connect within a few milliseconds (as the lab's would) poll in step, and a message's
+// wait for the next poll then depends on where the measured window falls against that common
+// phase instead of averaging interval/2. Browser tabs open at independent times: each short-polling
+// session connects at a seeded uniform offset within one poll interval of the set-up's start, in
+// the order of those offsets. Other transports connect at once, in session order (phase nil).
+func connectPhases(transport string, n int, interval time.Duration, seed uint64) (order []int, phase []time.Duration) {
+	order = make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	if transport != transports.ShortPoll || interval <= 0 {
+		return order, nil
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	phase = make([]time.Duration, n)
+	for i := range phase {
+		phase[i] = time.Duration(rng.Int64N(int64(interval)))
+	}
+	sort.Slice(order, func(a, b int) bool { return phase[order[a]] < phase[order[b]] })
+	return order, phase
+}
