@@ -138,8 +138,19 @@ type DropEvent struct {
 }
 
 type flowState struct {
-	st       FlowStats
-	dataPkts int
+	// Touched by every packet: first, in one cache line (a fan-out to
+	// 10,000 flows misses the cache on every flow's state).
+	offered, delivered Counter
+	dataPkts           int
+	isn                uint32
+	haveISN            bool
+	// Touched by drops and snapshots only.
+	flow    Flow
+	dropped DropCounts
+}
+
+func (f *flowState) stats() FlowStats {
+	return FlowStats{Flow: f.flow, Offered: f.offered, Delivered: f.delivered, Dropped: f.dropped, ISN: f.isn, HaveISN: f.haveISN}
 }
 
 // scheduled is a packet waiting in the delay line.
@@ -255,7 +266,7 @@ func (d *Direction) Flows() []FlowStats {
 	defer d.mu.Unlock()
 	out := make([]FlowStats, 0, len(d.flows))
 	for _, f := range d.flows {
-		out = append(out, f.st)
+		out = append(out, f.stats())
 	}
 	return out
 }
@@ -269,7 +280,7 @@ func (d *Direction) FlowStats(f Flow) (FlowStats, bool) {
 	if !ok {
 		return FlowStats{}, false
 	}
-	return fs.st, true
+	return fs.stats(), true
 }
 
 // ResetStats zeroes the direction's and its flows' counters (for example
@@ -283,7 +294,7 @@ func (d *Direction) ResetStats() {
 		d.rateIn.add(q.size)
 	}
 	for _, f := range d.flows {
-		f.st = FlowStats{Flow: f.st.Flow, ISN: f.st.ISN, HaveISN: f.st.HaveISN}
+		f.offered, f.delivered, f.dropped = Counter{}, Counter{}, DropCounts{}
 	}
 }
 
@@ -320,12 +331,12 @@ func (d *Direction) sendMode(views []*buffer.View, scratch []*buffer.View, inlin
 			k := keyOf(pi.flow)
 			fs = d.flows[k]
 			if fs == nil {
-				fs = &flowState{st: FlowStats{Flow: pi.flow}}
+				fs = &flowState{flow: pi.flow}
 				d.flows[k] = fs
 			}
-			fs.st.Offered.add(size)
+			fs.offered.add(size)
 			if pi.flow.Proto == TCP && pi.flags&tcpSYN != 0 {
-				fs.st.ISN, fs.st.HaveISN = pi.seq, true
+				fs.isn, fs.haveISN = pi.seq, true
 			}
 		}
 		dataIdx := 0
@@ -391,7 +402,7 @@ func (d *Direction) sendMode(views []*buffer.View, scratch []*buffer.View, inlin
 		if inlineOK && due <= now && len(d.heap) == 0 && !d.delivering {
 			d.stats.Delivered.add(size)
 			if fs != nil {
-				fs.st.Delivered.add(size)
+				fs.delivered.add(size)
 			}
 			inline = append(inline, v)
 			continue
@@ -475,7 +486,7 @@ func (d *Direction) lose(l *compiledLoss) bool {
 func (d *Direction) drop(cause DropCause, pi *pktInfo, fs *flowState, size int, now int64) {
 	d.stats.Dropped.add(cause, size)
 	if fs != nil {
-		fs.st.Dropped.add(cause, size)
+		fs.dropped.add(cause, size)
 	}
 	ev := DropEvent{
 		At:      time.Duration(now),
@@ -488,8 +499,8 @@ func (d *Direction) drop(cause DropCause, pi *pktInfo, fs *flowState, size int, 
 	if pi.flow.Proto == TCP {
 		ev.SYN = pi.flags&tcpSYN != 0
 		ev.FIN = pi.flags&tcpFIN != 0
-		if fs != nil && fs.st.HaveISN && pi.payload > 0 {
-			ev.Start = uint64(pi.seq - fs.st.ISN - 1)
+		if fs != nil && fs.haveISN && pi.payload > 0 {
+			ev.Start = uint64(pi.seq - fs.isn - 1)
 			ev.End = ev.Start + uint64(pi.payload)
 			ev.HaveRange = true
 		}
@@ -572,7 +583,7 @@ func (d *Direction) run() {
 			s := d.pop()
 			d.stats.Delivered.add(s.size)
 			if s.fs != nil {
-				s.fs.st.Delivered.add(s.size)
+				s.fs.delivered.add(s.size)
 			}
 			batch = append(batch, s.v)
 		}
