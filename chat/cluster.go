@@ -23,18 +23,61 @@ func (h *Hub) commit(ctx context.Context, s *Session, p *Payload) (uint64, error
 	}
 	s.appendMu.Lock()
 	c := []Commit{{SID: s.id, Data: p.Bytes()}}
-	err := h.shared.Commit(ctx, c)
+	err := h.storeCommit(ctx, c)
+	var seq uint64
 	if err == nil && c[0].Seq != 0 {
-		seq := s.pushAt(p, c[0].Seq)
-		s.appendMu.Unlock()
-		return seq, nil
+		seq = h.pushStored(ctx, s, p, c[0].Seq)
 	}
 	s.appendMu.Unlock()
-	if err != nil {
+	switch {
+	case err != nil:
 		return 0, Errorf(CodeUnavailable, "the session store is unavailable, try again: %v", err)
+	case c[0].Seq == 0:
+		h.release(s.id)
+		return 0, errMoved()
+	case seq == 0:
+		s.mu.Lock()
+		gone := s.goneLocked()
+		s.mu.Unlock()
+		return 0, gone
 	}
-	h.release(s.id)
-	return 0, Errorf(CodeUnavailable, "the session moved to another server node; send again")
+	return seq, nil
+}
+
+// storeCommit commits cs to the store, not cancelled with the request that asked for it: a
+// commit cut off halfway leaves the store ahead of this node (pushStored then fills in).
+func (h *Hub) storeCommit(ctx context.Context, cs []Commit) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	return h.shared.Commit(ctx, cs)
+}
+
+// pushStored queues p, committed to the store at seq, in s's outbox. If the store holds
+// entries this node has not queued (a commit whose answer was lost: a timeout, a broken
+// connection), they are read back first, so that the outbox has no hole. Call it with
+// s.appendMu held.
+//
+// With p nil it only reads back what the store has beyond this node's outbox.
+func (h *Hub) pushStored(ctx context.Context, s *Session, p *Payload, seq uint64) uint64 {
+	if last := s.LastSeq(); p == nil || seq > last+1 {
+		to := seq - 1
+		if p == nil {
+			to = 0 // everything
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		missing, err := h.shared.Entries(ctx, s.id, last+1, to)
+		cancel()
+		if err != nil {
+			h.log.Warn("outbox entries could not be read back from the store; the client gets a gap", "err", err)
+		}
+		for _, e := range missing {
+			s.pushAt(PayloadFromBytes(e.Data), e.Seq)
+		}
+	}
+	if p == nil {
+		return 0
+	}
+	return s.pushAt(p, seq)
 }
 
 // deliverAt is the SharedStore's delivery callback: one topic message, committed to the outbox
@@ -63,16 +106,20 @@ func (h *Hub) deliverAt(topic string, pos uint64, data []byte) {
 		s.appendMu.Lock()
 		cs[i] = Commit{SID: s.id, Topic: topic, Pos: pos, Data: data}
 	}
-	ok := h.commitRetry(cs)
+	ok, retried := h.commitRetry(cs)
 	p := PayloadFromBytes(data)
 	var gone []string
 	for i, s := range list {
 		switch {
-		case !ok, cs[i].Skip:
+		case !ok:
+		case cs[i].Skip:
+			if retried { // the first try may have stored it without telling us
+				h.pushStored(context.Background(), s, nil, 0)
+			}
 		case cs[i].Seq == 0:
 			gone = append(gone, s.id)
 		default:
-			s.pushAt(p, cs[i].Seq)
+			h.pushStored(context.Background(), s, p, cs[i].Seq)
 		}
 		s.appendMu.Unlock()
 	}
@@ -83,21 +130,22 @@ func (h *Hub) deliverAt(topic string, pos uint64, data []byte) {
 
 // commitRetry commits cs, retrying while the store is unavailable, until the hub shuts down.
 // The store delivers nothing else meanwhile: messages wait in it, not in memory.
-func (h *Hub) commitRetry(cs []Commit) bool {
+func (h *Hub) commitRetry(cs []Commit) (ok, retried bool) {
 	wait := 50 * time.Millisecond
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		err := h.shared.Commit(ctx, cs)
 		cancel()
 		if err == nil {
-			return true
+			return true, retried
 		}
+		retried = true
 		h.log.Warn("session store unavailable; delivery waits", "err", err, "retry_in", wait)
 		t := time.NewTimer(wait)
 		select {
 		case <-h.stop:
 			t.Stop()
-			return false
+			return false, retried
 		case <-t.C:
 		}
 		if wait < 2*time.Second {
@@ -215,7 +263,7 @@ func (h *Hub) commitAt(ctx context.Context, s *Session, topic string, pos uint64
 	s.appendMu.Lock()
 	defer s.appendMu.Unlock()
 	c := []Commit{{SID: s.id, Topic: topic, Pos: pos, Data: p.Bytes()}}
-	if err := h.shared.Commit(ctx, c); err != nil {
+	if err := h.storeCommit(ctx, c); err != nil {
 		return 0, err
 	}
 	if c[0].Skip {
@@ -224,7 +272,7 @@ func (h *Hub) commitAt(ctx context.Context, s *Session, topic string, pos uint64
 	if c[0].Seq == 0 {
 		return 0, Errorf(CodeUnavailable, "the session moved to another server node while it was being claimed")
 	}
-	return s.pushAt(p, c[0].Seq), nil
+	return h.pushStored(ctx, s, p, c[0].Seq), nil
 }
 
 // restore builds a local session from its stored state.
@@ -261,6 +309,7 @@ func (h *Hub) release(id string) {
 	s.mu.Lock()
 	s.kickLocked(Errorf(CodeReplaced, "the session moved to another server node; reconnect to resume"))
 	s.closed = true
+	s.moved = true
 	rooms := make([]string, 0, len(s.rooms))
 	for r := range s.rooms {
 		rooms = append(rooms, r)
@@ -293,4 +342,60 @@ func (h *Hub) keep(now int64, last *int64, scratch []*Session) {
 	if err := h.shared.Keep(ctx, ids); err != nil {
 		h.log.Warn("stored sessions not refreshed", "err", err)
 	}
+}
+
+// Command runs one client command for session id of user (empty: any user), wherever the
+// session is: here, on the node that holds it (the command is forwarded there), or, if no live
+// node holds it, here after claiming it. HTTP transports use it for POST /api/send, so that a
+// command reaching another node than the one streaming to the client does not move the
+// session. A command that meets a session moving between nodes is tried again.
+func (h *Hub) Command(ctx context.Context, id, user string, env Envelope) (Envelope, error) {
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		h.mu.RLock()
+		s, closed := h.sessions[id], h.closed
+		h.mu.RUnlock()
+		if closed {
+			return Envelope{}, ErrClosed
+		}
+		var r Envelope
+		switch {
+		case s != nil:
+			if user != "" && s.user != user {
+				return Envelope{}, errNoSession()
+			}
+			r, err = s.Handle(ctx, env)
+		case h.shared == nil || id == "":
+			return Envelope{}, errNoSession()
+		default:
+			var held bool
+			r, err, held = h.shared.Forward(ctx, id, user, env)
+			if !held {
+				if s, err = h.claim(ctx, id, user); err != nil {
+					return Envelope{}, err
+				}
+				r, err = s.Handle(ctx, env)
+			}
+		}
+		if !isMoved(err) {
+			return r, err
+		}
+	}
+	return Envelope{}, err
+}
+
+func isMoved(err error) bool {
+	var ce *Error
+	return errors.As(err, &ce) && ce.Code == CodeUnavailable && ce.Text == errMoved().Text
+}
+
+// localCommand is SharedHooks.Command: a command forwarded from another node.
+func (h *Hub) localCommand(ctx context.Context, id, user string, env Envelope) (Envelope, error) {
+	h.mu.RLock()
+	s := h.sessions[id]
+	h.mu.RUnlock()
+	if s == nil || (user != "" && s.user != user) {
+		return Envelope{}, ErrNotHeld
+	}
+	return s.Handle(ctx, env)
 }

@@ -172,7 +172,7 @@ func NewHub(cfg Config) (*Hub, error) {
 	h.clock.Store(time.Now().UnixNano())
 	if ss, ok := h.broker.(SharedStore); ok {
 		h.shared = ss
-		if err := ss.StartShared(h.deliverAt, h.release); err != nil {
+		if err := ss.StartShared(SharedHooks{Deliver: h.deliverAt, Released: h.release, Command: h.localCommand}); err != nil {
 			return nil, err
 		}
 	} else if err := h.broker.Start(h.deliver); err != nil {
@@ -286,6 +286,13 @@ func (s *Session) Handle(ctx context.Context, env Envelope) (Envelope, error) {
 	case TypePong, TypePing, TypeAck:
 		return Envelope{}, nil
 	case TypeWho:
+		if h.shared != nil {
+			// Everything published to this session before the who is in its outbox ahead
+			// of the answer, as on a single node, wherever it was published.
+			if err := h.shared.Sync(ctx, s.topics()); err != nil {
+				return Envelope{}, Errorf(CodeUnavailable, "member list unavailable, try again: %v", err)
+			}
+		}
 		users, err := h.broker.RoomUsers(ctx, env.Room)
 		if err != nil {
 			return Envelope{}, Errorf(CodeUnavailable, "member list unavailable: %v", err)
@@ -444,8 +451,9 @@ func (h *Hub) join(ctx context.Context, s *Session, room string) (bool, error) {
 	defer s.memb.Unlock()
 	s.mu.Lock()
 	if s.closed {
+		err := s.goneLocked()
 		s.mu.Unlock()
-		return false, errExpired()
+		return false, err
 	}
 	if _, ok := s.rooms[room]; ok {
 		s.mu.Unlock()
@@ -459,27 +467,44 @@ func (h *Hub) join(ctx context.Context, s *Session, room string) (bool, error) {
 	s.mu.Unlock()
 
 	h.addMember(ctx, h.rooms, "room:", room, s)
-	first, err := h.broker.RoomJoin(ctx, room, s.user, s.id)
+	var first, listed bool
+	var err error
+	if h.shared != nil {
+		var r JoinResult
+		s.appendMu.Lock()
+		r, err = h.shared.JoinRoom(ctx, room, s.user, s.id, h.cfg.PresenceLimit)
+		if err == nil && r.List.Seq != 0 {
+			h.pushStored(ctx, s, PayloadFromBytes(r.List.Data), r.List.Seq)
+		}
+		s.appendMu.Unlock()
+		first, listed = r.First, true
+		if err == nil && !r.Held {
+			h.release(s.id) // another node has it: the client tries again there
+		}
+	} else {
+		first, err = h.broker.RoomJoin(ctx, room, s.user, s.id)
+	}
 	if err != nil {
 		h.log.Warn("broker registry failed", "room", room, "err", err)
 	}
 	s.mu.Lock()
 	closed := s.closed
+	gone := s.goneLocked()
 	s.mu.Unlock()
 	if closed {
 		// The session expired while joining: expire may have dropped its rooms before this
 		// one was registered. Undo it, or the room keeps a member that is gone.
 		h.dropMember(ctx, s, room)
-		return false, errExpired()
+		return false, gone
 	}
 	if n, _ := h.broker.RoomCount(ctx, room); n <= h.cfg.PresenceLimit {
 		if first {
 			p := NewPayload(Envelope{Type: TypePresence, Room: room, User: s.user, Event: "join"})
 			_ = h.broker.Publish(ctx, "room:"+room, p.Bytes())
 		}
-		users, _ := h.broker.RoomUsers(ctx, room)
-		if _, err := h.commit(ctx, s, NewPayload(Envelope{Type: TypePresence, Room: room, Members: users})); err != nil {
-			h.log.Warn("member list not queued", "room", room, "err", err)
+		if !listed {
+			users, _ := h.broker.RoomUsers(ctx, room)
+			s.push(NewPayload(Envelope{Type: TypePresence, Room: room, Members: users}))
 		}
 	}
 	return true, nil

@@ -29,6 +29,20 @@ type Session struct {
 	cur      *Cursor
 	lastPing int64
 	closed   bool
+	moved    bool // closed here because another node claimed it: it lives on there
+}
+
+// goneLocked is the error for using a closed session: expired, or moved to another node (then
+// the client tries again and reaches it where it is).
+func (s *Session) goneLocked() *Error {
+	if s.moved {
+		return errMoved()
+	}
+	return errExpired()
+}
+
+func errMoved() *Error {
+	return Errorf(CodeUnavailable, "the session moved to another server node; try again")
 }
 
 // ID is the session id: 128 random bits in hex. It is a bearer credential: never log it.
@@ -49,6 +63,18 @@ func (s *Session) Rooms() []string {
 		r = append(r, k)
 	}
 	return r
+}
+
+// topics are the broker topics the session hears: its user's and its rooms'.
+func (s *Session) topics() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := make([]string, 0, len(s.rooms)+1)
+	t = append(t, "user:"+s.user)
+	for r := range s.rooms {
+		t = append(t, "room:"+r)
+	}
+	return t
 }
 
 // Attached reports whether a connection is reading the session now.
@@ -212,7 +238,7 @@ func (s *Session) Attach(opt AttachOptions) (*Cursor, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, Errorf(CodeUnknownSession, "the session has expired; open a new one")
+		return nil, s.goneLocked()
 	}
 	if opt.After > s.seq {
 		return nil, Errorf(CodeBadAfter, "after=%d is beyond the newest seq of this session (%d)", opt.After, s.seq)
@@ -333,7 +359,7 @@ func (s *Session) Read(after uint64, max int) ([]Envelope, []Entry, error) {
 	defer s.mu.Unlock()
 	s.lastHeard.Store(s.hub.clock.Load())
 	if s.closed {
-		return nil, nil, Errorf(CodeUnknownSession, "the session has expired; open a new one")
+		return nil, nil, s.goneLocked()
 	}
 	if after > s.seq {
 		return nil, nil, Errorf(CodeBadAfter, "after=%d is beyond the newest seq of this session (%d)", after, s.seq)

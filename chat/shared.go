@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 )
 
@@ -19,15 +20,24 @@ import (
 type SharedStore interface {
 	Broker
 
-	// StartShared is called instead of Start. deliver is called, from one goroutine, for every
-	// topic message in position order per topic (gaps filled from the store, repeats
-	// dropped). released is called when another node has claimed a session this node holds.
-	StartShared(deliver func(topic string, pos uint64, data []byte), released func(sid string)) error
+	// StartShared is called instead of Start.
+	StartShared(hooks SharedHooks) error
+	// Forward runs a command of session sid on the node that holds it and returns its answer.
+	// held is false when no live node other than this one holds the session: the caller
+	// claims it instead.
+	Forward(ctx context.Context, sid, user string, env Envelope) (reply Envelope, err error, held bool)
 	// CreateSession stores a new session held by this node.
 	CreateSession(ctx context.Context, sid, user string) error
 	// Commit appends entries to the outboxes of sessions this node holds and sets each entry's
 	// Seq; an entry whose session another node has claimed gets Seq 0 and is not stored.
 	Commit(ctx context.Context, entries []Commit) error
+	// JoinRoom is RoomJoin for a shared session: it records that session sid of user is in
+	// room and, in the same step, queues the member list in its outbox if the room has at
+	// most limit users.
+	JoinRoom(ctx context.Context, room, user, sid string, limit int) (JoinResult, error)
+	// Entries returns the stored outbox entries of session sid with seqs from..to (to 0: all
+	// from on).
+	Entries(ctx context.Context, sid string, from, to uint64) ([]StoredEntry, error)
 	// Claim makes this node the holder of session sid (of user, if user is not empty) and
 	// returns its stored state; it returns (nil, nil) if there is no such session.
 	Claim(ctx context.Context, sid, user string) (*SharedSession, error)
@@ -41,11 +51,29 @@ type SharedStore interface {
 	// already published a message under cid: then it publishes nothing and returns the id
 	// used then.
 	PublishOnce(ctx context.Context, sid string, cid CID, id string, data []byte, topics ...string) (prevID string, err error)
+	// Sync returns once this node has delivered every message published on topics before
+	// the call (read-your-writes across nodes: what a who answer follows).
+	Sync(ctx context.Context, topics []string) error
 	// Keep refreshes the time to live of sessions this node holds.
 	Keep(ctx context.Context, sids []string) error
 	// DropSession deletes a session this node holds (it expired).
 	DropSession(ctx context.Context, sid string) error
 }
+
+// SharedHooks are the hub's callbacks for a SharedStore.
+type SharedHooks struct {
+	// Deliver is called, from one goroutine, for every topic message in position order per
+	// topic (holes filled from the store, repeats dropped).
+	Deliver func(topic string, pos uint64, data []byte)
+	// Released is called when another node has claimed a session this node holds.
+	Released func(sid string)
+	// Command runs a command another node forwarded for a session this node holds; it
+	// returns ErrNotHeld if it does not hold it (any more).
+	Command func(ctx context.Context, sid, user string, env Envelope) (Envelope, error)
+}
+
+// ErrNotHeld is SharedHooks.Command's answer for a session this node does not hold.
+var ErrNotHeld = errors.New("chat: this node does not hold the session")
 
 // Commit is one outbox entry for SharedStore.Commit. Topic and Pos say where a delivered
 // message came from (empty for a reply to the session's own command).
@@ -58,6 +86,13 @@ type Commit struct {
 	// Skip is set by Commit when the session already has this topic position (a message that
 	// reached it twice while it moved between nodes): nothing was stored.
 	Skip bool
+}
+
+// JoinResult is what SharedStore.JoinRoom did.
+type JoinResult struct {
+	Held  bool   // false: another node holds the session now; nothing was done
+	First bool   // the user's first session in the room
+	List  Commit // the member list queued in the outbox (Seq 0: none)
 }
 
 // TopicMessage is a message kept in a topic, with its position.

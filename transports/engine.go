@@ -360,6 +360,17 @@ func (e *Engine) Send(ctx context.Context, env chat.Envelope) (chat.Envelope, er
 		}
 		e.mu.Unlock()
 	}()
+	// An unavailable answer (a store or node that could not do it now; a session that moved
+	// between server nodes) is not the end: the command is sent again soon, with the same cid.
+	retryable := func(r chat.Envelope) bool {
+		if r.Type != chat.TypeError || r.Code != chat.CodeUnavailable {
+			return false
+		}
+		e.mu.Lock()
+		e.pending[env.CID] = append(e.pending[env.CID], ch)
+		e.mu.Unlock()
+		return true
+	}
 	retry := time.NewTimer(0)
 	defer retry.Stop()
 	<-retry.C
@@ -373,6 +384,9 @@ func (e *Engine) Send(ctx context.Context, env chat.Envelope) (chat.Envelope, er
 		select {
 		case <-ready:
 		case r := <-ch:
+			if retryable(r) {
+				continue
+			}
 			return answer(r)
 		case <-ctx.Done():
 			return chat.Envelope{}, ctx.Err()
@@ -400,16 +414,24 @@ func (e *Engine) Send(ctx context.Context, env chat.Envelope) (chat.Envelope, er
 			wait = 250 * time.Millisecond // the connection failed: try again soon
 		}
 		retry.Reset(wait)
-		select {
-		case r := <-ch:
-			return answer(r)
-		case <-broken: // send again on the next connection, without waiting for the retry
-			retry.Stop() // Go 1.23 timers: no stale value to drain
-		case <-retry.C:
-		case <-ctx.Done():
-			return chat.Envelope{}, ctx.Err()
-		case <-e.ctx.Done():
-			return chat.Envelope{}, ErrClosed
+	wait:
+		for {
+			select {
+			case r := <-ch:
+				if retryable(r) {
+					retry.Reset(100 * time.Millisecond)
+					continue wait
+				}
+				return answer(r)
+			case <-broken: // send again on the next connection, without waiting for the retry
+				retry.Stop() // Go 1.23 timers: no stale value to drain
+			case <-retry.C:
+			case <-ctx.Done():
+				return chat.Envelope{}, ctx.Err()
+			case <-e.ctx.Done():
+				return chat.Envelope{}, ErrClosed
+			}
+			break
 		}
 	}
 }

@@ -297,9 +297,9 @@ func (s *Server) HandleSend(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, "", chat.Errorf(chat.CodeBadJSON, "use POST /api/send?session=ID with one envelope as the body"))
 		return
 	}
-	sess, err := s.SessionOf(r)
-	if err != nil {
-		WriteError(w, "", err)
+	sid := r.URL.Query().Get("session")
+	if sid == "" {
+		WriteError(w, "", chat.Errorf(chat.CodeMissingField, "the session query parameter is missing (?session=ID from POST /api/session)"))
 		return
 	}
 	lim := s.Hub.Limits()
@@ -317,7 +317,12 @@ func (s *Server) HandleSend(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, env.CID, err)
 		return
 	}
-	reply, err := sess.Handle(r.Context(), env)
+	// The session may be held by another node of a cluster: the hub forwards the command
+	// there rather than moving the session away from the connection streaming to it.
+	reply, err := s.Hub.Command(r.Context(), sid, r.URL.Query().Get("user"), env)
+	if errors.Is(err, chat.ErrClosed) {
+		err = chat.Errorf(chat.CodeShutdown, "the server is shutting down")
+	}
 	if err != nil {
 		WriteError(w, env.CID, err)
 		return

@@ -100,8 +100,13 @@ type Broker struct {
 	ps  *redis.PubSub
 	log *slog.Logger
 
-	deliver  func(topic string, pos uint64, data []byte)
-	released func(sid string)
+	hooks chat.SharedHooks
+
+	fwdMu   sync.Mutex
+	fwd     map[string]chan forwardAnswer // forwarded commands waiting for their answer
+	fwdSeq  atomic.Uint64
+	fwdStop context.Context // cancelled by Close: forwarded commands running here stop
+	fwdEnd  context.CancelFunc
 
 	mu  sync.Mutex
 	pos map[string]uint64 // topic -> last position delivered here (subscribed topics only)
@@ -160,7 +165,9 @@ func New(opt Options) (*Broker, error) {
 		in:   make(chan any, 4096),
 		excl: make(chan *exclusiveFn),
 		stop: make(chan struct{}),
+		fwd:  map[string]chan forwardAnswer{},
 	}
+	b.fwdStop, b.fwdEnd = context.WithCancel(context.Background())
 	return b, nil
 }
 
@@ -197,12 +204,20 @@ func (b *Broker) wrap(err error) error {
 
 // Start is not used: the hub calls StartShared.
 func (b *Broker) Start(deliver func(topic string, data []byte)) error {
-	return b.StartShared(func(topic string, _ uint64, data []byte) { deliver(topic, data) }, func(string) {})
+	return b.StartShared(chat.SharedHooks{Deliver: func(topic string, _ uint64, data []byte) { deliver(topic, data) }})
 }
 
 // StartShared starts the pub/sub reader, the dispatcher and the heartbeat.
-func (b *Broker) StartShared(deliver func(topic string, pos uint64, data []byte), released func(sid string)) error {
-	b.deliver, b.released = deliver, released
+func (b *Broker) StartShared(hooks chat.SharedHooks) error {
+	if hooks.Released == nil {
+		hooks.Released = func(string) {}
+	}
+	if hooks.Command == nil {
+		hooks.Command = func(context.Context, string, string, chat.Envelope) (chat.Envelope, error) {
+			return chat.Envelope{}, chat.ErrNotHeld
+		}
+	}
+	b.hooks = hooks
 	ctx, cancel := b.op(context.Background())
 	if err := b.rdb.Ping(ctx).Err(); err != nil {
 		b.down.Store(true)
@@ -222,6 +237,7 @@ func (b *Broker) StartShared(deliver func(topic string, pos uint64, data []byte)
 func (b *Broker) Close() error {
 	b.closing.Do(func() {
 		close(b.stop)
+		b.fwdEnd()
 		if b.ps != nil {
 			_ = b.ps.Close()
 		}
@@ -322,7 +338,7 @@ func (b *Broker) dispatcher() {
 			case *redis.Message:
 				switch {
 				case v.Channel == nodeCh:
-					b.released(v.Payload)
+					b.nodeMessage(v.Payload)
 				case strings.HasPrefix(v.Channel, topicPrefix):
 					topic := v.Channel[len(topicPrefix):]
 					sp := strings.IndexByte(v.Payload, ' ')
@@ -359,7 +375,7 @@ func (b *Broker) handle(topic string, pos uint64, data []byte) {
 	}
 	b.set(topic, pos)
 	b.delivered.Add(1)
-	b.deliver(topic, pos, data)
+	b.hooks.Deliver(topic, pos, data)
 }
 
 // set records pos as delivered for topic, if still subscribed.
@@ -422,7 +438,7 @@ func (b *Broker) catchUp(topic string, to uint64) {
 		b.set(topic, p)
 		b.delivered.Add(1)
 		b.filled.Add(1)
-		b.deliver(topic, p, []byte(d))
+		b.hooks.Deliver(topic, p, []byte(d))
 		next = p + 1
 	}
 	if next <= to {
@@ -539,6 +555,32 @@ func (b *Broker) CatchUp(ctx context.Context, topic string, from uint64) ([]chat
 	return out, to - from - uint64(len(out)), nil
 }
 
+// Sync returns once this node has delivered what topics carried before the call.
+func (b *Broker) Sync(ctx context.Context, topics []string) error {
+	if len(topics) == 0 {
+		return nil
+	}
+	keys := make([]string, len(topics))
+	for i, t := range topics {
+		keys[i] = b.k("tn:", t)
+	}
+	octx, cancel := b.op(ctx)
+	vals, err := b.rdb.MGet(octx, keys...).Result()
+	cancel()
+	if err != nil {
+		return b.wrap(err)
+	}
+	return b.Exclusive(ctx, func() error {
+		for i, t := range topics {
+			s, _ := vals[i].(string)
+			if n, err := strconv.ParseUint(s, 10, 64); err == nil && n > 0 {
+				b.catchUp(t, n)
+			}
+		}
+		return nil
+	})
+}
+
 // Publish sends data to every node subscribed to topic.
 func (b *Broker) Publish(ctx context.Context, topic string, data []byte) error {
 	_, err := b.PublishOnce(ctx, "", "", "", data, topic)
@@ -649,6 +691,31 @@ func (b *Broker) Commit(ctx context.Context, entries []chat.Commit) error {
 		}
 	}
 	return nil
+}
+
+// Entries returns stored outbox entries of session sid with seqs from..to.
+func (b *Broker) Entries(ctx context.Context, sid string, from, to uint64) ([]chat.StoredEntry, error) {
+	ctx, cancel := b.op(ctx)
+	defer cancel()
+	end := "+"
+	if to > 0 {
+		end = strconv.FormatUint(to, 10) + "-0"
+	}
+	msgs, err := b.rdb.XRange(ctx, b.k("o:", sid), strconv.FormatUint(from, 10)+"-0", end).Result()
+	if err != nil {
+		return nil, b.wrap(err)
+	}
+	out := make([]chat.StoredEntry, 0, len(msgs))
+	for _, m := range msgs {
+		e := chat.StoredEntry{Seq: streamPos(m.ID)}
+		d, _ := m.Values["d"].(string)
+		e.Data = []byte(d)
+		if t, ok := m.Values["t"].(string); ok {
+			e.At, _ = strconv.ParseInt(t, 10, 64)
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 // Claim makes this node the holder of session sid.
@@ -771,10 +838,31 @@ func (b *Broker) roomKeys(room, sid string) []string {
 
 // RoomJoin records that session sid of user is in room.
 func (b *Broker) RoomJoin(ctx context.Context, room, user, sid string) (bool, error) {
+	r, err := b.JoinRoom(ctx, room, user, sid, -1)
+	return r.First, err
+}
+
+// JoinRoom records that session sid of user is in room and queues the member list.
+func (b *Broker) JoinRoom(ctx context.Context, room, user, sid string, limit int) (chat.JoinResult, error) {
 	ctx, cancel := b.op(ctx)
 	defer cancel()
-	r, err := roomJoinScript.Run(ctx, b.rdb, b.roomKeys(room, sid), room, user, sid, b.opt.Node, b.nodePos("room:"+room), b.opt.SessionTTL.Milliseconds()).Int()
-	return r == 1, b.wrap(err)
+	keys := append(b.roomKeys(room, sid), b.k("o:", sid))
+	v, err := roomJoinScript.Run(ctx, b.rdb, keys, room, user, sid, b.opt.Node, b.nodePos("room:"+room),
+		b.opt.SessionTTL.Milliseconds(), limit, time.Now().UnixNano(), b.opt.Outbox).Slice()
+	if err != nil {
+		return chat.JoinResult{}, b.wrap(err)
+	}
+	if len(v) != 3 {
+		return chat.JoinResult{}, fmt.Errorf("redis at %s: unexpected join answer %v", b.Addr(), v)
+	}
+	first, _ := v[0].(int64)
+	seq, _ := v[1].(int64)
+	data, _ := v[2].(string)
+	r := chat.JoinResult{Held: first >= 0, First: first == 1}
+	if seq > 0 {
+		r.List = chat.Commit{SID: sid, Seq: uint64(seq), Data: []byte(data)}
+	}
+	return r, nil
 }
 
 // RoomLeave records that session sid of user left room.

@@ -15,7 +15,8 @@ import "github.com/redis/go-redis/v9"
 //	P tn:TOPIC      counter: the last position published on TOPIC
 //	P t:TOPIC       stream of TOPIC's messages, ids POS-0, trimmed to about TopicKeep
 //	P p:TOPIC       pub/sub channel: "POS DATA"
-//	P n:N           pub/sub channel of node N: "SID" of a session another node claimed
+//	P n:N           pub/sub channel of node N: "r SID" (another node claimed SID), "c ..." (a
+//	                command forwarded to N), "a ..." (the answer to one N forwarded)
 //	P s:SID         hash: user, node (the holder), seq (newest outbox seq), pos:TOPIC
 //	P o:SID         stream: the outbox, ids SEQ-0, fields d (the envelope) and t (unix ns)
 //	P sr:SID        set of the session's rooms
@@ -79,11 +80,12 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 `)
 
-// setPos (helper inside scripts): raise a session's position in a topic to at least pos.
+// setPos (helper inside scripts): record a session's position in a topic (it hears what comes
+// after), or raise it to pos. Recorded even at 0, so that a claim knows to catch up from there.
 const setPos = `
 local function setpos(sh, topic, pos)
-  local cur = tonumber(redis.call('HGET', sh, 'pos:' .. topic) or '0')
-  if tonumber(pos) > cur then redis.call('HSET', sh, 'pos:' .. topic, pos) end
+  local cur = redis.call('HGET', sh, 'pos:' .. topic)
+  if not cur or tonumber(pos) > tonumber(cur) then redis.call('HSET', sh, 'pos:' .. topic, pos) end
 end
 `
 
@@ -104,11 +106,15 @@ redis.call('SREM', KEYS[2], 'u ' .. ARGV[1] .. ' ' .. ARGV[2])
 return 1
 `)
 
-// roomJoin: KEYS P r:ROOM, P ru:ROOM, P sr:SID, P nx:NODE, P s:SID; ARGV room, user, sid, node,
-// pos of room:ROOM, ttl ms. Returns 1 if it is the user's first session in the room, 0 if
-// not, -1 if the session is not held here.
+// roomJoin: KEYS P r:ROOM, P ru:ROOM, P sr:SID, P nx:NODE, P s:SID, P o:SID; ARGV room, user,
+// sid, node, pos of room:ROOM, ttl ms, presence limit, now ns, outbox max. Returns {first,
+// seq, data}: first is 1 if it is the user's first session in the room, 0 if not, -1 if the
+// session is not held here; when the session was not in the room yet and the room has at
+// most the presence limit of users, the member list is queued in the outbox in the same step
+// (seq and data), so that a join and its member list never come apart, whatever node the
+// session moves to.
 var roomJoinScript = redis.NewScript(setPos + `
-if redis.call('HGET', KEYS[5], 'node') ~= ARGV[4] then return -1 end
+if redis.call('HGET', KEYS[5], 'node') ~= ARGV[4] then return {-1, 0, ''} end
 local f = ARGV[2] .. ' ' .. ARGV[3]
 local had = redis.call('HEXISTS', KEYS[1], f)
 redis.call('HSET', KEYS[1], f, ARGV[4])
@@ -116,9 +122,18 @@ redis.call('SADD', KEYS[3], ARGV[1])
 redis.call('PEXPIRE', KEYS[3], ARGV[6])
 redis.call('SADD', KEYS[4], 'r ' .. ARGV[1] .. ' ' .. f)
 setpos(KEYS[5], 'room:' .. ARGV[1], ARGV[5])
-if had == 1 then return 0 end
-if redis.call('HINCRBY', KEYS[2], ARGV[2], 1) == 1 then return 1 end
-return 0
+if had == 1 then return {0, 0, ''} end
+local first = 0
+if redis.call('HINCRBY', KEYS[2], ARGV[2], 1) == 1 then first = 1 end
+if redis.call('HLEN', KEYS[2]) > tonumber(ARGV[7]) then return {first, 0, ''} end
+local users = redis.call('HKEYS', KEYS[2])
+table.sort(users)
+-- names are chat.ValidName: nothing in them needs escaping
+local data = '{"type":"presence","room":"' .. ARGV[1] .. '","members":["' .. table.concat(users, '","') .. '"]}'
+local seq = redis.call('HINCRBY', KEYS[5], 'seq', 1)
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[9], seq .. '-0', 'd', data, 't', ARGV[8])
+redis.call('PEXPIRE', KEYS[6], ARGV[6])
+return {first, seq, data}
 `)
 
 // roomLeave: KEYS P r:ROOM, P ru:ROOM, P sr:SID, P nx:NODE, P s:SID; ARGV room, user, sid,
@@ -167,7 +182,7 @@ do
       if redis.call('HINCRBY', P .. 'ru:' .. r, U, 1) == 1 then table.insert(rejoined, r) end
     end
   end
-  if old ~= '' and old ~= me then redis.call('PUBLISH', P .. 'n:' .. old, sid) end
+  if old ~= '' and old ~= me then redis.call('PUBLISH', P .. 'n:' .. old, 'r ' .. sid) end
 end
 for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, ARGV[4]) end
 local out = redis.call('XRANGE', KEYS[2], '-', '+')

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wirelab/wirelab/chat"
+	"github.com/wirelab/wirelab/chat/redisbroker"
 	"github.com/wirelab/wirelab/server"
 	"github.com/wirelab/wirelab/web"
 )
@@ -35,7 +36,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	key := fs.String("key", "", "key for --cert (PEM)")
 	heartbeat := fs.Duration("heartbeat", 25*time.Second, "ping interval on persistent transports")
 	ttl := fs.Duration("session-ttl", 60*time.Second, "how long a session without a connection lives")
-	node := fs.String("node", "", "node name (prefixes message ids)")
+	node := fs.String("node", "", "node name (prefixes message ids); with --redis, unique per node")
+	nodeTTL := fs.Duration("node-ttl", 10*time.Second, "with --redis: a node silent this long is dead and its sessions leave presence (they can resume on another node)")
+	redisURL := fs.String("redis", "", "run as one node of several on this Redis (redis://HOST:PORT/DB): sessions, rooms and fan-out are shared, any node serves any session; empty: a single node in memory")
 	logLevel := fs.String("log", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -52,8 +55,23 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if (*cert == "") != (*key == "") {
 		return fmt.Errorf("--cert and --key go together")
 	}
+	hubCfg := chat.Config{Node: *node, Heartbeat: *heartbeat, SessionTTL: *ttl}
+	var broker *redisbroker.Broker
+	if *redisURL != "" {
+		if *node == "" {
+			return fmt.Errorf("--redis needs --node NAME, a name unique among the nodes (node1, node2, ...)")
+		}
+		var err error
+		broker, err = redisbroker.New(redisbroker.Options{URL: *redisURL, Node: *node, NodeTTL: *nodeTTL, SessionTTL: *ttl + *ttl/4, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer broker.Close()
+		hubCfg.Broker = broker
+		log.Info("node of a cluster on redis", "node", *node, "redis", broker.Addr())
+	}
 	srv, err := server.New(server.Config{
-		Hub:       chat.Config{Node: *node, Heartbeat: *heartbeat, SessionTTL: *ttl},
+		Hub:       hubCfg,
 		Transport: transportsOptions(*secret, origins, log),
 		CertFile:  *cert, KeyFile: *key,
 		Web:    web.Handler(web.Options{}),

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,11 +25,7 @@ func TestServeBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode: skips building the lab binary")
 	}
-	bin := filepath.Join(t.TempDir(), "lab")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildLab(t)
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -114,6 +112,37 @@ func TestToken(t *testing.T) {
 	}
 }
 
+var (
+	labOnce sync.Once
+	labDir  string
+	labBin  string
+	labErr  error
+)
+
+// buildLab builds the lab binary once for the package's tests.
+func buildLab(t *testing.T) string {
+	t.Helper()
+	labOnce.Do(func() {
+		labDir, labErr = os.MkdirTemp("", "wirelab-lab-")
+		if labErr != nil {
+			return
+		}
+		labBin = filepath.Join(labDir, "lab")
+		out, err := exec.Command("go", "build", "-o", labBin, ".").CombinedOutput()
+		if err != nil {
+			labErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if labErr != nil {
+		t.Fatal(labErr)
+	}
+	return labBin
+}
+
 func TestMain(m *testing.M) {
-	os.Exit(m.Run())
+	code := m.Run()
+	if labDir != "" {
+		os.RemoveAll(labDir)
+	}
+	os.Exit(code)
 }
