@@ -340,16 +340,12 @@ func (b *Broker) dispatcher() {
 				case v.Channel == nodeCh:
 					b.nodeMessage(v.Payload)
 				case strings.HasPrefix(v.Channel, topicPrefix):
-					topic := v.Channel[len(topicPrefix):]
-					sp := strings.IndexByte(v.Payload, ' ')
-					if sp < 0 {
-						continue
-					}
-					pos, err := strconv.ParseUint(v.Payload[:sp], 10, 64)
+					pos, data, err := parseTopicMessage(v.Payload)
 					if err != nil {
+						b.log.Warn("bad topic message", "channel", v.Channel, "err", err)
 						continue
 					}
-					b.handle(topic, pos, []byte(v.Payload[sp+1:]))
+					b.handle(v.Channel[len(topicPrefix):], pos, data)
 				}
 			}
 		}
@@ -446,6 +442,19 @@ func (b *Broker) catchUp(topic string, to uint64) {
 		b.log.Error("pub/sub missed messages that the topic stream no longer keeps", "topic", topic, "lost", to-next+1)
 		b.set(topic, to)
 	}
+}
+
+// parseTopicMessage parses a topic channel's "POS DATA".
+func parseTopicMessage(p string) (uint64, []byte, error) {
+	ps, data, ok := strings.Cut(p, " ")
+	if !ok {
+		return 0, nil, errors.New(`want "POS DATA"`)
+	}
+	pos, err := strconv.ParseUint(ps, 10, 64)
+	if err != nil || pos == 0 {
+		return 0, nil, fmt.Errorf("position %q is not a number from 1 on", ps)
+	}
+	return pos, []byte(data), nil
 }
 
 func streamPos(id string) uint64 {
