@@ -164,7 +164,7 @@ type childServer struct {
 }
 
 // startChild starts the server process on a bridged host of nw and waits until it serves.
-func startChild(ctx context.Context, nw *netem.Network, addr string, hub chat.Config, opt Options) (*netem.Host, *childServer, error) {
+func startChild(ctx context.Context, nw *netem.Network, addr string, hub chat.Config, opt Options, extra ...string) (*netem.Host, *childServer, error) {
 	h, bridge, err := nw.BridgeHost(addr)
 	if err != nil {
 		return nil, nil, err
@@ -180,6 +180,7 @@ func startChild(ctx context.Context, nw *netem.Network, addr string, hub chat.Co
 	}
 	args = append(append([]string(nil), args...),
 		"--outbox", strconv.Itoa(hub.Outbox), "--send-queue", strconv.Itoa(hub.SendQueue))
+	args = append(args, extra...)
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.ExtraFiles = []*os.File{bridge}
 	cs := &childServer{cmd: cmd, stderr: &strings.Builder{}}

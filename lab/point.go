@@ -34,6 +34,8 @@ type point struct {
 	nw       *netem.Network
 	srv      serverHandle
 	srvHost  *netem.Host
+	srvHosts []*netem.Host  // every node's host (one without a cluster)
+	cluster  *clusterServer // nodes > 1
 	hosts    []*netem.Host
 	links    []*netem.Link
 	setupAt  time.Time
@@ -57,26 +59,41 @@ func (pt *point) setup(ctx context.Context) error {
 	pt.setupAt = time.Now()
 	pt.nw = netem.New(netem.Config{Seed: pt.seed})
 	hubCfg := chat.Config{Outbox: 4096, SendQueue: 4096}
-	if pt.opt.InProcess {
+	switch {
+	case pt.sc.Nodes > 1 && pt.opt.InProcess:
+		return fmt.Errorf("scenario %s has nodes: %d, and each node runs in a process of its own: run it without --in-process", pt.sc.Name, pt.sc.Nodes)
+	case pt.sc.Nodes > 1:
+		if pt.cluster, err = startCluster(ctx, pt.nw, pt.sc.Nodes, hubCfg, pt.opt); err == nil {
+			pt.srv, pt.srvHosts = pt.cluster, pt.cluster.hosts
+			pt.srvHost = pt.srvHosts[0]
+		}
+	case pt.opt.InProcess:
 		if pt.srvHost, err = pt.nw.Host("10.0.0.1"); err != nil {
 			return err
 		}
 		pt.srv, err = startInProcess(pt.srvHost, hubCfg)
-	} else {
+	default:
 		pt.srvHost, pt.srv, err = startChild(ctx, pt.nw, "10.0.0.1", hubCfg, pt.opt)
 	}
 	if err != nil {
 		return fmt.Errorf("starting the server: %w", err)
 	}
+	if pt.srvHosts == nil {
+		pt.srvHosts = []*netem.Host{pt.srvHost}
+	}
 	nHosts := min(16, max(1, pt.pop.Sessions()/1000))
 	pt.hosts = make([]*netem.Host, nHosts)
-	pt.links = make([]*netem.Link, nHosts)
+	pt.links = make([]*netem.Link, 0, nHosts*len(pt.srvHosts))
 	for i := range pt.hosts {
 		if pt.hosts[i], err = pt.nw.Host(fmt.Sprintf("10.1.%d.%d", i/200, i%200+1)); err != nil {
 			return err
 		}
-		if pt.links[i], err = pt.nw.Connect(pt.hosts[i], pt.srvHost, prof, prof); err != nil {
-			return err
+		for _, sh := range pt.srvHosts {
+			l, err := pt.nw.Connect(pt.hosts[i], sh, prof, prof)
+			if err != nil {
+				return err
+			}
+			pt.links = append(pt.links, l)
 		}
 	}
 	return nil
@@ -122,7 +139,10 @@ func (pt *point) connect(ctx context.Context) error {
 	pt.upLoss = webtransport.NewLossMap()
 	pt.traced = make([]bool, n)
 	base := fmt.Sprintf("http://%s:%d", pt.srvHost.Addr(), ServerPort)
-	hash := pt.srv.CertHash()
+	hashes := [][32]byte{pt.srv.CertHash()}
+	if pt.cluster != nil {
+		hashes = pt.cluster.CertHashes()
+	}
 	// A watchdog, not a target: QUIC handshakes cost about 10 ms of CPU each here (both ends in
 	// this machine), so 10,000 wt-stream sessions take about 100 s to connect on 2 cores.
 	connectCtx, cancel := context.WithTimeout(ctx, 60*time.Second+time.Duration(n)*20*time.Millisecond)
@@ -139,7 +159,11 @@ func (pt *point) connect(ctx context.Context) error {
 				return ctx.Err()
 			}
 		}
-		return pt.connectSession(ctx, s, base, hash)
+		url := base
+		if pt.cluster != nil {
+			url = fmt.Sprintf("http://%s:%d", pt.srvHosts[pt.nodeOf(s)].Addr(), ServerPort)
+		}
+		return pt.connectSession(ctx, s, url, hashes)
 	})
 	if err != nil {
 		return fmt.Errorf("connecting %d sessions: %w", n, err)
@@ -149,12 +173,12 @@ func (pt *point) connect(ctx context.Context) error {
 }
 
 // connectSession opens session s on its client host and joins its room.
-func (pt *point) connectSession(ctx context.Context, s int, base string, hash [32]byte) error {
+func (pt *point) connectSession(ctx context.Context, s int, base string, hashes [][32]byte) error {
 	h := pt.hosts[s%len(pt.hosts)]
 	textLen := pt.sc.Workload.Size
 	o := transports.Options{
 		URL: base, User: UserName(pt.pop.UserOf(s)), PollInterval: pt.sc.PollInterval,
-		CertHashes: [][32]byte{hash},
+		CertHashes: hashes,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := h.DialContext(ctx, network, addr)
 			if err != nil {
@@ -215,6 +239,7 @@ type driven struct {
 	unrecorded uint64
 	marks      []wireMark
 	sessionIDs []string
+	redisCPU   time.Duration // the cluster's Redis, in the window
 }
 
 // drive sends the schedule open loop, waits for the copies still on their way (the drain), then
@@ -278,6 +303,9 @@ func (pt *point) drive(ctx context.Context) *driven {
 	}
 	waitUntil(runCtx, timer, t0.Add(window))
 	d.end = endWindow(pt.nw, pt.links, pt.srv, mark)
+	if pt.cluster != nil {
+		d.redisCPU = pt.cluster.RedisCPU()
+	}
 	pt.drain(ctx, rec, &senders, drainMax)
 	pt.opt.Logger.Debug("drained", "transport", p.Transport, "after window", time.Since(t0.Add(window)).Round(time.Millisecond), "outstanding", rec.Outstanding())
 	cancelSends()
@@ -357,6 +385,9 @@ func (pt *point) audit(run *results.Run, d *driven, noLossP99 float64) {
 	if a.delivered > 0 {
 		run.Server.CPUUSPerMsg = float64(st.CPU.Microseconds()) / float64(a.delivered)
 		run.Server.BytesPerMsg = float64(d.end.link.Bytes) / float64(a.delivered)
+	}
+	if pt.cluster != nil {
+		run.Cluster = pt.clusterFigures(d, a.delivered, d.redisCPU)
 	}
 	// Stalls, attributed to the copy's own lost bytes or to someone else's (head of line).
 	rtt := 2 * p.Delay

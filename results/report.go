@@ -22,6 +22,7 @@ type reportData struct {
 	Figures  []Figure
 	Facts    [][2]string // machine, versions and provenance, label -> value
 	RSS      bool        // some run measured server memory per session: show the column
+	Cluster  []Run       // runs on several server nodes (scenario nodes > 1)
 }
 
 func newReportData(f *File, figs []Figure) reportData {
@@ -39,6 +40,14 @@ func newReportData(f *File, figs []Figure) reportData {
 	}
 	for _, r := range d.Rows {
 		d.RSS = d.RSS || r.RSSPerSess > 0
+	}
+	for _, r := range f.Runs {
+		if r.Cluster != nil {
+			d.Cluster = append(d.Cluster, r)
+		}
+	}
+	if len(d.Cluster) > 0 {
+		d.Reading = append(d.Reading, clusterReading(d.Cluster))
 	}
 	// A warning every run carries is said once, at the top, not on every row.
 	common := commonWarnings(f)
@@ -85,6 +94,31 @@ func newReportData(f *File, figs []Figure) reportData {
 	add("lab (harness) CPU", fmt.Sprintf("%s CPU-s, %.0f%% of the cores; sender lag p99 %s ms; link queue peak %s packets; scheduler delay p99 %s ms",
 		num(l.CPUSeconds), 100*l.CPUShare, num(l.SendLagP99), group3(l.QueuePeak), num(l.SchedulerMS)))
 	return d
+}
+
+// clusterReading says in words what the nodes cost: cross-node against same-node latency and
+// Redis's CPU per delivered copy, over every cluster run.
+func clusterReading(runs []Run) string {
+	var cross, same, redis float64
+	var n int
+	nodes := 0
+	for _, r := range runs {
+		c := r.Cluster
+		if c.CrossCopies == 0 {
+			continue
+		}
+		cross += c.CrossNode.P50
+		same += c.SameNode.P50
+		redis += c.RedisCPUUSPerMsg
+		nodes = c.Nodes
+		n++
+	}
+	if n == 0 {
+		return "the cluster runs delivered no copy across nodes"
+	}
+	cross, same, redis = cross/float64(n), same/float64(n), redis/float64(n)
+	return fmt.Sprintf("on %d nodes, copies that crossed nodes had a median latency of %s ms against %s ms for copies whose sender was on the recipient's node (%+.1f ms; every copy passes through Redis either way), and Redis spent %s µs of CPU per delivered copy (mean over %d runs)",
+		nodes, num(cross), num(same), cross-same, num(redis), n)
 }
 
 var funcs = map[string]any{
@@ -156,6 +190,12 @@ dd{margin:0}
 <tr><th class="l">transport</th><th class="l">condition</th><th>repeats</th><th>p50 ms</th><th>p99 ms</th><th>lost</th><th>dup</th><th>stalls</th><th>collateral</th><th>bytes/msg</th><th>server µs/msg</th>{{if .RSS}}<th>server KB/session</th>{{end}}<th>lab CPU</th><th class="l">warnings</th></tr>
 {{range .Rows}}<tr{{if .Warnings}} class="warn"{{end}}><td class="l"><span class="swatch" style="background:{{color .Transport}}"></span>{{.Transport}}</td><td class="l">{{cond .Cond}}</td><td>{{.Repeats}}</td><td>{{num .P50}}</td><td>{{num .P99}}</td><td>{{int .Lost}}</td><td>{{int .Duplicates}}</td><td>{{int .Stalls}}</td><td>{{int .Collateral}}{{holpct .}}</td><td>{{measured .BytesPerMsg}}</td><td>{{measured .CPUUSPerMsg}}</td>{{if $.RSS}}<td>{{kb .RSSPerSess}}</td>{{end}}<td>{{share .LabCPUShare}}</td><td class="rowwarn">{{range .Warnings}}⚠ {{.}}<br>{{end}}</td></tr>
 {{end}}</table>
+{{if .Cluster}}<h2>Cluster</h2>
+<p>Latency of copies whose sender was on another node than the recipient (cross-node) and on the same node; the Redis server's CPU in the measured window. Server figures above add up every node.</p>
+<table>
+<tr><th class="l">transport</th><th>loss</th><th>repeat</th><th>nodes</th><th>cross-node p50 ms</th><th>p99 ms</th><th>same-node p50 ms</th><th>p99 ms</th><th>cross-node copies</th><th>Redis CPU s</th><th>Redis µs/copy</th></tr>
+{{range .Cluster}}<tr><td class="l">{{.Transport}}</td><td>{{pct .Loss}}</td><td>{{.Repeat}}</td><td>{{.Cluster.Nodes}}</td><td>{{num .Cluster.CrossNode.P50}}</td><td>{{num .Cluster.CrossNode.P99}}</td><td>{{num .Cluster.SameNode.P50}}</td><td>{{num .Cluster.SameNode.P99}}</td><td>{{int .Cluster.CrossCopies}}</td><td>{{num .Cluster.RedisCPUS}}</td><td>{{num .Cluster.RedisCPUUSPerMsg}}</td></tr>
+{{end}}</table>{{end}}
 <h2>Plots</h2>
 {{range .Figures}}<figure id="{{.Name}}"><img alt="{{.Title}}" src="data:image/png;base64,{{b64 .PNG}}"><figcaption><b>{{.Title}}.</b> {{.Caption}}</figcaption></figure>
 {{end}}
@@ -186,7 +226,15 @@ Medians over repeats for latency; sums over repeats for counts; means for bytes 
 | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |{{if .RSS}} ---: |{{end}} ---: | --- |
 {{range .Rows}}| {{.Transport}} | {{cond .Cond}} | {{.Repeats}} | {{num .P50}} | {{num .P99}} | {{int .Lost}} | {{int .Duplicates}} | {{int .Stalls}} | {{int .Collateral}}{{holpct .}} | {{measured .BytesPerMsg}} | {{measured .CPUUSPerMsg}} |{{if $.RSS}} {{kb .RSSPerSess}} |{{end}} {{share .LabCPUShare}} | {{range .Warnings}}⚠ {{mdcell .}} {{end}}|
 {{end}}
-## Plots
+{{if .Cluster}}## Cluster
+
+Latency of copies whose sender was on another node than the recipient (cross-node) and on the same node; the Redis server's CPU in the measured window. Server figures above add up every node.
+
+| transport | loss | repeat | nodes | cross-node p50 ms | p99 ms | same-node p50 ms | p99 ms | cross-node copies | Redis CPU s | Redis µs/copy |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+{{range .Cluster}}| {{.Transport}} | {{pct .Loss}} | {{.Repeat}} | {{.Cluster.Nodes}} | {{num .Cluster.CrossNode.P50}} | {{num .Cluster.CrossNode.P99}} | {{num .Cluster.SameNode.P50}} | {{num .Cluster.SameNode.P99}} | {{int .Cluster.CrossCopies}} | {{num .Cluster.RedisCPUS}} | {{num .Cluster.RedisCPUUSPerMsg}} |
+{{end}}
+{{end}}## Plots
 {{range .Figures}}
 ### {{.Title}}
 

@@ -73,6 +73,8 @@ type Run struct {
 	Link    LinkFigures `json:"link"`
 	Server  ServerLoad  `json:"server"`
 	Lab     LabLoad     `json:"lab"`
+	// Cluster is set when the chat ran as several nodes on Redis (scenario nodes > 1).
+	Cluster *Cluster `json:"cluster,omitempty"`
 
 	// Warnings say why figures of this run may be off (the harness short of CPU, link queues
 	// that grew). The report shows them loudly.
@@ -128,6 +130,18 @@ type ServerLoad struct {
 	// RSSPerSession is the server's peak RSS above its idle RSS (before any session), divided
 	// by the sessions: what one connected user costs the server in memory.
 	RSSPerSession float64 `json:"rss_per_session_bytes,omitempty"`
+}
+
+// Cluster is what a run on several server nodes adds: latency of copies whose sender and
+// recipient were on different nodes (through Redis) and of those on the same node, and the
+// Redis server's own CPU. Server figures of the run add up every node.
+type Cluster struct {
+	Nodes            int     `json:"nodes"`
+	CrossNode        Latency `json:"cross_node_latency_ms"`
+	SameNode         Latency `json:"same_node_latency_ms"`
+	CrossCopies      int64   `json:"cross_node_copies"`
+	RedisCPUS        float64 `json:"redis_cpu_s"`
+	RedisCPUUSPerMsg float64 `json:"redis_cpu_us_per_msg"` // per delivered copy
 }
 
 // LabLoad is the harness's own load: if it was short of CPU, figures may be late because of

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
 	"github.com/wirelab/wirelab/chat"
+	"github.com/wirelab/wirelab/chat/redisbroker"
 	"github.com/wirelab/wirelab/lab"
 )
 
@@ -19,8 +21,20 @@ func runLabServer(_ context.Context, args []string, stdout, stderr io.Writer) er
 	fs := newFlags("lab-server", "(started by lab run, with a netem bridge as fd 3)", stderr)
 	outbox := fs.Int("outbox", 0, "outbox size per session")
 	sendQueue := fs.Int("send-queue", 0, "send queue per connection")
+	redisURL := fs.String("redis", "", "run as one node of a cluster on this Redis")
+	node := fs.String("node", "", "with --redis: this node's name")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	hub := chat.Config{Outbox: *outbox, SendQueue: *sendQueue, Node: *node}
+	if *redisURL != "" {
+		b, err := redisbroker.New(redisbroker.Options{URL: *redisURL, Node: *node, Outbox: *outbox,
+			Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		hub.Broker = b
 	}
 	bridge := os.NewFile(3, "netem-bridge")
 	if bridge == nil {
@@ -28,5 +42,5 @@ func runLabServer(_ context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	// stdin: the lab's commands. Signals are the lab's to send; the context is not used, so
 	// an interrupt of the terminal reaches the lab, which tells this process to quit.
-	return lab.ServeChild(bridge, chat.Config{Outbox: *outbox, SendQueue: *sendQueue}, os.Stdin, stdout)
+	return lab.ServeChild(bridge, hub, os.Stdin, stdout)
 }
