@@ -259,3 +259,41 @@ func TestClusterNoStickySessions(t *testing.T) {
 	t.Logf("requests per node: %v", rr.hits)
 	rr.mu.Unlock()
 }
+
+// TestServeRedisDown: a node whose Redis is not there at start says so, answers errors (not
+// hangs) and starts working once Redis is up, without a restart.
+func TestServeRedisDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode: skips building the lab binary")
+	}
+	redistest.Binary(t)
+	bin := buildLab(t)
+	rs := redistest.Start(t)
+	rs.Stop() // the port is known, nothing listens on it
+	n := startNode(t, bin, rs.URL(), "lonely")
+	client := &http.Client{Timeout: 15 * time.Second}
+	start := time.Now()
+	resp, err := client.Post("http://"+n.addr+"/api/session?user=alice", "", nil)
+	if err != nil {
+		t.Fatalf("opening a session while Redis is down: %v (want an error answer, not a failed request)", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode < 500 || !strings.Contains(string(body), "unavailable") || !strings.Contains(string(body), "redis") {
+		t.Errorf("while Redis is down: %s %s, want a 5xx unavailable error that names Redis", resp.Status, body)
+	}
+	t.Logf("answered in %v: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(string(body)))
+	if !strings.Contains(n.stderr.String(), "redis") {
+		t.Errorf("the node's log does not mention Redis being down:\n%s", n.stderr.String())
+	}
+	rs.Restart()
+	resp, err = client.Post("http://"+n.addr+"/api/session?user=alice", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"welcome"`) {
+		t.Errorf("once Redis is up: %s %s, want a welcome", resp.Status, body)
+	}
+}
