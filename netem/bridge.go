@@ -208,7 +208,7 @@ func AttachHost(f *os.File) (*Host, error) {
 		return nil, err
 	}
 	h.s = s
-	inject := injectInto(h.nic)
+	inject := injectInto(h.nic, a)
 	at.wg.Add(2)
 	go func() {
 		defer at.wg.Done()

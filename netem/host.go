@@ -2,6 +2,7 @@ package netem
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/header/parse"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
@@ -25,6 +27,8 @@ import (
 const (
 	// MTU of every virtual NIC.
 	MTU = 1500
+	// nicID is the id of a host's only NIC in its stack.
+	nicID = 1
 	// nicQueueLen is the outbound queue of an attached host's NIC (the
 	// child side of a bridge). gVisor does not retry a packet the link
 	// refuses, so the queue is large; overflows are counted in
@@ -119,17 +123,17 @@ func newStack(addr netip.Addr, ep stack.LinkEndpoint) (*stack.Stack, error) {
 		s.Destroy()
 		return nil, fmt.Errorf("netem: host %s: %s: %s", addr, what, err)
 	}
-	if err := s.CreateNIC(1, ep); err != nil {
+	if err := s.CreateNIC(nicID, ep); err != nil {
 		return fail("create NIC", err)
 	}
 	pa := tcpip.ProtocolAddress{
 		Protocol:          ipv4.ProtocolNumber,
 		AddressWithPrefix: tcpip.AddrFrom4(addr.As4()).WithPrefix(),
 	}
-	if err := s.AddProtocolAddress(1, pa, stack.AddressProperties{}); err != nil {
+	if err := s.AddProtocolAddress(nicID, pa, stack.AddressProperties{}); err != nil {
 		return fail("add address", err)
 	}
-	s.SetRouteTable([]tcpip.Route{{Destination: header.IPv4EmptySubnet, NIC: 1}})
+	s.SetRouteTable([]tcpip.Route{{Destination: header.IPv4EmptySubnet, NIC: nicID}})
 	sack := tcpip.TCPSACKEnabled(true)
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack); err != nil {
 		return fail("enable SACK", err)
@@ -169,19 +173,60 @@ func newStack(addr netip.Addr, ep stack.LinkEndpoint) (*stack.Stack, error) {
 }
 
 // injectInto returns a deliver function that hands packets to a stack.
-func injectInto(ep *nic) func([]*buffer.View) {
+//
+// A plain TCP segment for the host's own address (no IP options, not a
+// fragment, from another unicast address: every segment two netem hosts
+// exchange) skips gVisor's IPv4 input and goes straight to the stack's
+// transport demultiplexer, which is where IPv4 input would hand it after
+// checks that cannot fail for it (address lookups, iptables with no rules,
+// raw sockets there are none of). That is about 1.5 µs a packet, a tenth
+// of a fan-out copy's cost. Everything else takes the full path.
+func injectInto(ep *nic, addr netip.Addr) func([]*buffer.View) {
+	self := addr.As4()
 	return func(vs []*buffer.View) {
 		d := ep.dispatcher()
+		td, _ := d.(stack.TransportDispatcher)
 		for _, v := range vs {
 			if d == nil {
 				v.Release()
 				continue
 			}
+			fast := td != nil && plainTCPTo(v.AsSlice(), self)
 			pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(v)})
-			d.DeliverNetworkPacket(ipv4.ProtocolNumber, pkt)
+			if fast && parse.IPv4(pkt) && parse.TCP(pkt) {
+				pkt.NICID = nicID
+				pkt.RXChecksumValidated = true
+				td.DeliverTransportPacket(tcp.ProtocolNumber, pkt)
+			} else if fast {
+				// plainTCPTo checked what the parsers need; a packet
+				// they refuse is malformed: drop it as IPv4 input would.
+			} else {
+				d.DeliverNetworkPacket(ipv4.ProtocolNumber, pkt)
+			}
 			pkt.DecRef()
 		}
 	}
+}
+
+// plainTCPTo reports whether b is an IPv4 packet without options or
+// fragmentation, whose total length is len(b), carrying a whole TCP header,
+// from a unicast address other than self to self.
+func plainTCPTo(b []byte, self [4]byte) bool {
+	if len(b) < 40 || b[0] != 0x45 || b[9] != byte(tcp.ProtocolNumber) {
+		return false
+	}
+	if int(binary.BigEndian.Uint16(b[2:4])) != len(b) || binary.BigEndian.Uint16(b[6:8])&0x3fff != 0 {
+		return false // MF set or a fragment offset: a fragment
+	}
+	if [4]byte(b[16:20]) != self {
+		return false
+	}
+	src := [4]byte(b[12:16])
+	if src == self || src[0] == 127 || src[0] >= 224 || src[0] == 0 {
+		return false // own, loopback, multicast, broadcast or unspecified source
+	}
+	off := int(b[32]>>4) * 4
+	return off >= 20 && 20+off <= len(b)
 }
 
 // route sends a batch of outbound packets of h to the links they belong to.

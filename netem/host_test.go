@@ -3,6 +3,7 @@ package netem
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -319,5 +320,81 @@ func TestDialWithoutLinkFailsFast(t *testing.T) {
 	}
 	if _, err := n.Host("fe80::1"); err == nil {
 		t.Fatal("an IPv6 host address was accepted")
+	}
+}
+
+// TestTCPSkipsIPv4Input checks that segments between hosts take the fast
+// path into the transport layer (the receiving stack's IPv4 input counts
+// none of them) while UDP still goes through IPv4 input.
+func TestTCPSkipsIPv4Input(t *testing.T) {
+	_, srv, cli, _ := pair(t, Config{Seed: 1}, LinkProfile{}, LinkProfile{})
+	transfer(t, srv, cli, 64<<10)
+	ip, tcpSt := srv.Stack().Stats().IP, srv.Stack().Stats().TCP
+	if got := tcpSt.ValidSegmentsReceived.Value(); got == 0 {
+		t.Fatal("the server's stack received no TCP segment")
+	}
+	if got := ip.PacketsReceived.Value(); got != 0 {
+		t.Fatalf("IPv4 input saw %d packets; want the TCP segments to skip it", got)
+	}
+	rc, err := srv.ListenUDP(9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	sc, err := cli.DialUDP("10.0.0.1:9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	if _, err := sc.Write([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	rc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := rc.ReadFrom(buf); err != nil {
+		t.Fatal(err)
+	}
+	if got := ip.PacketsReceived.Value(); got != 1 {
+		t.Fatalf("IPv4 input saw %d packets after one UDP datagram; want 1", got)
+	}
+}
+
+func TestPlainTCPTo(t *testing.T) {
+	self := [4]byte{10, 0, 0, 1}
+	seg := func(edit func(b []byte)) []byte {
+		b := make([]byte, 60)
+		b[0], b[9] = 0x45, 6
+		binary.BigEndian.PutUint16(b[2:4], 60)
+		copy(b[12:16], []byte{10, 0, 0, 2})
+		copy(b[16:20], self[:])
+		b[32] = 5 << 4
+		if edit != nil {
+			edit(b)
+		}
+		return b
+	}
+	if !plainTCPTo(seg(nil), self) {
+		t.Fatal("a plain segment was refused")
+	}
+	if !plainTCPTo(seg(func(b []byte) { b[6] = 0x40 }), self) {
+		t.Fatal("a segment with DF set was refused")
+	}
+	for name, b := range map[string][]byte{
+		"options":      seg(func(b []byte) { b[0] = 0x46 }),
+		"udp":          seg(func(b []byte) { b[9] = 17 }),
+		"more frags":   seg(func(b []byte) { b[6] = 0x20 }),
+		"frag offset":  seg(func(b []byte) { b[7] = 1 }),
+		"other dst":    seg(func(b []byte) { b[19] = 9 }),
+		"own src":      seg(func(b []byte) { copy(b[12:16], self[:]) }),
+		"loopback src": seg(func(b []byte) { b[12] = 127 }),
+		"bcast src":    seg(func(b []byte) { copy(b[12:16], []byte{255, 255, 255, 255}) }),
+		"long total":   seg(func(b []byte) { binary.BigEndian.PutUint16(b[2:4], 61) }),
+		"bad offset":   seg(func(b []byte) { b[32] = 4 << 4 }),
+		"cut header":   seg(func(b []byte) { b[32] = 15 << 4 }),
+		"short":        seg(nil)[:39],
+	} {
+		if plainTCPTo(b, self) {
+			t.Errorf("%s: taken for a plain segment", name)
+		}
 	}
 }

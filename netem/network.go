@@ -88,7 +88,7 @@ func (n *Network) Host(addr string) (*Host, error) {
 		return nil, err
 	}
 	h.s = s
-	h.deliver = injectInto(h.nic)
+	h.deliver = injectInto(h.nic, a)
 	h.nic.direct = func(vs []*buffer.View) { h.route(vs, nil, false) }
 	n.hosts[a] = h
 	return h, nil
