@@ -52,22 +52,18 @@ for i = 1, n do
   local sh, ob = KEYS[2*i-1], KEYS[2*i]
   local a = 4 + (i-1)*3
   local topic, pos = ARGV[a+1], tonumber(ARGV[a+2])
-  if redis.call('HGET', sh, 'node') ~= ARGV[1] then
+  local h = redis.call('HMGET', sh, 'node', 'pos:' .. topic)
+  if h[1] ~= ARGV[1] then
     res[i] = 0
+  elseif topic ~= '' and pos <= tonumber(h[2] or '0') then
+    res[i] = -1
   else
-    local skip = false
-    if topic ~= '' then
-      local cur = tonumber(redis.call('HGET', sh, 'pos:' .. topic) or '0')
-      if pos <= cur then skip = true else redis.call('HSET', sh, 'pos:' .. topic, pos) end
-    end
-    if skip then
-      res[i] = -1
-    else
-      local seq = redis.call('HINCRBY', sh, 'seq', 1)
-      redis.call('XADD', ob, 'MAXLEN', '~', ARGV[3], seq .. '-0', 'd', ARGV[a+3], 't', ARGV[2])
-      redis.call('PEXPIRE', ob, ARGV[4])
-      res[i] = seq
-    end
+    if topic ~= '' then redis.call('HSET', sh, 'pos:' .. topic, pos) end
+    local seq = redis.call('HINCRBY', sh, 'seq', 1)
+    redis.call('XADD', ob, 'MAXLEN', '~', ARGV[3], seq .. '-0', 'd', ARGV[a+3], 't', ARGV[2])
+    -- a new outbox gets the session's time to live; Keep and claims renew it
+    if seq == 1 or redis.call('PTTL', ob) < 0 then redis.call('PEXPIRE', ob, ARGV[4]) end
+    res[i] = seq
   end
 end
 return res
