@@ -200,6 +200,9 @@ func startChild(ctx context.Context, nw *netem.Network, addr string, hub chat.Co
 	}
 	bridge.Close()
 	cs.out = bufio.NewScanner(stdout)
+	// A stats line holds the QUIC loss map: per session, the seqs a lost packet carried. With
+	// 1,000 sessions and wt-datagram's resends it passes bufio's 64 KiB default.
+	cs.out.Buffer(make([]byte, 0, 64<<10), 256<<20)
 	var hello childReply
 	ready := make(chan error, 1)
 	go func() { ready <- cs.read(&hello) }()

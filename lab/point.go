@@ -320,6 +320,8 @@ func (pt *point) drive(ctx context.Context) *driven {
 	if isQUIC(p.Transport) { // losses detected during the drain count too
 		if st, err := pt.srv.Stats(); err == nil {
 			d.end.server.QUICLost = st.QUICLost
+		} else if d.end.serverErr == nil {
+			d.end.serverErr = err
 		}
 	}
 	d.sessionIDs = make([]string, len(pt.clients))
@@ -437,6 +439,9 @@ func (pt *point) audit(run *results.Run, d *driven, noLossP99 float64) {
 	run.Lab.SendLagP99 = rec.sendLagP99()
 	run.Lab.SchedulerMS = d.schedP99
 	run.Warnings = append(run.Warnings, labWarnings(*run, a, d.unrecorded, pt.opt.InProcess, pt.nw, pt.hosts, pt.srvHost)...)
+	if err := d.end.serverErr; err != nil {
+		run.Warnings = append(run.Warnings, fmt.Sprintf("the server's figures could not be read (%v): its CPU, memory, requests and QUIC loss trace are missing, so QUIC stalls count as head-of-line", err))
+	}
 	if n := pt.retries.Load(); n > 0 {
 		run.Warnings = append(run.Warnings, fmt.Sprintf("%d first connections failed and were tried again before the run", n))
 	}

@@ -197,9 +197,10 @@ type windowMark struct {
 }
 
 type windowEnd struct {
-	link   results.LinkFigures
-	server serverStats
-	lab    results.LabLoad
+	link      results.LinkFigures
+	server    serverStats
+	serverErr error // the server's figures could not be read
+	lab       results.LabLoad
 }
 
 func startWindow(nw *netem.Network, links []*netem.Link, srv serverHandle, marks *markLog) windowMark {
@@ -234,7 +235,7 @@ func endWindow(nw *netem.Network, links []*netem.Link, srv serverHandle, m windo
 	if offered > 0 {
 		e.link.LossMeasured = float64(lossDrops) / float64(offered)
 	}
-	e.server, _ = srv.Stats()
+	e.server, e.serverErr = srv.Stats()
 	wall := time.Since(m.at)
 	e.lab.CPUSeconds = (cpuTime() - m.labCPU).Seconds()
 	e.lab.CPUShare = e.lab.CPUSeconds / (wall.Seconds() * float64(runtime.NumCPU()))
