@@ -50,7 +50,10 @@
 // (small fixed buffers throttle TCP falsely), send buffers up to 4 MiB,
 // UDP buffers up to 8 MiB, listen backlog 65,535, TIME-WAIT 5 s with its
 // ports reusable (a host has 49,536 ephemeral ports), checksums
-// neither computed nor verified (a virtual link corrupts nothing).
+// neither computed nor verified (a virtual link corrupts nothing). A plain
+// TCP segment for a host (no IP options, not a fragment) enters its
+// stack's TCP demultiplexer directly, skipping IPv4 input checks that
+// cannot fail for it; everything else goes through gVisor's IPv4 input.
 // gVisor's TCP differs from Linux's; docs/METRICS.md says how.
 //
 // # Goroutines
