@@ -202,7 +202,7 @@ func AttachHost(f *os.File) (*Host, error) {
 	at := &attachment{conn: conn, done: make(chan struct{})}
 	h := &Host{addr: a, nic: newNIC(), attached: at}
 	h.routes.Store(&map[netip.Addr]*Direction{})
-	s, err := newStack(a, h.nic)
+	s, err := newStack(a, h.nic, nil)
 	if err != nil {
 		conn.Close()
 		return nil, err

@@ -138,19 +138,42 @@ type DropEvent struct {
 }
 
 type flowState struct {
-	// Touched by every packet: first, in one cache line (a fan-out to
-	// 10,000 flows misses the cache on every flow's state).
-	offered, delivered Counter
-	dataPkts           int
-	isn                uint32
-	haveISN            bool
-	// Touched by drops and snapshots only.
-	flow    Flow
-	dropped DropCounts
+	// Touched by every packet when it reaches the link: first, in one
+	// cache line (a fan-out to 10,000 flows misses the cache on every
+	// flow's state). The delay line does not touch it: a flow's
+	// delivered count is worked out when a snapshot is taken, as
+	// delivered + delayed less what is still in the delay line.
+	offered  Counter
+	delayed  Counter // put in the delay line (since the last reset, plus what was in it then)
+	dataPkts int
+	isn      uint32
+	haveISN  bool
+	// Touched by drops, inline deliveries and snapshots only.
+	delivered Counter // delivered at once, without the delay line
+	flow      Flow
+	dropped   DropCounts
 }
 
-func (f *flowState) stats() FlowStats {
-	return FlowStats{Flow: f.flow, Offered: f.offered, Delivered: f.delivered, Dropped: f.dropped, ISN: f.isn, HaveISN: f.haveISN}
+// stats returns the flow's counters; inHeap is what of it is still in the
+// delay line.
+func (f *flowState) stats(inHeap Counter) FlowStats {
+	del := f.delivered
+	del.Packets += f.delayed.Packets - inHeap.Packets
+	del.Bytes += f.delayed.Bytes - inHeap.Bytes
+	return FlowStats{Flow: f.flow, Offered: f.offered, Delivered: del, Dropped: f.dropped, ISN: f.isn, HaveISN: f.haveISN}
+}
+
+// inHeapLocked counts, per flow, the packets still in the delay line.
+func (d *Direction) inHeapLocked() map[*flowState]Counter {
+	m := make(map[*flowState]Counter)
+	for i := range d.heap {
+		if s := &d.heap[i]; s.fs != nil {
+			c := m[s.fs]
+			c.add(s.size)
+			m[s.fs] = c
+		}
+	}
+	return m
 }
 
 // scheduled is a packet waiting in the delay line.
@@ -265,8 +288,9 @@ func (d *Direction) Flows() []FlowStats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := make([]FlowStats, 0, len(d.flows))
+	inHeap := d.inHeapLocked()
 	for _, f := range d.flows {
-		out = append(out, f.stats())
+		out = append(out, f.stats(inHeap[f]))
 	}
 	return out
 }
@@ -280,7 +304,13 @@ func (d *Direction) FlowStats(f Flow) (FlowStats, bool) {
 	if !ok {
 		return FlowStats{}, false
 	}
-	return fs.stats(), true
+	var inHeap Counter
+	for i := range d.heap {
+		if s := &d.heap[i]; s.fs == fs {
+			inHeap.add(s.size)
+		}
+	}
+	return fs.stats(inHeap), true
 }
 
 // ResetStats zeroes the direction's and its flows' counters (for example
@@ -293,8 +323,10 @@ func (d *Direction) ResetStats() {
 	for _, q := range d.inQueue[d.qHead:] {
 		d.rateIn.add(q.size)
 	}
+	inHeap := d.inHeapLocked()
 	for _, f := range d.flows {
-		f.offered, f.delivered, f.dropped = Counter{}, Counter{}, DropCounts{}
+		// What is in the delay line now counts as delivered when it is.
+		f.offered, f.delivered, f.dropped, f.delayed = Counter{}, Counter{}, DropCounts{}, inHeap[f]
 	}
 }
 
@@ -410,6 +442,9 @@ func (d *Direction) sendMode(views []*buffer.View, scratch []*buffer.View, inlin
 		d.seq++
 		if len(d.heap) == 0 || due < d.heap[0].due {
 			wake = true
+		}
+		if fs != nil {
+			fs.delayed.add(size)
 		}
 		d.push(scheduled{due: due, seq: d.seq, v: v, size: size, fs: fs})
 	}
@@ -582,9 +617,6 @@ func (d *Direction) run() {
 		for len(d.heap) > 0 && d.heap[0].due <= now+margin {
 			s := d.pop()
 			d.stats.Delivered.add(s.size)
-			if s.fs != nil {
-				s.fs.delivered.add(s.size)
-			}
 			batch = append(batch, s.v)
 		}
 		next := int64(-1)
@@ -634,6 +666,10 @@ func (d *Direction) release() {
 	defer d.mu.Unlock()
 	for _, s := range d.heap {
 		s.v.Release()
+		if s.fs != nil { // never delivered
+			s.fs.delayed.Packets--
+			s.fs.delayed.Bytes -= uint64(s.size)
+		}
 	}
 	d.heap = nil
 }

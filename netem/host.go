@@ -112,8 +112,9 @@ func (h *Host) Stats() HostStats {
 func (h *Host) Stack() *stack.Stack { return h.s }
 
 // newStack builds a stack with one NIC holding addr, tuned as described in
-// the package documentation.
-func newStack(addr netip.Addr, ep stack.LinkEndpoint) (*stack.Stack, error) {
+// the package documentation. qdisc, if not nil, is the NIC's queueing
+// discipline (nil: gVisor's default, which calls ep.WritePackets).
+func newStack(addr netip.Addr, ep stack.LinkEndpoint, qdisc stack.QueueingDiscipline) (*stack.Stack, error) {
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
@@ -123,7 +124,7 @@ func newStack(addr netip.Addr, ep stack.LinkEndpoint) (*stack.Stack, error) {
 		s.Destroy()
 		return nil, fmt.Errorf("netem: host %s: %s: %s", addr, what, err)
 	}
-	if err := s.CreateNIC(nicID, ep); err != nil {
+	if err := s.CreateNICWithOptions(nicID, ep, stack.NICOptions{QDisc: qdisc}); err != nil {
 		return fail("create NIC", err)
 	}
 	pa := tcpip.ProtocolAddress{
@@ -264,6 +265,20 @@ func (h *Host) route(vs []*buffer.View, scratch *[]*buffer.View, inline bool) {
 		}
 	}
 	flush(len(vs))
+}
+
+// routeQueued sends one outbound packet of h, written by its stack, to the
+// delay line of the link it belongs to (see route).
+func (h *Host) routeQueued(v *buffer.View) {
+	dst, ok := dstAddr4(v.AsSlice())
+	d := (*h.routes.Load())[dst]
+	if !ok || d == nil {
+		h.noRoute.Add(1)
+		v.Release()
+		return
+	}
+	one := [1]*buffer.View{v}
+	d.sendQueued(one[:])
 }
 
 func (h *Host) addRoute(to netip.Addr, d *Direction) {

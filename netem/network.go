@@ -6,8 +6,6 @@ import (
 	"net/netip"
 	"sync"
 	"time"
-
-	"gvisor.dev/gvisor/pkg/buffer"
 )
 
 // Config configures a Network. The zero value is usable: seed 0, a drop
@@ -83,13 +81,13 @@ func (n *Network) Host(addr string) (*Host, error) {
 	}
 	h := &Host{n: n, addr: a, nic: newNIC()}
 	h.routes.Store(&map[netip.Addr]*Direction{})
-	s, err := newStack(a, h.nic)
+	h.nic.direct = h.routeQueued
+	s, err := newStack(a, h.nic, directQDisc{h.nic})
 	if err != nil {
 		return nil, err
 	}
 	h.s = s
 	h.deliver = injectInto(h.nic, a)
-	h.nic.direct = func(vs []*buffer.View) { h.route(vs, nil, false) }
 	n.hosts[a] = h
 	return h, nil
 }

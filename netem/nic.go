@@ -19,8 +19,11 @@ import (
 // into the stack by whoever delivers them.
 type nic struct {
 	// direct, if set, takes the stack's outbound packets synchronously
-	// (and ownership of them); the queue and pump are then unused.
-	direct func([]*buffer.View)
+	// (and ownership of them), one at a time: the NIC's queueing
+	// discipline (directQDisc) hands it every packet the stack writes, so
+	// gVisor's default discipline does not wrap each in a list of one.
+	// The queue and pump are then unused.
+	direct func(*buffer.View)
 
 	mu     sync.Mutex
 	q      []*buffer.View
@@ -30,9 +33,6 @@ type nic struct {
 	disp   atomic.Pointer[dispatcherRef]
 	shut   atomic.Bool // closed, for the direct path
 }
-
-// viewSlices recycles the per-call slices of the direct path.
-var viewSlices = sync.Pool{New: func() any { s := make([]*buffer.View, 0, 8); return &s }}
 
 type dispatcherRef struct{ d stack.NetworkDispatcher }
 
@@ -54,18 +54,9 @@ func (e *nic) dispatcher() stack.NetworkDispatcher {
 func (e *nic) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	ss := pkts.AsSlice()
 	if e.direct != nil {
-		if e.shut.Load() {
-			return len(ss), nil
-		}
-		p := viewSlices.Get().(*[]*buffer.View)
-		vs := (*p)[:0]
 		for _, pkt := range ss {
-			vs = append(vs, pkt.ToView())
+			e.writeDirect(pkt)
 		}
-		e.direct(vs)
-		clear(vs)
-		*p = vs[:0]
-		viewSlices.Put(p)
 		return len(ss), nil
 	}
 	e.mu.Lock()
@@ -87,6 +78,25 @@ func (e *nic) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	}
 	return len(ss), nil
 }
+
+// writeDirect copies pkt out of the stack and hands it to e.direct.
+func (e *nic) writeDirect(pkt *stack.PacketBuffer) {
+	if !e.shut.Load() {
+		e.direct(pkt.ToView())
+	}
+}
+
+// directQDisc is the queueing discipline of a NIC with a direct path: it
+// passes each packet on as the stack writes it. (gVisor's default wraps
+// every packet in a one-element PacketBufferList, an allocation a packet.)
+type directQDisc struct{ e *nic }
+
+func (q directQDisc) WritePacket(pkt *stack.PacketBuffer) tcpip.Error {
+	q.e.writeDirect(pkt)
+	return nil
+}
+
+func (directQDisc) Close() {}
 
 // pump drains the queue into handle until done is closed.
 func (e *nic) pump(done <-chan struct{}, handle func([]*buffer.View)) {

@@ -1,6 +1,7 @@
 package netem
 
 import (
+	"net/netip"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -96,5 +97,45 @@ func TestSynctestRateLimit(t *testing.T) {
 		if st := d.Stats(); st.Dropped.Queue.Packets == 0 || st.QueuePeak != 100 {
 			t.Fatalf("queue drops %d peak %d: want the 100-packet queue full and dropping", st.Dropped.Queue.Packets, st.QueuePeak)
 		}
+	})
+}
+
+// A flow's delivered count is worked out at snapshot time from what is
+// still in the delay line: check it while packets are in flight, across a
+// reset, and for packets delivered at once (zero delay).
+func TestSynctestFlowDeliveredCounts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d, _ := modelDirection(t, 1, LinkProfile{Delay: 10 * time.Millisecond})
+		flow := Flow{Proto: UDP, Src: netip.MustParseAddrPort("10.0.0.2:1000"), Dst: netip.MustParseAddrPort("10.0.0.1:2000")}
+		check := func(when string, offered, delivered uint64) {
+			t.Helper()
+			fs, ok := d.FlowStats(flow)
+			all := d.Flows()
+			if !ok || len(all) != 1 || all[0] != fs {
+				t.Fatalf("%s: FlowStats %v %v, Flows %v: want the one flow, the same in both", when, fs, ok, all)
+			}
+			if fs.Offered.Packets != offered || fs.Delivered.Packets != delivered || fs.Delivered.Bytes != delivered*36 {
+				t.Fatalf("%s: offered %d delivered %+v, want offered %d delivered %d (36 bytes each)", when, fs.Offered.Packets, fs.Delivered, offered, delivered)
+			}
+			if st := d.Stats(); st.Delivered.Packets != fs.Delivered.Packets {
+				t.Fatalf("%s: direction delivered %d, flow %d", when, st.Delivered.Packets, fs.Delivered.Packets)
+			}
+		}
+		sendN(d, 10, 8)
+		check("in flight", 10, 0)
+		time.Sleep(20 * time.Millisecond)
+		synctest.Wait()
+		check("landed", 10, 10)
+		sendN(d, 5, 8)
+		d.ResetStats()
+		check("reset with 5 in flight", 0, 0)
+		time.Sleep(20 * time.Millisecond)
+		synctest.Wait()
+		check("after reset, landed", 0, 5)
+		if err := d.SetProfile(LinkProfile{}); err != nil {
+			t.Fatal(err)
+		}
+		sendN(d, 3, 8) // zero delay: delivered at once
+		check("zero delay", 3, 8)
 	})
 }
