@@ -14,7 +14,6 @@ import (
 
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
-	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/header/parse"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -342,7 +341,7 @@ func (h *Host) DialTCP(ctx context.Context, address string) (net.Conn, error) {
 	if err := h.reachable(fa); err != nil {
 		return nil, err
 	}
-	c, err := gonet.DialContextTCP(ctx, h.s, fa, ipv4.ProtocolNumber)
+	c, err := dialTCP(ctx, h.s, fa)
 	if err != nil {
 		return nil, fmt.Errorf("netem: host %s: dial tcp %s: %w", h.addr, address, err)
 	}
@@ -384,7 +383,7 @@ func (h *Host) ListenTCP(port int) (net.Listener, error) {
 		ep.Close()
 		return nil, fmt.Errorf("netem: host %s: listen tcp :%d: %s", h.addr, port, terr)
 	}
-	return gonet.NewTCPListener(h.s, &wq, ep), nil
+	return newTCPListener(&wq, ep), nil
 }
 
 // Listen has the signature of net.Listen for "tcp" and "tcp4"; address is
