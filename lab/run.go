@@ -129,8 +129,13 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 	if err := pt.connect(ctx); err != nil {
 		return run, err
 	}
+	settled, qerr := pt.quiesce(ctx)
+	pt.opt.Logger.Debug("set-up traffic drained", "transport", p.Transport, "took", settled.Round(time.Millisecond), "err", qerr)
 	d := pt.drive(ctx)
 	pt.audit(&run, d, noLossP99)
+	if qerr != nil {
+		run.Warnings = append(run.Warnings, fmt.Sprintf("the set-up's traffic (joins, presence) had not drained after %v (%v): the first measured messages may have waited behind it", settled.Round(time.Millisecond), qerr))
+	}
 	return run, nil
 }
 
