@@ -369,7 +369,7 @@ func (h *Hub) Command(ctx context.Context, id, user string, env Envelope) (Envel
 			return Envelope{}, errNoSession()
 		default:
 			var held bool
-			r, err, held = h.shared.Forward(ctx, id, user, env)
+			r, held, err = h.shared.Forward(ctx, id, user, env)
 			if !held {
 				if s, err = h.claim(ctx, id, user); err != nil {
 					return Envelope{}, err

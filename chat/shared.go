@@ -25,7 +25,7 @@ type SharedStore interface {
 	// Forward runs a command of session sid on the node that holds it and returns its answer.
 	// held is false when no live node other than this one holds the session: the caller
 	// claims it instead.
-	Forward(ctx context.Context, sid, user string, env Envelope) (reply Envelope, err error, held bool)
+	Forward(ctx context.Context, sid, user string, env Envelope) (reply Envelope, held bool, err error)
 	// CreateSession stores a new session held by this node.
 	CreateSession(ctx context.Context, sid, user string) error
 	// Commit appends entries to the outboxes of sessions this node holds and sets each entry's

@@ -121,12 +121,12 @@ func (b *Broker) runForwarded(f forwarded) {
 }
 
 // Forward runs env for session sid on the live node that holds it.
-func (b *Broker) Forward(ctx context.Context, sid, user string, env chat.Envelope) (chat.Envelope, error, bool) {
+func (b *Broker) Forward(ctx context.Context, sid, user string, env chat.Envelope) (chat.Envelope, bool, error) {
 	octx, cancel := b.op(ctx)
 	defer cancel()
 	holder, err := b.rdb.HGet(octx, b.k("s:", sid), "node").Result()
 	if err != nil || holder == "" || holder == b.opt.Node {
-		return chat.Envelope{}, nil, false // no such session, Redis trouble, or ours: claim says which
+		return chat.Envelope{}, false, nil // no such session, Redis trouble, or ours: claim says which
 	}
 	req := strconv.FormatUint(b.fwdSeq.Add(1), 36)
 	ch := make(chan forwardAnswer, 1)
@@ -145,22 +145,22 @@ func (b *Broker) Forward(ctx context.Context, sid, user string, env chat.Envelop
 	msg := "c " + req + " " + b.opt.Node + " " + sid + " " + u + " " + string(chat.Marshal(&env))
 	n, err := b.rdb.Publish(octx, b.k("n:", holder), msg).Result()
 	if err != nil || n == 0 {
-		return chat.Envelope{}, nil, false // the holder is gone: claim the session
+		return chat.Envelope{}, false, nil // the holder is gone: claim the session
 	}
 	select {
 	case a := <-ch:
 		switch {
 		case a.NotHeld:
-			return chat.Envelope{}, nil, false
+			return chat.Envelope{}, false, nil
 		case a.Code != "":
-			return chat.Envelope{}, &chat.Error{Code: a.Code, Text: a.Error}, true
+			return chat.Envelope{}, true, &chat.Error{Code: a.Code, Text: a.Error}
 		case a.Env != nil:
-			return *a.Env, nil, true
+			return *a.Env, true, nil
 		}
-		return chat.Envelope{}, nil, false
+		return chat.Envelope{}, false, nil
 	case <-octx.Done():
 		// No answer in time (the holder hung or died): claim it. The command may have run
 		// there; its cid makes running it again harmless.
-		return chat.Envelope{}, nil, false
+		return chat.Envelope{}, false, nil
 	}
 }
