@@ -83,15 +83,7 @@ func (h *Hub) pushStored(ctx context.Context, s *Session, p *Payload, seq uint64
 // deliverAt is the SharedStore's delivery callback: one topic message, committed to the outbox
 // of every local session of the topic in one store round trip, then queued locally.
 func (h *Hub) deliverAt(topic string, pos uint64, data []byte) {
-	var m *members
-	h.mu.RLock()
-	switch {
-	case len(topic) > 5 && topic[:5] == "room:":
-		m = h.rooms[topic[5:]]
-	case len(topic) > 5 && topic[:5] == "user:":
-		m = h.users[topic[5:]]
-	}
-	h.mu.RUnlock()
+	m := h.membersOf(topic)
 	if m == nil {
 		return
 	}
@@ -212,12 +204,7 @@ func (h *Hub) claim(ctx context.Context, id, user string) (*Session, error) {
 		for _, r := range st.Rooms {
 			h.addMember(ctx, h.rooms, "room:", r, s)
 		}
-		topics := make([]string, 0, len(st.Rooms)+1)
-		topics = append(topics, "user:"+s.user)
-		for _, r := range st.Rooms {
-			topics = append(topics, "room:"+r)
-		}
-		for _, t := range topics {
+		for _, t := range s.topics() {
 			from, ok := st.Pos[t]
 			if !ok {
 				continue

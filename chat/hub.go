@@ -593,15 +593,7 @@ func (h *Hub) dropMember(ctx context.Context, s *Session, room string) {
 
 // deliver is the broker's callback: one published envelope to every local session of a topic.
 func (h *Hub) deliver(topic string, data []byte) {
-	var m *members
-	h.mu.RLock()
-	switch {
-	case strings.HasPrefix(topic, "room:"):
-		m = h.rooms[topic[5:]]
-	case strings.HasPrefix(topic, "user:"):
-		m = h.users[topic[5:]]
-	}
-	h.mu.RUnlock()
+	m := h.membersOf(topic)
 	if m == nil {
 		return
 	}
@@ -609,6 +601,20 @@ func (h *Hub) deliver(topic string, data []byte) {
 	for _, s := range m.load() {
 		s.push(p)
 	}
+}
+
+// membersOf returns the local sessions of a broker topic ("room:NAME" or "user:NAME"), nil if
+// none.
+func (h *Hub) membersOf(topic string) *members {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	switch {
+	case strings.HasPrefix(topic, "room:"):
+		return h.rooms[topic[5:]]
+	case strings.HasPrefix(topic, "user:"):
+		return h.users[topic[5:]]
+	}
+	return nil
 }
 
 // expire ends a session: it leaves every room (presence follows) and its connection is told why.

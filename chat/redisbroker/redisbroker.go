@@ -415,14 +415,14 @@ func (b *Broker) catchUp(topic string, to uint64) {
 	if to <= last {
 		return
 	}
-	msgs, err := b.rdb.XRange(ctx, b.k("t:", topic), strconv.FormatUint(last+1, 10)+"-0", strconv.FormatUint(to, 10)+"-0").Result()
+	msgs, err := b.topicRange(ctx, topic, last+1, to)
 	if err != nil {
-		b.log.Warn("catching up a topic failed; it is tried again with its next message", "topic", topic, "err", b.wrap(err))
+		b.log.Warn("catching up a topic failed; it is tried again with its next message", "topic", topic, "err", err)
 		return
 	}
 	next := last + 1
 	for _, m := range msgs {
-		p := streamPos(m.ID)
+		p := m.Pos
 		if p < next {
 			continue
 		}
@@ -430,11 +430,10 @@ func (b *Broker) catchUp(topic string, to uint64) {
 			b.lost.Add(p - next)
 			b.log.Error("pub/sub missed messages that the topic stream no longer keeps", "topic", topic, "lost", p-next)
 		}
-		d, _ := m.Values["d"].(string)
 		b.set(topic, p)
 		b.delivered.Add(1)
 		b.filled.Add(1)
-		b.hooks.Deliver(topic, p, []byte(d))
+		b.hooks.Deliver(topic, p, m.Data)
 		next = p + 1
 	}
 	if next <= to {
@@ -550,18 +549,27 @@ func (b *Broker) CatchUp(ctx context.Context, topic string, from uint64) ([]chat
 	if !ok || to <= from {
 		return nil, 0, nil
 	}
+	out, err := b.topicRange(ctx, topic, from+1, to)
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, to - from - uint64(len(out)), nil
+}
+
+// topicRange reads the messages of topic's stream with positions from..to that it still keeps.
+func (b *Broker) topicRange(ctx context.Context, topic string, from, to uint64) ([]chat.TopicMessage, error) {
 	ctx, cancel := b.op(ctx)
 	defer cancel()
-	msgs, err := b.rdb.XRange(ctx, b.k("t:", topic), strconv.FormatUint(from+1, 10)+"-0", strconv.FormatUint(to, 10)+"-0").Result()
+	msgs, err := b.rdb.XRange(ctx, b.k("t:", topic), strconv.FormatUint(from, 10)+"-0", strconv.FormatUint(to, 10)+"-0").Result()
 	if err != nil {
-		return nil, 0, b.wrap(err)
+		return nil, b.wrap(err)
 	}
 	out := make([]chat.TopicMessage, 0, len(msgs))
 	for _, m := range msgs {
 		d, _ := m.Values["d"].(string)
 		out = append(out, chat.TopicMessage{Pos: streamPos(m.ID), Data: []byte(d)})
 	}
-	return out, to - from - uint64(len(out)), nil
+	return out, nil
 }
 
 // Sync returns once this node has delivered what topics carried before the call.
