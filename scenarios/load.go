@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,6 +53,7 @@ func Default() Scenario {
 		Link:         Link{Delays: []time.Duration{20 * time.Millisecond}, Losses: []Loss{{}}, LossModel: "bernoulli"},
 		Repeat:       1,
 		Nodes:        1,
+		Stacks:       []string{StackGVisor},
 	}
 }
 
@@ -95,6 +97,7 @@ func Parse(file string, data []byte) (*Scenario, error) {
 		"poll_interval": func(n *yaml.Node) { s.PollInterval = p.duration(n, "poll_interval", true) },
 		"repeat":        func(n *yaml.Node) { s.Repeat = p.intIn(n, "repeat", 1, 100) },
 		"nodes":         func(n *yaml.Node) { s.Nodes = p.intIn(n, "nodes", 1, 16) },
+		"stack":         func(n *yaml.Node) { s.Stacks = p.stacks(n) },
 		"workload": func(n *yaml.Node) {
 			p.mapping(n, "workload", map[string]func(*yaml.Node){
 				"rate":   func(n *yaml.Node) { s.Workload.Rate = p.msgRate(n, "workload.rate") },
@@ -478,6 +481,40 @@ func (p *parser) transports(n *yaml.Node) []string {
 		}
 		seen[v] = true
 		out = append(out, v)
+	})
+	return out
+}
+
+// stacks reads `stack`: one of StackNames, or a list of distinct stacks without auto (a sweep
+// over stacks must say which).
+func (p *parser) stacks(n *yaml.Node) []string {
+	var out []string
+	list := n.Kind == yaml.SequenceNode
+	p.list(n, "stack", func(c *yaml.Node) {
+		v, ok := p.scalar(c, "stack")
+		if !ok {
+			return
+		}
+		st := ""
+		for _, name := range StackNames {
+			if strings.EqualFold(v, name) {
+				st = name
+			}
+		}
+		switch {
+		case st == "":
+			msg := fmt.Sprintf("%q is not a stack", v)
+			if s := closest(v, StackNames); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			p.fail(c, "stack", msg+"; the stacks are gvisor (userspace, the default), kernel (Linux in network namespaces: needs root and /dev/net/tun), auto (kernel where possible, else gvisor), or a list [gvisor, kernel]")
+		case list && st == StackAuto:
+			p.fail(c, "stack", "auto cannot be in a list: a sweep over stacks names them ([gvisor, kernel])")
+		case slices.Contains(out, st):
+			p.fail(c, "stack", fmt.Sprintf("%q is listed twice", st))
+		default:
+			out = append(out, st)
+		}
 	})
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -150,6 +151,12 @@ func TestErrors(t *testing.T) {
 		{"duplicate", "name: x\nname: y\n", 2, []string{"appears twice"}},
 		{"empty", "", 0, []string{"empty"}},
 		{"duplicate transport", "name: x\ntransports: [sse, sse]\n", 2, []string{"listed twice"}},
+		{"stack typo", "name: x\nstack: kernal\n", 2, []string{"stack", `"kernal" is not a stack`, `did you mean "kernel"`, "gvisor", "auto"}},
+		{"stack typo in list", "name: x\nstack:\n  - gvisor\n  - kernl\n", 4, []string{"stack", `"kernl"`, `did you mean "kernel"`}},
+		{"stack listed twice", "name: x\nstack: [kernel, kernel]\n", 2, []string{"stack", `"kernel" is listed twice`}},
+		{"stack auto in list", "name: x\nstack: [gvisor, auto]\n", 2, []string{"stack", "auto cannot be in a list"}},
+		{"stack empty list", "name: x\nstack: []\n", 2, []string{"stack", "empty list"}},
+		{"stack mapping", "name: x\nstack: {kernel: 1}\n", 2, []string{"stack"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("bad.yaml", []byte(tc.yaml))
@@ -193,8 +200,109 @@ func TestShippedScenarios(t *testing.T) {
 	}
 }
 
+// stack: one stack, a list (a sweep dimension), auto (resolved by the lab).
+func TestStack(t *testing.T) {
+	parse := func(y string) *Scenario {
+		t.Helper()
+		s, err := Parse("x.yaml", []byte(y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	base := "name: x\ntransports: [websocket, wt-uni]\nlink: {loss: [2%, {loss: 2%, burst: 3}]}\nrepeat: 2\n"
+
+	// Absent: gvisor, and the points are today's, in today's order.
+	s := parse(base)
+	if !slices.Equal(s.Stacks, []string{StackGVisor}) {
+		t.Fatalf("default stacks %v", s.Stacks)
+	}
+	pts := s.Points()
+	if len(pts) != 2*3*2 {
+		t.Fatalf("%d points, want 12", len(pts))
+	}
+	for i, p := range pts {
+		if p.Stack != StackGVisor || p.Pair != i {
+			t.Fatalf("point %d: %+v", i, p)
+		}
+	}
+	if pts[0].Transport != "websocket" || pts[1].Repeat != 1 || pts[2].Loss != 0.02 || pts[6].Transport != "wt-uni" {
+		t.Fatalf("order changed: %+v", pts[:7])
+	}
+
+	// One stack named.
+	for _, y := range []string{"stack: kernel\n", "stack: KERNEL\n", "stack: [kernel]\n"} {
+		s := parse(base + y)
+		if !slices.Equal(s.Stacks, []string{StackKernel}) || !s.NeedsKernel() {
+			t.Fatalf("%q: stacks %v", y, s.Stacks)
+		}
+		for _, p := range s.Points() {
+			if p.Stack != StackKernel {
+				t.Fatalf("%q: point %+v", y, p)
+			}
+		}
+	}
+
+	// A list: every point twice, the two stacks of one transport, condition and repeat next to
+	// each other, sharing Pair; the 0% points come first for both stacks.
+	s = parse(base + "stack: [gvisor, kernel]\n")
+	pts = s.Points()
+	if len(pts) != 2*2*3*2 {
+		t.Fatalf("%d points, want 24", len(pts))
+	}
+	if s.Estimate() != time.Duration(len(pts))*(s.Duration+s.Warmup) {
+		t.Fatalf("estimate %v does not count %d points", s.Estimate(), len(pts))
+	}
+	for i := 0; i < len(pts); i += 2 {
+		a, b := pts[i], pts[i+1]
+		if a.Stack != StackGVisor || b.Stack != StackKernel {
+			t.Fatalf("points %d, %d: stacks %q, %q", i, i+1, a.Stack, b.Stack)
+		}
+		a.Stack, b.Stack = "", ""
+		if a != b || a.Pair != i/2 {
+			t.Fatalf("points %d and %d differ beyond the stack: %+v %+v", i, i+1, a, b)
+		}
+	}
+	if pts[0].Loss != 0 || pts[1].Loss != 0 || pts[2].Loss != 0 || pts[3].Loss != 0 || pts[4].Loss == 0 {
+		t.Fatalf("the 0%% points of both stacks must come first: %+v", pts[:5])
+	}
+	one := parse(base)
+	if 2*one.Estimate() != s.Estimate() {
+		t.Fatalf("two stacks estimate %v, one %v", s.Estimate(), one.Estimate())
+	}
+
+	// auto stays auto until the lab resolves it.
+	for _, tc := range []struct {
+		ok   bool
+		want string
+	}{{true, StackKernel}, {false, StackGVisor}} {
+		s := parse(base + "stack: auto\n")
+		if !slices.Equal(s.Stacks, []string{StackAuto}) || s.Points()[0].Stack != StackAuto || s.NeedsKernel() {
+			t.Fatalf("auto before resolving: %v %+v", s.Stacks, s.Points()[0])
+		}
+		if got := s.ResolveStack(tc.ok); got != tc.want || !slices.Equal(s.Stacks, []string{tc.want}) || s.Points()[0].Stack != tc.want {
+			t.Fatalf("ResolveStack(%v) = %q, stacks %v", tc.ok, got, s.Stacks)
+		}
+	}
+	s = parse(base + "stack: [gvisor, kernel]\n")
+	if got := s.ResolveStack(false); got != "" || !slices.Equal(s.Stacks, []string{StackGVisor, StackKernel}) {
+		t.Fatalf("ResolveStack without auto changed %v (%q)", s.Stacks, got)
+	}
+	// A Scenario built in code without Stacks runs on gvisor.
+	d := Default()
+	d.Stacks = nil
+	if p := d.Points(); p[0].Stack != StackGVisor {
+		t.Fatalf("no stacks: %+v", p[0])
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(designExample))
+	f.Add([]byte(designExample + "stack: gvisor\n"))
+	f.Add([]byte("name: x\nstack: [gvisor, kernel]\nlink: {loss: [2%, {loss: 2%, burst: 3}]}\n"))
+	f.Add([]byte("name: x\nstack: auto\n"))
+	f.Add([]byte("name: x\nstack: kernal\n"))
+	f.Add([]byte("name: x\nstack: [kernel, auto]\n"))
 	f.Add([]byte("name: x\nlink: {loss: [1%, 2%], loss_model: gilbert-elliott, burst: 2}\n"))
 	f.Add([]byte("name: x\nworkload: {rate: 6000/min}\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -208,6 +316,19 @@ func FuzzParse(f *testing.F) {
 		}
 		if s.Name == "" || s.Users < 1 || s.Tabs < 1 || s.Repeat < 1 || len(s.Transports) == 0 {
 			t.Fatalf("accepted an invalid scenario: %+v", s)
+		}
+		if len(s.Stacks) == 0 || (len(s.Stacks) > 1 && slices.Contains(s.Stacks, StackAuto)) {
+			t.Fatalf("accepted bad stacks: %v", s.Stacks)
+		}
+		seen := map[string]bool{}
+		for _, st := range s.Stacks {
+			if !slices.Contains(StackNames, st) || seen[st] {
+				t.Fatalf("accepted bad stacks: %v", s.Stacks)
+			}
+			seen[st] = true
+		}
+		if len(s.Points()) != len(s.Transports)*len(s.Stacks)*len(s.Link.Delays)*len(s.Link.Losses)*s.Repeat {
+			t.Fatalf("%d points for %+v", len(s.Points()), s)
 		}
 		if s.Link.Losses[0] != (Loss{}) {
 			t.Fatalf("0%% loss missing: %v", s.Link.Losses)

@@ -26,6 +26,49 @@ type Scenario struct {
 	Link         Link
 	Repeat       int
 	Nodes        int // server nodes (more than one needs Redis)
+	// Stacks are the TCP/IP stacks the sweep runs on: StackGVisor, StackKernel, or StackAuto
+	// (the lab resolves it with ResolveStack before running). Two stacks make the stack a
+	// sweep dimension, like loss.
+	Stacks []string
+}
+
+// The TCP/IP stacks a scenario can name.
+const (
+	StackGVisor = "gvisor" // gVisor's netstack in the lab's process (the default)
+	StackKernel = "kernel" // Linux kernel stacks in network namespaces (needs root and /dev/net/tun)
+	StackAuto   = "auto"   // kernel where the machine allows it, else gvisor
+)
+
+// StackNames are the values `stack` accepts.
+var StackNames = []string{StackGVisor, StackKernel, StackAuto}
+
+// ResolveStack replaces StackAuto with StackKernel when kernelOK (root and /dev/net/tun),
+// else StackGVisor. The lab calls it once before Points; a scenario without auto is unchanged.
+// It returns the stack auto became ("" when the scenario has no auto).
+func (s *Scenario) ResolveStack(kernelOK bool) string {
+	to := StackGVisor
+	if kernelOK {
+		to = StackKernel
+	}
+	resolved := ""
+	for i, st := range s.Stacks {
+		if st == StackAuto {
+			s.Stacks[i] = to
+			resolved = to
+		}
+	}
+	return resolved
+}
+
+// NeedsKernel says whether the sweep runs on the kernel stack (after ResolveStack; StackAuto
+// does not count).
+func (s *Scenario) NeedsKernel() bool {
+	for _, st := range s.Stacks {
+		if st == StackKernel {
+			return true
+		}
+	}
+	return false
 }
 
 // Workload is the open-loop message schedule.
@@ -66,6 +109,12 @@ type Point struct {
 	Loss      float64
 	Burst     float64 // 0: Bernoulli
 	Repeat    int
+	Stack     string // StackGVisor, StackKernel (or StackAuto before ResolveStack)
+	// Pair is the point's index with the stacks folded together: the points of one transport,
+	// delay, loss and repeat on different stacks share it (in a single-stack sweep it is the
+	// point's index). Seeding a run from Pair gives both stacks the same schedule and loss
+	// process, a paired comparison.
+	Pair int
 }
 
 // Profile is the netem profile of one direction of a client's link at p.
@@ -94,19 +143,34 @@ func (s *Scenario) Profile(p Point) (netem.LinkProfile, error) {
 }
 
 // Points lists the sweep in run order: for each transport, each delay and each loss rate (0%
-// always included, first, because stall detection needs it), each repeat.
+// always included, first, because stall detection needs it), each repeat, each stack. The
+// stacks of one transport, condition and repeat run one after the other, so a side-by-side
+// compares runs made close in time.
 func (s *Scenario) Points() []Point {
 	var out []Point
+	stacks := s.stacks()
+	pair := 0
 	for _, t := range s.Transports {
 		for _, d := range s.Link.Delays {
 			for _, l := range s.Link.Losses {
 				for r := 0; r < s.Repeat; r++ {
-					out = append(out, Point{Transport: t, Delay: d, Loss: l.Rate, Burst: l.Burst, Repeat: r})
+					for _, st := range stacks {
+						out = append(out, Point{Transport: t, Delay: d, Loss: l.Rate, Burst: l.Burst, Repeat: r, Stack: st, Pair: pair})
+					}
+					pair++
 				}
 			}
 		}
 	}
 	return out
+}
+
+// stacks is s.Stacks, or the default when a Scenario was built without it.
+func (s *Scenario) stacks() []string {
+	if len(s.Stacks) == 0 {
+		return []string{StackGVisor}
+	}
+	return s.Stacks
 }
 
 // linkPoints is every distinct link of the sweep.
@@ -123,7 +187,8 @@ func (s *Scenario) linkPoints() []Point {
 // Sessions is how many sessions the scenario opens.
 func (s *Scenario) Sessions() int { return s.Users * s.Tabs }
 
-// Estimate is how long the whole sweep takes, warmup included, setup not.
+// Estimate is how long the whole sweep takes, warmup included, setup not: every point (each
+// stack counts) times duration plus warmup.
 func (s *Scenario) Estimate() time.Duration {
 	return time.Duration(len(s.Points())) * (s.Duration + s.Warmup)
 }
