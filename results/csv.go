@@ -17,6 +17,7 @@ var csvColumns = []struct {
 	{"loss_pct", func(r *Run) string { return f64(r.Loss * 100) }},
 	{"delay_ms", func(r *Run) string { return f64(r.DelayMS) }},
 	{"burst_packets", func(r *Run) string { return f64(r.Burst) }},
+	{"stack", func(r *Run) string { return r.StackName() }},
 	{"repeat", func(r *Run) string { return strconv.Itoa(r.Repeat) }},
 	{"sessions_count", func(r *Run) string { return strconv.Itoa(r.Sessions) }},
 	{"sent_msgs", func(r *Run) string { return i64(r.Sent) }},
@@ -31,6 +32,10 @@ var csvColumns = []struct {
 	{"latency_p999_ms", func(r *Run) string { return f64(r.Latency.P999) }},
 	{"latency_max_ms", func(r *Run) string { return f64(r.Latency.Max) }},
 	{"latency_mean_ms", func(r *Run) string { return f64(r.Latency.Mean) }},
+	{"late_100ms_pct", func(r *Run) string { return latePct(r, 100) }},
+	{"late_200ms_pct", func(r *Run) string { return latePct(r, 200) }},
+	{"late_400ms_pct", func(r *Run) string { return latePct(r, 400) }},
+	{"late_1000ms_pct", func(r *Run) string { return latePct(r, 1000) }},
 	{"stalls_copies", func(r *Run) string { return i64(r.Stalls.Count) }},
 	{"stalls_collateral_copies", func(r *Run) string { return i64(r.Stalls.Collateral) }},
 	{"stalls_total_ms", func(r *Run) string { return f64(r.Stalls.TotalMS) }},
@@ -81,6 +86,14 @@ func WriteCSV(w io.Writer, f *File) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// latePct is the share of copies later than ms, in percent; empty when not measured.
+func latePct(r *Run, ms float64) string {
+	if r.Late == nil {
+		return ""
+	}
+	return f64(100 * r.Late.Share(ms))
 }
 
 func f64(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }

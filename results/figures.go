@@ -63,6 +63,11 @@ func Plots(f *File) ([]Figure, error) {
 			return nil, err
 		}
 	}
+	for _, c := range stackConds(f) {
+		if err := add(plotStackLate(f, c)); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
 
@@ -105,12 +110,12 @@ func sweeps(f *File) []sweep {
 	return out
 }
 
-// barConds: the lowest loss of each delay (Bernoulli first): where the cost of a transport
-// shows without loss in the way.
+// barConds: the lowest loss of each delay and stack (Bernoulli first): where the cost of a
+// transport shows without loss in the way.
 func barConds(f *File) []Cond {
 	var out []Cond
 	for _, c := range Conds(f) {
-		if !slices.ContainsFunc(out, func(d Cond) bool { return d.DelayMS == c.DelayMS }) {
+		if !slices.ContainsFunc(out, func(d Cond) bool { return d.DelayMS == c.DelayMS && d.Stack == c.Stack }) {
 			out = append(out, c)
 		}
 	}
@@ -128,12 +133,12 @@ func groupsAt(f *File, c Cond) []Group {
 	return out
 }
 
-// noLossP50 is the transport's median p50 at 0% loss and the same delay, or NaN.
-func noLossP50(f *File, transport string, delayMS float64) float64 {
+// noLossP50 is the transport's median p50 at 0% loss, the same delay and stack, or NaN.
+func noLossP50(f *File, transport string, delayMS float64, stack string) float64 {
 	var xs []float64
 	for i := range f.Runs {
 		r := &f.Runs[i]
-		if r.Transport == transport && r.DelayMS == delayMS && r.Loss == 0 {
+		if r.Transport == transport && r.DelayMS == delayMS && r.Loss == 0 && r.StackName() == StackName(stack) {
 			xs = append(xs, r.Latency.P50)
 		}
 	}
@@ -496,8 +501,16 @@ func plotBars(f *File, c Cond, k barKind) (Figure, error) {
 
 // timelineRuns picks the runs worth a timeline: at the showcase loss (2% when swept, else
 // the highest), websocket and wt-uni (the first TCP and the first QUIC transport otherwise),
-// first repeat, with samples.
+// first repeat, with samples; on each stack of the file.
 func timelineRuns(f *File) []*Run {
+	var out []*Run
+	for _, st := range Stacks(f) {
+		out = append(out, timelineRunsOn(f, st)...)
+	}
+	return out
+}
+
+func timelineRunsOn(f *File, stack string) []*Run {
 	var loss = -1.0
 	for _, c := range Conds(f) {
 		if c.Burst > 0 || c.Loss == 0 {
@@ -514,7 +527,7 @@ func timelineRuns(f *File) []*Run {
 		var best *Run
 		for i := range f.Runs {
 			r := &f.Runs[i]
-			if r.Loss != loss || r.Burst > 0 || len(r.Samples) == 0 || !ok(r.Transport) {
+			if r.Loss != loss || r.Burst > 0 || len(r.Samples) == 0 || !ok(r.Transport) || r.StackName() != stack {
 				continue
 			}
 			if best == nil || r.DelayMS < best.DelayMS || (r.DelayMS == best.DelayMS && r.Repeat < best.Repeat) {
@@ -636,7 +649,7 @@ func plotTimeline(f *File, r *Run) (Figure, error) {
 		hline(pollTheoryMS(f, r.DelayMS), fmt.Sprintf("theory: short-poll mean %s ms", num(pollTheoryMS(f, r.DelayMS))), pollDash)
 	}
 	if IsTCP(r.Transport) && r.Loss > 0 {
-		base := noLossP50(f, r.Transport, r.DelayMS)
+		base := noLossP50(f, r.Transport, r.DelayMS, r.Stack)
 		label := "no-loss p50"
 		if math.IsNaN(base) {
 			base, label = 2*r.DelayMS, "push floor"

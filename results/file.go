@@ -27,6 +27,14 @@ func WriteJSON(w io.Writer, f *File) error {
 		out.Schema = Schema
 	}
 	out.Runs = SortedRuns(f.Runs)
+	// Every run says its stack; a run without one (read from a file from before stacks) ran
+	// on gVisor.
+	for i := range out.Runs {
+		out.Runs[i].Stack = out.Runs[i].StackName()
+	}
+	if out.Stack == "" {
+		out.Stack = FileStack(&out)
+	}
 	if err := checkFinite(&out); err != nil {
 		return err
 	}
@@ -148,9 +156,15 @@ func Problems(f *File) []string {
 		}
 		id := runID{r.Key(), r.Repeat}
 		if j, dup := seen[id]; dup {
-			out = append(out, fmt.Sprintf("results: %s repeats runs[%d] (same transport, delay, loss, burst and repeat); both count as repeats", at, j))
+			out = append(out, fmt.Sprintf("results: %s repeats runs[%d] (same transport, delay, loss, burst, stack and repeat); both count as repeats", at, j))
 		}
 		seen[id] = i
+		if l := r.Late; l != nil && (l.Over100 > 1 || l.Over100 < l.Over200 || l.Over200 < l.Over400 || l.Over400 < l.Over1000) {
+			out = append(out, fmt.Sprintf("results: %s: late shares %g, %g, %g, %g are not fractions falling with the threshold", at, l.Over100, l.Over200, l.Over400, l.Over1000))
+		}
+	}
+	if len(f.Runs) > 0 && f.Stack != "" && f.Stack != FileStack(f) {
+		out = append(out, fmt.Sprintf("results: the file says stack %q but its runs ran on %q", f.Stack, FileStack(f)))
 	}
 	return out
 }
@@ -180,6 +194,10 @@ func nonNegative(v reflect.Value, at string) error {
 				if err := walk(v.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
 					return err
 				}
+			}
+		case reflect.Pointer:
+			if !v.IsNil() {
+				return walk(v.Elem(), path)
 			}
 		case reflect.Int, reflect.Int64:
 			if v.Int() < 0 {
@@ -218,6 +236,10 @@ func checkFinite(f *File) error {
 				if err := walk(v.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
 					return err
 				}
+			}
+		case reflect.Pointer:
+			if !v.IsNil() {
+				return walk(v.Elem(), path)
 			}
 		case reflect.Float64:
 			if x := v.Float(); math.IsNaN(x) || math.IsInf(x, 0) {

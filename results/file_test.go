@@ -120,7 +120,7 @@ func TestWriteCSV(t *testing.T) {
 	}
 	head := rows[0]
 	for _, col := range head {
-		known := []string{"transport", "repeat", "warnings"}
+		known := []string{"transport", "stack", "repeat", "warnings"}
 		units := []string{"_ms", "_pct", "_bytes", "_s", "_msgs", "_copies", "_packets", "_per_msg", "_peak", "_requests", "_count"}
 		ok := slices.Contains(known, col)
 		for _, u := range units {

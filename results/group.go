@@ -33,47 +33,121 @@ func compareTransports(a, b string) int {
 	return strings.Compare(a, b)
 }
 
-// Cond is a link condition: one point of a scenario's sweep.
+// The TCP/IP stacks a run can use (Run.Stack).
+const (
+	StackGVisor = "gvisor" // gVisor's netstack, userspace, in the lab's process
+	StackKernel = "kernel" // Linux kernel stacks in network namespaces
+)
+
+// StackName is the stack a run or condition ran on: "" (a file from before stacks, or a
+// condition built without one) is gVisor.
+func StackName(s string) string {
+	if s == "" {
+		return StackGVisor
+	}
+	return s
+}
+
+// condStack is a stack as a Cond holds it: gVisor is "", so Cond's zero value (and every run
+// of a file written before stacks) is a gVisor condition.
+func condStack(s string) string {
+	if s == StackGVisor {
+		return ""
+	}
+	return s
+}
+
+// StackTitle says a stack in words for headers and legends: "gVisor", "Linux".
+func StackTitle(s string) string {
+	switch StackName(s) {
+	case StackGVisor:
+		return "gVisor"
+	case StackKernel:
+		return "Linux"
+	}
+	return s
+}
+
+func stackRank(s string) int {
+	switch StackName(s) {
+	case StackGVisor:
+		return 0
+	case StackKernel:
+		return 1
+	}
+	return 2
+}
+
+func compareStacks(a, b string) int {
+	return cmp.Or(cmp.Compare(stackRank(a), stackRank(b)), strings.Compare(StackName(a), StackName(b)))
+}
+
+// Cond is a link condition: one point of a scenario's sweep, on one TCP/IP stack. Runs on
+// different stacks are never the same condition: they are not averaged or compared together.
 type Cond struct {
 	DelayMS float64 // one-way delay
 	Loss    float64 // per direction, a fraction
 	Burst   float64 // mean loss-burst length (Gilbert-Elliott); 0 = Bernoulli
+	Stack   string  // "" = gVisor (StackName says it); "kernel" = Linux kernel stacks
 }
 
-// Compare orders conditions by delay, burst, loss.
+// Compare orders conditions by delay, burst, loss, then stack (gVisor first): the stacks of
+// one link condition sit next to each other.
 func (c Cond) Compare(d Cond) int {
-	return cmp.Or(cmp.Compare(c.DelayMS, d.DelayMS), cmp.Compare(c.Burst, d.Burst), cmp.Compare(c.Loss, d.Loss))
+	return cmp.Or(cmp.Compare(c.DelayMS, d.DelayMS), cmp.Compare(c.Burst, d.Burst), cmp.Compare(c.Loss, d.Loss), compareStacks(c.Stack, d.Stack))
 }
 
-// String says the condition in words: "2% loss, 20 ms one way" (", bursts of 4" when bursty).
+// String says the condition in words: "2% loss, 20 ms one way" (", bursts of 4" when bursty;
+// ", Linux kernel stack" on the kernel stack: gVisor, the default, is not named).
 func (c Cond) String() string {
 	s := fmt.Sprintf("%s loss, %s ms one way", pct(c.Loss), num(c.DelayMS))
 	if c.Burst > 0 {
 		s += fmt.Sprintf(", bursts of %s", num(c.Burst))
 	}
-	return s
+	return s + stackSuffix(c.Stack)
 }
 
-// Slug is the condition for a file name: "20ms-loss2pct", "20ms-loss2pct-burst4".
+// stackSuffix names a stack other than gVisor after a condition.
+func stackSuffix(stack string) string {
+	switch StackName(stack) {
+	case StackGVisor:
+		return ""
+	case StackKernel:
+		return ", Linux kernel stack"
+	}
+	return ", " + stack + " stack"
+}
+
+// Link is the condition without its stack: what the two stacks of a side-by-side share.
+func (c Cond) Link() Cond { c.Stack = ""; return c }
+
+// Slug is the condition for a file name: "20ms-loss2pct", "20ms-loss2pct-burst4",
+// "20ms-loss2pct-kernel".
 func (c Cond) Slug() string {
 	s := fmt.Sprintf("%sms-loss%spct", slugNum(c.DelayMS), slugNum(c.Loss*100))
 	if c.Burst > 0 {
 		s += "-burst" + slugNum(c.Burst)
 	}
+	if c.Stack != "" {
+		s += "-" + c.Stack
+	}
 	return s
 }
 
 // sweep is the part of a condition a loss sweep holds fixed.
-type sweep struct{ DelayMS, Burst float64 }
+type sweep struct {
+	DelayMS, Burst float64
+	Stack          string
+}
 
-func (c Cond) sweep() sweep { return sweep{c.DelayMS, c.Burst} }
+func (c Cond) sweep() sweep { return sweep{c.DelayMS, c.Burst, c.Stack} }
 
 func (s sweep) String() string {
 	str := fmt.Sprintf("%s ms one way", num(s.DelayMS))
 	if s.Burst > 0 {
 		str += fmt.Sprintf(", bursts of %s", num(s.Burst))
 	}
-	return str
+	return str + stackSuffix(s.Stack)
 }
 
 // Key is what repeats share: a transport at a condition.
@@ -89,10 +163,14 @@ func (k Key) Compare(l Key) int {
 
 func (k Key) String() string { return k.Transport + " at " + k.Cond.String() }
 
-// Key is the run's transport and condition.
+// Key is the run's transport and condition (its stack included).
 func (r *Run) Key() Key {
-	return Key{r.Transport, Cond{DelayMS: r.DelayMS, Loss: r.Loss, Burst: r.Burst}}
+	return Key{r.Transport, Cond{DelayMS: r.DelayMS, Loss: r.Loss, Burst: r.Burst, Stack: condStack(r.Stack)}}
 }
+
+// StackName is the stack the run used; a run without one (a file from before stacks) ran on
+// gVisor.
+func (r *Run) StackName() string { return StackName(r.Stack) }
 
 // Cond is the run's link condition.
 func (r *Run) Cond() Cond { return r.Key().Cond }
@@ -102,6 +180,9 @@ func (r *Run) Ident() string {
 	s := fmt.Sprintf("%s %s loss %sms", r.Transport, pct(r.Loss), num(r.DelayMS))
 	if r.Burst > 0 {
 		s += " burst " + num(r.Burst)
+	}
+	if st := r.StackName(); st != StackGVisor {
+		s += " " + st
 	}
 	return fmt.Sprintf("%s #%d", s, r.Repeat)
 }
@@ -155,6 +236,36 @@ func Transports(f *File) []string {
 	return out
 }
 
+// Stacks lists the stacks f's runs used, gVisor first ("gvisor" for a file from before
+// stacks).
+func Stacks(f *File) []string {
+	var out []string
+	for i := range f.Runs {
+		if s := f.Runs[i].StackName(); !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, compareStacks)
+	return out
+}
+
+// FileStack is File.Stack for f's runs: the one stack, or the stacks joined by commas
+// ("gvisor,kernel"); "" for a file without runs.
+func FileStack(f *File) string { return JoinStacks(Stacks(f)) }
+
+// JoinStacks is File.Stack for a list of stacks (a scenario's): distinct, gVisor first,
+// joined by commas.
+func JoinStacks(stacks []string) string {
+	var out []string
+	for _, s := range stacks {
+		if s = StackName(s); !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, compareStacks)
+	return strings.Join(out, ",")
+}
+
 // Conds lists the conditions in f, ordered.
 func Conds(f *File) []Cond {
 	var out []Cond
@@ -190,6 +301,8 @@ var Metrics = []Metric{
 	{Name: "rss_peak", Label: "server peak RSS", Unit: "MB", Of: func(r *Run) float64 { return float64(r.Server.RSSPeakBytes) / 1e6 }},
 	{Name: "rss_per_session", Label: "server memory per session", Unit: "KB", Of: func(r *Run) float64 { return r.Server.RSSPerSession / 1e3 }},
 	{Name: "requests", Label: "server requests", Unit: "requests", Of: func(r *Run) float64 { return float64(r.Server.Requests) }},
+	{Name: "late200", Label: "copies later than 200 ms", Unit: "%", Of: func(r *Run) float64 { return 100 * r.Late.Share(200) }},
+	{Name: "late400", Label: "copies later than 400 ms", Unit: "%", Of: func(r *Run) float64 { return 100 * r.Late.Share(400) }},
 	{Name: "stalls", Label: "stalled copies", Unit: "copies", Of: func(r *Run) float64 { return float64(r.Stalls.Count) }},
 	{Name: "collateral", Label: "head-of-line (collateral) stalls", Unit: "copies", Of: func(r *Run) float64 { return float64(r.Stalls.Collateral) }},
 	{Name: "lost", Label: "lost copies", Unit: "copies", Of: func(r *Run) float64 { return float64(r.Lost) }, Count: true},

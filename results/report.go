@@ -23,6 +23,39 @@ type reportData struct {
 	Facts    [][2]string // machine, versions and provenance, label -> value
 	RSS      bool        // some run measured server memory per session: show the column
 	Cluster  []Run       // runs on several server nodes (scenario nodes > 1)
+	// Stack says the TCP/IP stack(s) the runs used, for the header.
+	Stack string
+	// The "gVisor against Linux" section, when the file holds runs on both stacks.
+	StackHead    []string
+	StackRows    [][]string
+	StackReading []string
+	StackFigures []Figure
+}
+
+// StackLine says in the report's header which TCP/IP stack the runs used.
+func StackLine(f *File) string {
+	const (
+		gv = "gVisor netstack (userspace)"
+		lx = "Linux kernel stacks in network namespaces"
+	)
+	var parts []string
+	for _, s := range Stacks(f) {
+		switch s {
+		case StackGVisor:
+			parts = append(parts, gv)
+		case StackKernel:
+			parts = append(parts, lx)
+		default:
+			parts = append(parts, s)
+		}
+	}
+	switch len(parts) {
+	case 0:
+		return "TCP/IP: " + gv
+	case 1:
+		return "TCP/IP: " + parts[0]
+	}
+	return "TCP/IP: " + strings.Join(parts, " and ") + ", each transport and condition run on both (see gVisor against Linux)"
 }
 
 func newReportData(f *File, figs []Figure) reportData {
@@ -33,7 +66,18 @@ func newReportData(f *File, figs []Figure) reportData {
 		Reading:  Reading(f),
 		Warnings: append(Problems(f), warningLines(f)...),
 		Warned:   len(warnedRuns(f)) + len(Problems(f)),
-		Figures:  figs,
+		Stack:    StackLine(f),
+	}
+	for _, fig := range figs {
+		if strings.HasPrefix(fig.Name, "stacks-") {
+			d.StackFigures = append(d.StackFigures, fig)
+		} else {
+			d.Figures = append(d.Figures, fig)
+		}
+	}
+	if pairs := StackPairs(f); len(pairs) > 0 {
+		d.StackHead, d.StackRows = StackTable(pairs)
+		d.StackReading = StackReading(f)
 	}
 	if !f.Started.IsZero() {
 		d.Started = f.Started.UTC().Format(time.RFC3339)
@@ -73,6 +117,7 @@ func newReportData(f *File, figs []Figure) reportData {
 	add("commit", f.Commit)
 	add("go", f.Go)
 	add("loss model", f.LossModel)
+	add("TCP/IP stack", strings.TrimPrefix(d.Stack, "TCP/IP: "))
 	if f.PollIntervalMS > 0 {
 		add("poll interval", num(f.PollIntervalMS)+" ms")
 	}
@@ -136,6 +181,7 @@ var funcs = map[string]any{
 		return num(x)
 	},
 	"int":    group3,
+	"late":   sharePct,
 	"pct":    pct,
 	"share":  func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
 	"cond":   func(c Cond) string { return c.String() },
@@ -177,7 +223,7 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.15rem 1rem;font-size
 dd{margin:0}
 </style></head><body>
 <h1>{{.Title}}</h1>
-<p>{{with .Started}}Started {{.}}. {{end}}{{len .F.Runs}} runs, {{len .Rows}} transport × condition points.</p>
+<p><b>{{.Stack}}.</b> {{with .Started}}Started {{.}}. {{end}}{{len .F.Runs}} runs, {{len .Rows}} transport × condition points.</p>
 {{if .Warnings}}<div class="warnings" role="alert"><h2>⚠ {{.Warned}} warning(s): some figures may be late because of the lab, not the transport</h2><ul>
 {{range .Warnings}}<li>{{.}}</li>
 {{end}}</ul></div>{{end}}
@@ -185,10 +231,10 @@ dd{margin:0}
 <ul>{{range .Reading}}<li>{{.}}</li>
 {{end}}</ul>
 <h2>Summary</h2>
-<p>Medians over repeats for latency; sums over repeats for counts; means for bytes and CPU (– where not measured). Stalls: copies later than the transport's no-loss p99 plus one RTT; collateral ones (head-of-line) lost none of their own packets.</p>
+<p>Medians over repeats for latency; sums over repeats for counts; means for bytes and CPU (– where not measured). Later than 200 / 400 ms: the share of every delivered copy (all repeats) that arrived later than that, end to end. Stalls: copies later than the transport's no-loss p99 plus one RTT; collateral ones (head-of-line) lost none of their own packets.</p>
 <table>
-<tr><th class="l">transport</th><th class="l">condition</th><th>repeats</th><th>p50 ms</th><th>p99 ms</th><th>lost</th><th>dup</th><th>stalls</th><th>collateral</th><th>bytes/msg</th><th>server µs/msg</th>{{if .RSS}}<th>server KB/session</th>{{end}}<th>lab CPU</th><th class="l">warnings</th></tr>
-{{range .Rows}}<tr{{if .Warnings}} class="warn"{{end}}><td class="l"><span class="swatch" style="background:{{color .Transport}}"></span>{{.Transport}}</td><td class="l">{{cond .Cond}}</td><td>{{.Repeats}}</td><td>{{num .P50}}</td><td>{{num .P99}}</td><td>{{int .Lost}}</td><td>{{int .Duplicates}}</td><td>{{int .Stalls}}</td><td>{{int .Collateral}}{{holpct .}}</td><td>{{measured .BytesPerMsg}}</td><td>{{measured .CPUUSPerMsg}}</td>{{if $.RSS}}<td>{{kb .RSSPerSess}}</td>{{end}}<td>{{share .LabCPUShare}}</td><td class="rowwarn">{{range .Warnings}}⚠ {{.}}<br>{{end}}</td></tr>
+<tr><th class="l">transport</th><th class="l">condition</th><th>repeats</th><th>p50 ms</th><th>p99 ms</th><th>later than 200 ms</th><th>later than 400 ms</th><th>lost</th><th>dup</th><th>stalls</th><th>collateral</th><th>bytes/msg</th><th>server µs/msg</th>{{if .RSS}}<th>server KB/session</th>{{end}}<th>lab CPU</th><th class="l">warnings</th></tr>
+{{range .Rows}}<tr{{if .Warnings}} class="warn"{{end}}><td class="l"><span class="swatch" style="background:{{color .Transport}}"></span>{{.Transport}}</td><td class="l">{{cond .Cond}}</td><td>{{.Repeats}}</td><td>{{num .P50}}</td><td>{{num .P99}}</td><td><b>{{late .Late200}}</b></td><td>{{late .Late400}}</td><td>{{int .Lost}}</td><td>{{int .Duplicates}}</td><td>{{int .Stalls}}</td><td>{{int .Collateral}}{{holpct .}}</td><td>{{measured .BytesPerMsg}}</td><td>{{measured .CPUUSPerMsg}}</td>{{if $.RSS}}<td>{{kb .RSSPerSess}}</td>{{end}}<td>{{share .LabCPUShare}}</td><td class="rowwarn">{{range .Warnings}}⚠ {{.}}<br>{{end}}</td></tr>
 {{end}}</table>
 {{if .Cluster}}<h2>Cluster</h2>
 <p>Latency of copies whose sender was on another node than the recipient (cross-node) and on the same node; the Redis server's CPU in the measured window. Server figures above add up every node.</p>
@@ -196,6 +242,16 @@ dd{margin:0}
 <tr><th class="l">transport</th><th>loss</th><th>repeat</th><th>nodes</th><th>cross-node p50 ms</th><th>p99 ms</th><th>same-node p50 ms</th><th>p99 ms</th><th>cross-node copies</th><th>Redis CPU s</th><th>Redis µs/copy</th></tr>
 {{range .Cluster}}<tr><td class="l">{{.Transport}}</td><td>{{pct .Loss}}</td><td>{{.Repeat}}</td><td>{{.Cluster.Nodes}}</td><td>{{num .Cluster.CrossNode.P50}}</td><td>{{num .Cluster.CrossNode.P99}}</td><td>{{num .Cluster.SameNode.P50}}</td><td>{{num .Cluster.SameNode.P99}}</td><td>{{int .Cluster.CrossCopies}}</td><td>{{num .Cluster.RedisCPUS}}</td><td>{{num .Cluster.RedisCPUUSPerMsg}}</td></tr>
 {{end}}</table>{{end}}
+{{if .StackRows}}<h2 id="stacks">gVisor against Linux</h2>
+<p>Each transport and link condition on both TCP/IP stacks, behind the same emulated link: every cell is gVisor / Linux. Stall rate: stalled copies per delivered copy; collateral share: head-of-line stalls per stall; bytes and server CPU per delivered copy. The last two columns are gVisor's share of late copies divided by Linux's.</p>
+<table>
+<tr>{{range $i, $h := .StackHead}}<th{{if lt $i 2}} class="l"{{end}}>{{$h}}</th>{{end}}</tr>
+{{range .StackRows}}<tr>{{range $i, $c := .}}<td{{if lt $i 2}} class="l"{{end}}>{{$c}}</td>{{end}}</tr>
+{{end}}</table>
+<ul>{{range .StackReading}}<li>{{.}}</li>
+{{end}}</ul>
+{{range .StackFigures}}<figure id="{{.Name}}"><img alt="{{.Title}}" src="data:image/png;base64,{{b64 .PNG}}"><figcaption><b>{{.Title}}.</b> {{.Caption}}</figcaption></figure>
+{{end}}{{end}}
 <h2>Plots</h2>
 {{range .Figures}}<figure id="{{.Name}}"><img alt="{{.Title}}" src="data:image/png;base64,{{b64 .PNG}}"><figcaption><b>{{.Title}}.</b> {{.Caption}}</figcaption></figure>
 {{end}}
@@ -208,7 +264,7 @@ dd{margin:0}
 
 var mdReport = texttemplate.Must(texttemplate.New("report.md").Funcs(funcs).Parse(`# {{.Title}}
 
-{{with .Started}}Started {{.}}. {{end}}{{len .F.Runs}} runs, {{len .Rows}} transport × condition points.
+**{{.Stack}}.** {{with .Started}}Started {{.}}. {{end}}{{len .F.Runs}} runs, {{len .Rows}} transport × condition points.
 {{if .Warnings}}
 > **⚠ {{.Warned}} warning(s): some figures may be late because of the lab, not the transport**
 >
@@ -220,11 +276,11 @@ var mdReport = texttemplate.Must(texttemplate.New("report.md").Funcs(funcs).Pars
 {{end}}
 ## Summary
 
-Medians over repeats for latency; sums over repeats for counts; means for bytes and CPU (– where not measured).
+Medians over repeats for latency; sums over repeats for counts; means for bytes and CPU (– where not measured). Later than 200 / 400 ms: the share of every delivered copy (all repeats) that arrived later than that, end to end.
 
-| transport | condition | repeats | p50 ms | p99 ms | lost | dup | stalls | collateral | bytes/msg | server µs/msg |{{if .RSS}} server KB/session |{{end}} lab CPU | warnings |
-| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |{{if .RSS}} ---: |{{end}} ---: | --- |
-{{range .Rows}}| {{.Transport}} | {{cond .Cond}} | {{.Repeats}} | {{num .P50}} | {{num .P99}} | {{int .Lost}} | {{int .Duplicates}} | {{int .Stalls}} | {{int .Collateral}}{{holpct .}} | {{measured .BytesPerMsg}} | {{measured .CPUUSPerMsg}} |{{if $.RSS}} {{kb .RSSPerSess}} |{{end}} {{share .LabCPUShare}} | {{range .Warnings}}⚠ {{mdcell .}} {{end}}|
+| transport | condition | repeats | p50 ms | p99 ms | later than 200 ms | later than 400 ms | lost | dup | stalls | collateral | bytes/msg | server µs/msg |{{if .RSS}} server KB/session |{{end}} lab CPU | warnings |
+| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |{{if .RSS}} ---: |{{end}} ---: | --- |
+{{range .Rows}}| {{.Transport}} | {{cond .Cond}} | {{.Repeats}} | {{num .P50}} | {{num .P99}} | **{{late .Late200}}** | {{late .Late400}} | {{int .Lost}} | {{int .Duplicates}} | {{int .Stalls}} | {{int .Collateral}}{{holpct .}} | {{measured .BytesPerMsg}} | {{measured .CPUUSPerMsg}} |{{if $.RSS}} {{kb .RSSPerSess}} |{{end}} {{share .LabCPUShare}} | {{range .Warnings}}⚠ {{mdcell .}} {{end}}|
 {{end}}
 {{if .Cluster}}## Cluster
 
@@ -233,6 +289,20 @@ Latency of copies whose sender was on another node than the recipient (cross-nod
 | transport | loss | repeat | nodes | cross-node p50 ms | p99 ms | same-node p50 ms | p99 ms | cross-node copies | Redis CPU s | Redis µs/copy |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 {{range .Cluster}}| {{.Transport}} | {{pct .Loss}} | {{.Repeat}} | {{.Cluster.Nodes}} | {{num .Cluster.CrossNode.P50}} | {{num .Cluster.CrossNode.P99}} | {{num .Cluster.SameNode.P50}} | {{num .Cluster.SameNode.P99}} | {{int .Cluster.CrossCopies}} | {{num .Cluster.RedisCPUS}} | {{num .Cluster.RedisCPUUSPerMsg}} |
+{{end}}
+{{end}}{{if .StackRows}}## gVisor against Linux
+
+Each transport and link condition on both TCP/IP stacks, behind the same emulated link: every cell is gVisor / Linux. Stall rate: stalled copies per delivered copy; collateral share: head-of-line stalls per stall; bytes and server CPU per delivered copy. The last two columns are gVisor's share of late copies divided by Linux's.
+
+|{{range .StackHead}} {{.}} |{{end}}
+|{{range $i, $h := .StackHead}}{{if lt $i 2}} --- |{{else}} ---: |{{end}}{{end}}
+{{range .StackRows}}|{{range .}} {{mdcell .}} |{{end}}
+{{end}}
+{{range .StackReading}}- {{.}}
+{{end}}{{range .StackFigures}}
+![{{.Title}}]({{.Name}}.png)
+
+{{.Caption}} ([SVG]({{.Name}}.svg))
 {{end}}
 {{end}}## Plots
 {{range .Figures}}

@@ -1,6 +1,9 @@
 package results
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Schema is the version of results.json this package writes.
 const Schema = 1
@@ -13,8 +16,11 @@ type File struct {
 	Go       string    `json:"go"`
 	Started  time.Time `json:"started"` // RFC 3339
 	Seed     uint64    `json:"seed"`
-	Machine  Machine   `json:"machine"`
-	Versions Versions  `json:"versions"`
+	// Stack is the TCP/IP stack of the runs: "gvisor" or "kernel", or "gvisor,kernel" when the
+	// file holds runs on both (FileStack). A file from before stacks has none: gVisor.
+	Stack    string   `json:"stack,omitempty"`
+	Machine  Machine  `json:"machine"`
+	Versions Versions `json:"versions"`
 	// ScenarioText is the scenario file as run, so a result says exactly what produced it.
 	ScenarioText string `json:"scenario_text,omitempty"`
 	Runs         []Run  `json:"runs"`
@@ -60,6 +66,11 @@ type Run struct {
 	// Burst is the mean loss-burst length in packets of a Gilbert-Elliott link; 0 = Bernoulli
 	// (independent) loss. Runs that differ only in Burst are different conditions.
 	Burst float64 `json:"burst,omitempty"`
+	// Stack is the TCP/IP stack both ends ran on: "gvisor" (gVisor's netstack in the lab's
+	// process) or "kernel" (Linux kernel stacks in network namespaces). Empty (a file from
+	// before stacks) means gvisor; StackName says it. Runs on different stacks are different
+	// conditions.
+	Stack string `json:"stack"`
 
 	Sent       int64 `json:"sent"`      // messages sent (acknowledged by the server) in the measured window
 	Expected   int64 `json:"expected"`  // copies that should have been delivered
@@ -68,11 +79,14 @@ type Run struct {
 	Duplicates int64 `json:"duplicates"`
 	OutOfOrder int64 `json:"out_of_order"`
 
-	Latency Latency     `json:"latency_ms"`
-	Stalls  Stalls      `json:"stalls"`
-	Link    LinkFigures `json:"link"`
-	Server  ServerLoad  `json:"server"`
-	Lab     LabLoad     `json:"lab"`
+	Latency Latency `json:"latency_ms"`
+	// Late is the share of delivered copies later than 100, 200, 400 and 1,000 ms, from every
+	// copy (not the samples); nil in a file from before it, or when nothing was delivered.
+	Late   *Late       `json:"late,omitempty"`
+	Stalls Stalls      `json:"stalls"`
+	Link   LinkFigures `json:"link"`
+	Server ServerLoad  `json:"server"`
+	Lab    LabLoad     `json:"lab"`
 	// Cluster is set when the chat ran as several nodes on Redis (scenario nodes > 1).
 	Cluster *Cluster `json:"cluster,omitempty"`
 
@@ -96,6 +110,64 @@ type Latency struct {
 	P999 float64 `json:"p999"`
 	Max  float64 `json:"max"`
 	Mean float64 `json:"mean"`
+}
+
+// LateMS are the thresholds of Late, in ms.
+var LateMS = []float64{100, 200, 400, 1000}
+
+// Late is the share (a fraction of the delivered copies) later than each threshold, end to end
+// like Latency. Written as {"100": 0.036, "200": 0.004, "400": 0.0004, "1000": 0}.
+type Late struct {
+	Over100  float64 `json:"100"`
+	Over200  float64 `json:"200"`
+	Over400  float64 `json:"400"`
+	Over1000 float64 `json:"1000"`
+}
+
+// Share is the share of copies later than ms (one of LateMS); 0 when l is nil (not measured)
+// or ms is not a threshold of Late.
+func (l *Late) Share(ms float64) float64 {
+	if l == nil {
+		return 0
+	}
+	switch ms {
+	case 100:
+		return l.Over100
+	case 200:
+		return l.Over200
+	case 400:
+		return l.Over400
+	case 1000:
+		return l.Over1000
+	}
+	return 0
+}
+
+// LateShares computes Late from every delivered copy: n copies, latency(i) the i-th one's
+// end-to-end latency. A copy is late when its latency is above the threshold. Nil when n is 0.
+func LateShares(n int, latency func(i int) time.Duration) *Late {
+	if n <= 0 {
+		return nil
+	}
+	var over [4]int
+	for i := 0; i < n; i++ {
+		ms := float64(latency(i)) / float64(time.Millisecond)
+		for j, t := range LateMS {
+			if ms > t {
+				over[j]++
+			}
+		}
+	}
+	share := func(k int) float64 { return float64(k) / float64(n) }
+	return &Late{Over100: share(over[0]), Over200: share(over[1]), Over400: share(over[2]), Over1000: share(over[3])}
+}
+
+// lateOr is the share later than ms, or NaN when l is nil (not measured).
+func lateOr(l *Late, ms float64) float64 {
+	if l == nil {
+		return math.NaN()
+	}
+	return l.Share(ms)
 }
 
 // Stalls: copies later than the transport's no-loss p99 plus one RTT; collateral ones (head of

@@ -24,6 +24,51 @@ type Row struct {
 	RSSPerSess  float64 // bytes, mean over repeats; 0 = not measured
 	LabCPUShare float64 // highest over repeats
 	Warnings    []string
+	// Late200 and the others are the shares of every delivered copy of all repeats together
+	// later than 100, 200, 400 and 1,000 ms; NaN when no repeat measured them.
+	Late100, Late200, Late400, Late1000 float64
+}
+
+// StallRate is stalled copies per delivered copy; NaN when nothing was delivered.
+func (r Row) StallRate() float64 {
+	if r.Delivered <= 0 {
+		return math.NaN()
+	}
+	return float64(r.Stalls) / float64(r.Delivered)
+}
+
+// CollateralShare is the share of stalls that were collateral (head-of-line); NaN without
+// stalls.
+func (r Row) CollateralShare() float64 {
+	if r.Stalls <= 0 {
+		return math.NaN()
+	}
+	return float64(r.Collateral) / float64(r.Stalls)
+}
+
+// Stack is the row's stack ("gvisor" or "kernel").
+func (r Row) Stack() string { return StackName(r.Cond.Stack) }
+
+// pooledLate is the share of all delivered copies of runs later than ms: each run's share
+// weighted by its delivered copies (all runs weigh the same when none counts its copies);
+// NaN when no run measured it.
+func pooledLate(runs []*Run, ms float64) float64 {
+	var late, n float64
+	for _, r := range runs {
+		if r.Late == nil {
+			continue
+		}
+		w := float64(r.Delivered)
+		if w <= 0 {
+			w = 1
+		}
+		late += w * r.Late.Share(ms)
+		n += w
+	}
+	if n == 0 {
+		return math.NaN()
+	}
+	return late / n
 }
 
 // Summary is the report's table: a row per transport and condition, in Key order.
@@ -56,6 +101,7 @@ func SummaryRows(f *File) []Row {
 		}
 		r.P50, r.P99, r.Mean = Summarize(p50).Median, Summarize(p99).Median, Summarize(mean).Median
 		r.BytesPerMsg, r.CPUUSPerMsg, r.RSSPerSess = Summarize(bytes).Mean, Summarize(cpu).Mean, Summarize(rss).Mean
+		r.Late100, r.Late200, r.Late400, r.Late1000 = pooledLate(g.Runs, 100), pooledLate(g.Runs, 200), pooledLate(g.Runs, 400), pooledLate(g.Runs, 1000)
 		out = append(out, r)
 	}
 	return out
@@ -120,12 +166,20 @@ func Reading(f *File) []string {
 	for _, c := range conds {
 		delays[c.DelayMS] = true
 	}
+	// With both stacks in the file, every sentence says which one it is about.
+	mixed := len(Stacks(f)) > 1
+	on := func(c Cond) string {
+		if !mixed {
+			return ""
+		}
+		return " on " + StackTitle(c.Stack)
+	}
 	// With one delay in the file, "at 2% loss" says it all; with several, name the delay too.
 	lossPhrase := func(c Cond) string {
 		if len(delays) > 1 {
-			return lossPhrase(c) + fmt.Sprintf(" and %s ms one way", num(c.DelayMS))
+			return lossPhrase(c) + fmt.Sprintf(" and %s ms one way", num(c.DelayMS)) + on(c)
 		}
-		return lossPhrase(c)
+		return lossPhrase(c) + on(c)
 	}
 
 	// No loss: against theory.
@@ -142,7 +196,7 @@ func Reading(f *File) []string {
 		floor := 2 * c.DelayMS
 		if len(push) > 0 {
 			lo, hi := extremes(push, func(r Row) float64 { return r.P50 })
-			s := fmt.Sprintf("At 0%% loss and %s ms one way, the push transports' p50 ", num(c.DelayMS))
+			s := fmt.Sprintf("At 0%% loss and %s ms one way%s, the push transports' p50 ", num(c.DelayMS), on(c))
 			if lo.Transport == hi.Transport {
 				s += fmt.Sprintf("was %s ms (%s)", num(lo.P50), lo.Transport)
 			} else {
@@ -155,14 +209,14 @@ func Reading(f *File) []string {
 		}
 		if r, ok := at("shortpoll", c); ok && r.Mean > 0 {
 			if th := pollTheoryMS(f, c.DelayMS); th > 0 {
-				out = append(out, fmt.Sprintf("Short polling's mean latency was %s ms, %s (%s ms: interval %s ms / 2 + 2 × %s ms).",
-					num(r.Mean), aboveBelow(r.Mean/th-1, "the theory"), num(th), num(f.PollIntervalMS), num(c.DelayMS)))
+				out = append(out, fmt.Sprintf("Short polling's mean latency%s was %s ms, %s (%s ms: interval %s ms / 2 + 2 × %s ms).",
+					on(c), num(r.Mean), aboveBelow(r.Mean/th-1, "the theory"), num(th), num(f.PollIntervalMS), num(c.DelayMS)))
 			} else {
-				out = append(out, fmt.Sprintf("Short polling's mean latency was %s ms (the poll interval is not in the file, so no theory to hold it against).", num(r.Mean)))
+				out = append(out, fmt.Sprintf("Short polling's mean latency%s was %s ms (the poll interval is not in the file, so no theory to hold it against).", on(c), num(r.Mean)))
 			}
 		}
 		if r, ok := at("longpoll", c); ok && r.P50 > 0 && floor > 0 {
-			out = append(out, fmt.Sprintf("Long polling's p50 was %s ms, %.2f× the push floor (a message that arrives while no poll is waiting waits for the next one).", num(r.P50), r.P50/floor))
+			out = append(out, fmt.Sprintf("Long polling's p50%s was %s ms, %.2f× the push floor (a message that arrives while no poll is waiting waits for the next one).", on(c), num(r.P50), r.P50/floor))
 		}
 	}
 
@@ -189,6 +243,15 @@ func Reading(f *File) []string {
 		wu, okU := at("wt-uni", c)
 		if okW && okU && ws.P99 > 0 && wu.P99 > 0 {
 			out = append(out, fmt.Sprintf("At %s websocket's p99 was %s wt-uni's (%s ms against %s ms).", cs, ratio(ws.P99, wu.P99), num(ws.P99), num(wu.P99)))
+		}
+		var late []string
+		for _, r := range here {
+			if !math.IsNaN(r.Late200) {
+				late = append(late, fmt.Sprintf("%s %s (%s later than 400 ms)", r.Transport, sharePct(r.Late200), sharePct(r.Late400)))
+			}
+		}
+		if len(late) > 0 {
+			out = append(out, fmt.Sprintf("Copies later than 200 ms at %s: %s.", cs, strings.Join(late, "; ")))
 		}
 		var stalled, clean []string
 		for _, r := range rows {
@@ -233,13 +296,13 @@ func Reading(f *File) []string {
 		if measured := filterRows(here, func(r Row) bool { return r.BytesPerMsg > 0 }); len(measured) > 1 {
 			lo, hi := extremes(measured, func(r Row) float64 { return r.BytesPerMsg })
 			if !(okS && okW && lo.Transport == "websocket" && hi.Transport == "shortpoll") {
-				out = append(out, fmt.Sprintf("Bytes on the wire per delivered copy ranged from %s B (%s) to %s B (%s), %s.", num(lo.BytesPerMsg), lo.Transport, num(hi.BytesPerMsg), hi.Transport, ratio(hi.BytesPerMsg, lo.BytesPerMsg)))
+				out = append(out, fmt.Sprintf("Bytes on the wire per delivered copy%s ranged from %s B (%s) to %s B (%s), %s.", on(c), num(lo.BytesPerMsg), lo.Transport, num(hi.BytesPerMsg), hi.Transport, ratio(hi.BytesPerMsg, lo.BytesPerMsg)))
 			}
 		}
 		if measured := filterRows(here, func(r Row) bool { return r.CPUUSPerMsg > 0 }); len(measured) > 1 {
 			lo, hi := extremes(measured, func(r Row) float64 { return r.CPUUSPerMsg })
-			out = append(out, fmt.Sprintf("The server's CPU per delivered copy ranged from %s µs (%s) to %s µs (%s), %s; per 1,000 copies that is %s ms against %s ms.",
-				num(lo.CPUUSPerMsg), lo.Transport, num(hi.CPUUSPerMsg), hi.Transport, ratio(hi.CPUUSPerMsg, lo.CPUUSPerMsg), num(lo.CPUUSPerMsg), num(hi.CPUUSPerMsg)))
+			out = append(out, fmt.Sprintf("The server's CPU per delivered copy%s ranged from %s µs (%s) to %s µs (%s), %s; per 1,000 copies that is %s ms against %s ms.",
+				on(c), num(lo.CPUUSPerMsg), lo.Transport, num(hi.CPUUSPerMsg), hi.Transport, ratio(hi.CPUUSPerMsg, lo.CPUUSPerMsg), num(lo.CPUUSPerMsg), num(hi.CPUUSPerMsg)))
 		}
 	}
 
@@ -338,6 +401,9 @@ func Reading(f *File) []string {
 			s += "; " + strings.Join(more, ", ")
 		}
 		out = append(out, s+".")
+	}
+	if mixed {
+		out = append(out, stackVerdict(StackPairs(f)))
 	}
 	if p := Problems(f); len(p) > 0 {
 		out = append(out, fmt.Sprintf("%d implausible figure(s) in the file (listed at the top): the lab's own accounting may be wrong there.", len(p)))
@@ -441,6 +507,25 @@ func aboveBelow(x float64, what string) string {
 	default:
 		return fmt.Sprintf("%.1f%% below %s", -100*x, what)
 	}
+}
+
+// sharePct writes a share of copies as a percentage readable at a glance: "2.17%", "0.37%",
+// "0.004%", "0", "–" (not measured).
+func sharePct(x float64) string {
+	p := 100 * x
+	switch {
+	case math.IsNaN(x):
+		return "–"
+	case x == 0:
+		return "0"
+	case p >= 10:
+		return fmt.Sprintf("%.1f%%", p)
+	case p >= 1:
+		return fmt.Sprintf("%.2f%%", p)
+	case p < 0.001:
+		return "<0.001%"
+	}
+	return trimZeros(fmt.Sprintf("%.2g", p)) + "%"
 }
 
 func shareOf(n, of int64) string {
