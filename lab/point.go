@@ -375,6 +375,8 @@ func (pt *point) audit(run *results.Run, d *driven, noLossP99 float64) {
 	run.Sent, run.Expected, run.Delivered, run.Lost = a.sent, a.expected, a.delivered, a.lost
 	run.Duplicates, run.OutOfOrder = a.dups, a.ooo
 	run.Latency = latency(a.hist)
+	run.Late = results.LateShares(len(a.lats), func(i int) time.Duration { return a.lats[i].lat }) // every copy, not the samples
+	run.Stack = pt.p.Stack
 	run.Link = d.end.link
 	st := d.end.server
 	run.Server = results.ServerLoad{

@@ -61,6 +61,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.Fil
 		}
 	}
 	points := sc.Points()
+	f.Stack = results.JoinStacks(sc.Stacks) // after ResolveStack: auto is kernel or gvisor by now
 	if opt.Progress != nil {
 		opt.Progress.Start(len(points), sc.Estimate())
 		defer opt.Progress.Done()
@@ -75,12 +76,13 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.Fil
 		if opt.Progress != nil {
 			opt.Progress.Begin(i, p)
 		}
-		key := fmt.Sprintf("%s/%v", p.Transport, p.Delay)
+		key := fmt.Sprintf("%s/%s/%v", p.Transport, p.Stack, p.Delay) // each stack has its own no-loss p99
 		base := math.NaN()
 		if ps := noLoss[key]; len(ps) > 0 {
 			base = median(ps)
 		}
 		run, err := runPoint(ctx, sc, p, i, base, opt)
+		run.Stack = p.Stack // a run that failed before its audit says its stack too
 		if err != nil {
 			if ctx.Err() != nil {
 				return f, fmt.Errorf("%s at %g%% loss, %v delay: %w", p.Transport, p.Loss*100, p.Delay, err)
