@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -63,6 +64,28 @@ func ServeChild(bridge *os.File, hub chat.Config, in io.Reader, out io.Writer) e
 		ln.Close()
 		return err
 	}
+	return ServeChildOn(ln, pc, hub, in, out)
+}
+
+// ServeChildKernel is the server process's main on the kernel stack: the lab started it inside
+// the server host's network namespace, so plain sockets on addr ("10.0.0.1") are Linux TCP and
+// UDP behind the emulated link.
+func ServeChildKernel(addr string, hub chat.Config, in io.Reader, out io.Writer) error {
+	hp := net.JoinHostPort(addr, strconv.Itoa(ServerPort))
+	ln, err := net.Listen("tcp4", hp)
+	if err != nil {
+		return fmt.Errorf("listening on %s (is this process in the lab's server namespace?): %w", hp, err)
+	}
+	pc, err := net.ListenPacket("udp4", hp)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listening on udp %s: %w", hp, err)
+	}
+	return ServeChildOn(ln, pc, hub, in, out)
+}
+
+// ServeChildOn serves the chat on ln and pc and answers the lab's commands until quit or EOF.
+func ServeChildOn(ln net.Listener, pc net.PacketConn, hub chat.Config, in io.Reader, out io.Writer) error {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	hub.Logger = quiet
 	loss := webtransport.NewLossMap()
@@ -163,9 +186,18 @@ type childServer struct {
 	mu     sync.Mutex
 }
 
-// startChild starts the server process on a bridged host of nw and waits until it serves.
-func startChild(ctx context.Context, nw *netem.Network, addr string, hub chat.Config, opt Options, extra ...string) (*netem.Host, *childServer, error) {
-	h, bridge, err := nw.BridgeHost(addr)
+// startChild starts the server process on a bridged host of nw (or, with kernel, in a kernel
+// host's namespace) and waits until it serves.
+func startChild(ctx context.Context, nw *netem.Network, addr string, hub chat.Config, opt Options, kernel bool, extra ...string) (*netem.Host, *childServer, error) {
+	var h *netem.Host
+	var bridge *os.File
+	var err error
+	if kernel {
+		h, err = nw.KernelHost(addr)
+		extra = append([]string{"--listen", addr}, extra...)
+	} else {
+		h, bridge, err = nw.BridgeHost(addr)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -182,7 +214,9 @@ func startChild(ctx context.Context, nw *netem.Network, addr string, hub chat.Co
 		"--outbox", strconv.Itoa(hub.Outbox), "--send-queue", strconv.Itoa(hub.SendQueue))
 	args = append(args, extra...)
 	cmd := exec.Command(args[0], args[1:]...)
-	cmd.ExtraFiles = []*os.File{bridge}
+	if !kernel {
+		cmd.ExtraFiles = []*os.File{bridge}
+	}
 	cs := &childServer{cmd: cmd, stderr: &strings.Builder{}}
 	cmd.Stderr = &lockedWriter{w: cs.stderr}
 	if cs.in, err = cmd.StdinPipe(); err != nil {
@@ -194,7 +228,11 @@ func startChild(ctx context.Context, nw *netem.Network, addr string, hub chat.Co
 		bridge.Close()
 		return nil, nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	start := cmd.Start
+	if kernel {
+		start = func() error { return h.Start(cmd) }
+	}
+	if err := start(); err != nil {
 		bridge.Close()
 		return nil, nil, fmt.Errorf("starting %s: %w", args[0], err)
 	}

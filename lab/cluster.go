@@ -120,7 +120,7 @@ func startCluster(ctx context.Context, nw *netem.Network, n int, hub chat.Config
 	}
 	c := &clusterServer{redis: r}
 	for i := 1; i <= n; i++ {
-		h, cs, err := startChild(ctx, nw, fmt.Sprintf("10.0.0.%d", i), hub, opt, "--redis", r.url, "--node", fmt.Sprintf("node%d", i))
+		h, cs, err := startChild(ctx, nw, fmt.Sprintf("10.0.0.%d", i), hub, opt, false, "--redis", r.url, "--node", fmt.Sprintf("node%d", i))
 		if err != nil {
 			cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			_ = c.Close(cctx)

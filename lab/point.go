@@ -59,7 +59,14 @@ func (pt *point) setup(ctx context.Context) error {
 	pt.setupAt = time.Now()
 	pt.nw = netem.New(netem.Config{Seed: pt.seed})
 	hubCfg := chat.Config{Outbox: 4096, SendQueue: 4096}
+	kernel := pt.p.Stack == scenarios.StackKernel
+	newHost := pt.nw.Host
+	if kernel {
+		newHost = pt.nw.KernelHost
+	}
 	switch {
+	case pt.sc.Nodes > 1 && kernel:
+		return fmt.Errorf("scenario %s has nodes: %d on stack: kernel; several nodes run on the gvisor stack only (their Redis is on the machine's loopback, outside the namespaces)", pt.sc.Name, pt.sc.Nodes)
 	case pt.sc.Nodes > 1 && pt.opt.InProcess:
 		return fmt.Errorf("scenario %s has nodes: %d, and each node runs in a process of its own: run it without --in-process", pt.sc.Name, pt.sc.Nodes)
 	case pt.sc.Nodes > 1:
@@ -68,12 +75,12 @@ func (pt *point) setup(ctx context.Context) error {
 			pt.srvHost = pt.srvHosts[0]
 		}
 	case pt.opt.InProcess:
-		if pt.srvHost, err = pt.nw.Host("10.0.0.1"); err != nil {
+		if pt.srvHost, err = newHost("10.0.0.1"); err != nil {
 			return err
 		}
 		pt.srv, err = startInProcess(pt.srvHost, hubCfg)
 	default:
-		pt.srvHost, pt.srv, err = startChild(ctx, pt.nw, "10.0.0.1", hubCfg, pt.opt)
+		pt.srvHost, pt.srv, err = startChild(ctx, pt.nw, "10.0.0.1", hubCfg, pt.opt, kernel)
 	}
 	if err != nil {
 		return fmt.Errorf("starting the server: %w", err)
@@ -85,7 +92,7 @@ func (pt *point) setup(ctx context.Context) error {
 	pt.hosts = make([]*netem.Host, nHosts)
 	pt.links = make([]*netem.Link, 0, nHosts*len(pt.srvHosts))
 	for i := range pt.hosts {
-		if pt.hosts[i], err = pt.nw.Host(fmt.Sprintf("10.1.%d.%d", i/200, i%200+1)); err != nil {
+		if pt.hosts[i], err = newHost(fmt.Sprintf("10.1.%d.%d", i/200, i%200+1)); err != nil {
 			return err
 		}
 		for _, sh := range pt.srvHosts {
@@ -188,7 +195,7 @@ func (pt *point) connectSession(ctx context.Context, s int, base string, hashes 
 		},
 	}
 	if needsUDP(pt.p.Transport) {
-		pc, err := h.ListenUDP(0)
+		pc, err := h.ListenPacket(0)
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -33,6 +34,9 @@ type Options struct {
 	ServerCommand []string
 	// ScenarioText is the scenario file's text, kept in the results.
 	ScenarioText string
+	// StackChosen, if set, hears which stack `stack: auto` became and, when gvisor, why the
+	// kernel stack was not available (default: nothing).
+	StackChosen func(stack string, kernelErr error)
 }
 
 // Progress hears about the sweep.
@@ -59,6 +63,16 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.Fil
 		if _, err := all.NewClient(t, transports.Options{}); err != nil {
 			return nil, err
 		}
+	}
+	kernelErr := netem.KernelAvailable()
+	if to := sc.ResolveStack(kernelErr == nil); to != "" {
+		opt.Logger.Info("stack: auto", "chose", to, "kernel", kernelErr)
+		if opt.StackChosen != nil {
+			opt.StackChosen(to, kernelErr)
+		}
+	}
+	if kernelErr != nil && slices.Contains(sc.Stacks, scenarios.StackKernel) {
+		return nil, fmt.Errorf("scenario %s asks for stack: kernel, which this machine cannot give: %w", sc.Name, kernelErr)
 	}
 	points := sc.Points()
 	f.Stack = results.JoinStacks(sc.Stacks) // after ResolveStack: auto is kernel or gvisor by now

@@ -59,7 +59,7 @@ func startInProcess(h *netem.Host, hub chat.Config) (*inProcessServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	pc, err := h.ListenUDP(ServerPort)
+	pc, err := h.ListenPacket(ServerPort)
 	if err != nil {
 		ln.Close()
 		return nil, err

@@ -62,6 +62,7 @@ type Host struct {
 	noRoute  atomic.Uint64
 	bridge   *bridgeParent // parent side of a bridged host
 	attached *attachment   // child side (AttachHost)
+	kern     *kernelHost   // a Linux kernel stack in a namespace (KernelHost)
 	stopOnce sync.Once
 }
 
@@ -94,6 +95,9 @@ func (h *Host) Stats() HostStats {
 	st := HostStats{NoRoute: h.noRoute.Load()}
 	if h.nic != nil {
 		st.NICDrops = h.nic.drops.Load()
+	}
+	if h.kern != nil {
+		h.kernelStats(&st)
 	}
 	if h.s != nil {
 		t := h.s.Stats().TCP
@@ -331,6 +335,12 @@ func parseHostPort(what, address string) (tcpip.FullAddress, error) {
 // DialTCP opens a TCP connection from h to address ("10.0.0.1:80"). A lost
 // SYN costs gVisor's fixed initial retransmission timeout of 1 s.
 func (h *Host) DialTCP(ctx context.Context, address string) (net.Conn, error) {
+	if h.kern != nil {
+		if _, err := parseHostPort("dial", address); err != nil {
+			return nil, err
+		}
+		return h.kernelDialTCP(ctx, address)
+	}
 	if err := h.local(); err != nil {
 		return nil, err
 	}
@@ -356,6 +366,16 @@ func (h *Host) DialContext(ctx context.Context, network, address string) (net.Co
 	case "tcp", "tcp4":
 		return h.DialTCP(ctx, address)
 	case "udp", "udp4":
+		if h.kern != nil {
+			if _, err := parseHostPort("dial", address); err != nil {
+				return nil, err
+			}
+			c, err := h.kernelUDP(0, address)
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		}
 		return h.DialUDP(address)
 	}
 	return nil, fmt.Errorf("netem: network %q is not supported (use tcp or udp)", network)
@@ -364,11 +384,14 @@ func (h *Host) DialContext(ctx context.Context, network, address string) (net.Co
 // ListenTCP listens on port (0 picks a free one) with a backlog of
 // ListenBacklog connections.
 func (h *Host) ListenTCP(port int) (net.Listener, error) {
-	if err := h.local(); err != nil {
-		return nil, err
-	}
 	if port < 0 || port > 65535 {
 		return nil, fmt.Errorf("netem: port %d is out of range (use 0-65535)", port)
+	}
+	if h.kern != nil {
+		return h.kernelListenTCP(port)
+	}
+	if err := h.local(); err != nil {
+		return nil, err
 	}
 	var wq waiter.Queue
 	ep, terr := h.s.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
@@ -423,6 +446,9 @@ func (h *Host) stop() {
 		}
 		if h.bridge != nil {
 			h.bridge.close()
+		}
+		if h.kern != nil {
+			h.kern.close()
 		}
 	})
 }

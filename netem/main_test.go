@@ -11,5 +11,6 @@ func TestMain(m *testing.M) {
 	if os.Getenv(bridgeChildEnv) != "" {
 		os.Exit(bridgeChild())
 	}
+	maybeKernelKillChild()
 	goleak.VerifyTestMain(m)
 }

@@ -233,6 +233,9 @@ func (n *Network) Close() error {
 		if h.bridge != nil {
 			h.bridge.close()
 		}
+		if h.kern != nil {
+			h.kern.close() // ends its reader
+		}
 	}
 	n.wg.Wait()
 	for _, h := range hosts {

@@ -22,6 +22,10 @@ type ProbeConfig struct {
 	// TCPDuration is how long the bulk TCP transfer runs (0 means 2 s;
 	// negative skips it).
 	TCPDuration time.Duration
+	// Stack is "gvisor" (the default: two gVisor hosts) or "kernel": two
+	// Linux kernel stacks in network namespaces (KernelHost), joined by the
+	// same link model.
+	Stack string
 }
 
 // Percentiles of a distribution, in milliseconds.
@@ -37,6 +41,7 @@ type Percentiles struct {
 // ProbeResult is what the link did to the probes.
 type ProbeResult struct {
 	Seed         uint64      `json:"seed"`
+	Stack        string      `json:"stack"`
 	Profile      string      `json:"profile"`
 	Sent         int         `json:"sent"`
 	Received     int         `json:"received"`
@@ -122,13 +127,22 @@ func Probe(ctx context.Context, cfg ProbeConfig) (ProbeResult, error) {
 	if cfg.TCPDuration == 0 {
 		cfg.TCPDuration = 2 * time.Second
 	}
+	host := (*Network).Host
+	switch cfg.Stack {
+	case "", "gvisor":
+		cfg.Stack = "gvisor"
+	case "kernel":
+		host = (*Network).KernelHost
+	default:
+		return ProbeResult{}, fmt.Errorf("netem: probe stack %q is not gvisor or kernel", cfg.Stack)
+	}
 	n := New(Config{Seed: cfg.Seed, TraceLimit: -1})
 	defer n.Close()
-	a, err := n.Host("10.99.0.1")
+	a, err := host(n, "10.99.0.1")
 	if err != nil {
 		return ProbeResult{}, err
 	}
-	b, err := n.Host("10.99.0.2")
+	b, err := host(n, "10.99.0.2")
 	if err != nil {
 		return ProbeResult{}, err
 	}
@@ -136,7 +150,7 @@ func Probe(ctx context.Context, cfg ProbeConfig) (ProbeResult, error) {
 	if err != nil {
 		return ProbeResult{}, err
 	}
-	res := ProbeResult{Seed: cfg.Seed, Profile: cfg.Profile.String(), Sent: cfg.Packets}
+	res := ProbeResult{Seed: cfg.Seed, Stack: cfg.Stack, Profile: cfg.Profile.String(), Sent: cfg.Packets}
 	if err := probeUDP(ctx, a, b, link.AB, cfg, &res); err != nil {
 		return res, err
 	}
@@ -152,12 +166,12 @@ func Probe(ctx context.Context, cfg ProbeConfig) (ProbeResult, error) {
 func (b Blackhole) isAlwaysDown() bool { return b.Every > 0 && b.Down >= b.Every }
 
 func probeUDP(ctx context.Context, a, b *Host, ab *Direction, cfg ProbeConfig, res *ProbeResult) error {
-	rc, err := b.ListenUDP(7)
+	rc, err := b.ListenPacket(7)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	sc, err := a.DialUDP("10.99.0.2:7")
+	sc, err := a.DialContext(ctx, "udp", "10.99.0.2:7")
 	if err != nil {
 		return err
 	}

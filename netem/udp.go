@@ -46,6 +46,28 @@ func (h *Host) ListenUDP(port int) (*UDPConn, error) {
 	return h.udp(h.full(uint16(port)), nil)
 }
 
+// ListenPacket opens a UDP socket on port (0 picks a free one) on any
+// host: a *UDPConn on a gVisor host, a kernel *net.UDPConn on a kernel
+// host (KernelHost), on which quic-go uses GSO and ECN as on any Linux
+// socket (the kernel segments before the link sees the packets).
+func (h *Host) ListenPacket(port int) (net.PacketConn, error) {
+	if h.kern != nil {
+		if port < 0 || port > 65535 {
+			return nil, fmt.Errorf("netem: port %d is out of range (use 0-65535)", port)
+		}
+		c, err := h.kernelUDP(port, "")
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	c, err := h.ListenUDP(port)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // DialUDP opens a UDP socket connected to address ("10.0.0.1:443").
 func (h *Host) DialUDP(address string) (*UDPConn, error) {
 	if err := h.local(); err != nil {

@@ -23,6 +23,7 @@ func runLabServer(_ context.Context, args []string, stdout, stderr io.Writer) er
 	sendQueue := fs.Int("send-queue", 0, "send queue per connection")
 	redisURL := fs.String("redis", "", "run as one node of a cluster on this Redis")
 	node := fs.String("node", "", "with --redis: this node's name")
+	listen := fs.String("listen", "", "serve on kernel sockets at this address (the lab started this process in a kernel host's namespace) instead of the bridge on fd 3")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -35,6 +36,9 @@ func runLabServer(_ context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		defer b.Close()
 		hub.Broker = b
+	}
+	if *listen != "" {
+		return lab.ServeChildKernel(*listen, hub, os.Stdin, stdout)
 	}
 	bridge := os.NewFile(3, "netem-bridge")
 	if bridge == nil {

@@ -32,6 +32,7 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	seed := fs.Uint64("seed", 1, "seed of the loss and jitter draws")
 	tcpDur := fs.Duration("tcp", 0, "bulk TCP transfer duration (default 2s; negative: skip)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	stack := fs.String("stack", "gvisor", "the TCP/IP stacks at both ends: gvisor (userspace) or kernel (Linux, in network namespaces; needs root and /dev/net/tun)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -44,7 +45,7 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	res, err := netem.Probe(ctx, netem.ProbeConfig{Profile: prof, Seed: *seed, Packets: *packets, Size: *size, TCPDuration: *tcpDur})
+	res, err := netem.Probe(ctx, netem.ProbeConfig{Profile: prof, Seed: *seed, Packets: *packets, Size: *size, TCPDuration: *tcpDur, Stack: *stack})
 	if err != nil {
 		return err
 	}
@@ -53,6 +54,7 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return enc.Encode(res)
 	}
 	w := func(k, v string) { fmt.Fprintf(stdout, "%-16s %s\n", k, v) }
+	w("stack", res.Stack)
 	w("link", res.Profile)
 	w("seed", strconv.FormatUint(res.Seed, 10))
 	w("probes", fmt.Sprintf("%d sent, %d received", res.Sent, res.Received))

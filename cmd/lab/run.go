@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/term"
@@ -65,6 +67,16 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	bar := &lab.Bar{W: stderr, Terminal: tty}
 	opts := lab.Options{Progress: bar, InProcess: *inProcess, ScenarioText: string(text)}
+	opts.StackChosen = func(stack string, kernelErr error) {
+		if kernelErr != nil {
+			fmt.Fprintf(stderr, "stack: auto -> %s (%v)\n", stack, kernelErr)
+			return
+		}
+		fmt.Fprintf(stderr, "stack: auto -> %s (Linux TCP/IP in network namespaces)\n", stack)
+	}
+	if !slices.Contains(sc.Stacks, scenarios.StackAuto) {
+		fmt.Fprintf(stderr, "stack: %s\n", strings.Join(sc.Stacks, ", "))
+	}
 	if *verbose {
 		opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
