@@ -18,9 +18,11 @@
 //	bytes-per-msg-COND.png/.svg     (d) bytes on the wire per delivered copy
 //	server-cpu-COND.png/.svg        (e) server CPU per 1,000 delivered copies
 //	timeline-T-COND-rN.png/.svg     (f) one run's copies over time, drops and stalls marked
+//	stacks-late-COND.png/.svg       (g) copies later than 200 and 400 ms, gVisor against Linux
 //
-// COND is a condition's Slug ("20ms-loss2pct"); SWEEP is a delay (and burst) with two or more
-// loss rates. Figures without data are left out rather than drawn empty. Theory is drawn as grey
+// COND is a condition's Slug ("20ms-loss2pct", "20ms-loss2pct-kernel" on the kernel stack);
+// SWEEP is a delay (and burst, and stack) with two or more loss rates. (g) is drawn only for a
+// file with runs on both stacks, one per lossy link condition. Figures without data are left out rather than drawn empty. Theory is drawn as grey
 // dashed lines where it exists: the push floor (two one-way delays), short polling's mean
 // (interval/2 plus two one-way delays, from File.PollIntervalMS) and TCP's retransmission
 // floor (gVisor's 200 ms minimum RTO above the no-loss latency).
@@ -29,7 +31,15 @@
 // File, and a sentence whose numbers are missing or zero is left out rather than guessed.
 // Run.Warnings are shown at the top of both reports and on their rows.
 //
-// Runs are grouped by Key: transport and Cond (one-way delay, loss, burst). Repeats of one Key
+// Every run says its TCP/IP stack (Run.Stack: "gvisor" or "kernel"; a run from before stacks is
+// gVisor) and its late shares (Run.Late: the share of every delivered copy later than 100,
+// 200, 400 and 1,000 ms; LateShares computes it). The report's header says the stack; its
+// table shows copies later than 200 and 400 ms; a file with both stacks gets a "gVisor against
+// Linux" section (StackPairs, StackTable, StackReading) that puts each transport and condition
+// side by side and says plainly where gVisor's TCP tail is more than 2× Linux's.
+//
+// Runs are grouped by Key: transport and Cond (one-way delay, loss, burst, stack). Runs on
+// different stacks are never one condition. Repeats of one Key
 // are the samples Compare's statistics work on: a Mann-Whitney U test on the repeat values, as
 // benchstat does; with too few repeats, a seeded bootstrap over the per-copy latency samples
 // (noise within runs only). A change is a regression only when it is beyond noise and beyond

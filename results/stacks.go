@@ -149,15 +149,18 @@ func StackReading(f *File) []string {
 			g, l = p.GVisor.Late400, p.Linux.Late400
 		}
 		r := tailRatio(g, l)
+		// How many copies the shares stand for: a handful is noise (and copies of one message
+		// to a room are late together when the sender's packet was lost).
+		copies := func(share float64, row Row) string { return group3(int64(math.Round(share * float64(row.Delivered)))) }
 		switch {
 		case math.IsNaN(g) || math.IsNaN(l):
 			return fmt.Sprintf("copies later than %.0f ms not measured on both stacks", ms), r
 		case math.IsNaN(r):
 			return fmt.Sprintf("no copy later than %.0f ms on either stack", ms), r
 		case math.IsInf(r, 1):
-			return fmt.Sprintf("%s of copies later than %.0f ms on gVisor where Linux had none", sharePct(g), ms), r
+			return fmt.Sprintf("%s of copies later than %.0f ms (%s copies) where Linux had none", sharePct(g), ms, copies(g, p.GVisor)), r
 		}
-		return fmt.Sprintf("copies later than %.0f ms %s Linux's share (%s against %s)", ms, ratioCell(r), sharePct(g), sharePct(l)), r
+		return fmt.Sprintf("copies later than %.0f ms %s Linux's share (%s against %s; %s and %s copies)", ms, ratioCell(r), sharePct(g), sharePct(l), copies(g, p.GVisor), copies(l, p.Linux)), r
 	}
 	for _, tcp := range []bool{true, false} {
 		var quic []string

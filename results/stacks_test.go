@@ -249,14 +249,14 @@ func TestReportGVisorAgainstLinux(t *testing.T) {
 	// Within 2×: said as such.
 	g := handStacks(0.02, 0.004, 0.024, 0.003)
 	r := strings.Join(results.StackReading(g), "\n")
-	if !strings.Contains(r, "copies later than 200 ms 0.83× Linux's share (2.00% against 2.40%)") || !strings.Contains(r, "within 2× of Linux") ||
+	if !strings.Contains(r, "copies later than 200 ms 0.83× Linux's share (2.00% against 2.40%; 200 and 240 copies)") || !strings.Contains(r, "within 2× of Linux") ||
 		!strings.Contains(r, "for every TCP transport under loss (1 points), gVisor's shares of copies later than 200 and 400 ms were within 2× of Linux's") {
 		t.Errorf("within 2×:\n%s", r)
 	}
 	// Beyond: said plainly, with the ratio.
 	g = handStacks(0.022, 0.018, 0.026, 0.0037)
 	r = strings.Join(results.StackReading(g), "\n")
-	if !strings.Contains(r, "copies later than 400 ms 4.9× Linux's share (1.80% against 0.37%)") || !strings.Contains(r, "gVisor's tail is more than 2× Linux's (up to 4.9×)") ||
+	if !strings.Contains(r, "copies later than 400 ms 4.9× Linux's share (1.80% against 0.37%; 180 and 37 copies)") || !strings.Contains(r, "gVisor's tail is more than 2× Linux's (up to 4.9×)") ||
 		!strings.Contains(r, "more than 2× Linux's for 1 of 1 TCP points under loss: websocket at 2% loss (> 200 ms 0.85×, > 400 ms 4.9×)") {
 		t.Errorf("beyond 2×:\n%s", r)
 	}
