@@ -171,6 +171,11 @@ func probeUDP(ctx context.Context, a, b *Host, ab *Direction, cfg ProbeConfig, r
 		return err
 	}
 	defer rc.Close()
+	// A receive buffer that holds every probe in flight: a probe the
+	// socket drops would count as the link's loss.
+	if s, ok := rc.(interface{ SetReadBuffer(int) error }); ok {
+		_ = s.SetReadBuffer(4 << 20)
+	}
 	sc, err := a.DialContext(ctx, "udp", "10.99.0.2:7")
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wirelab/wirelab/internal/kerneltest"
 	"github.com/wirelab/wirelab/netem"
 	"github.com/wirelab/wirelab/server"
 	"github.com/wirelab/wirelab/transports/all"
@@ -31,9 +32,29 @@ func TestConformanceLossy(t *testing.T) {
 	}
 }
 
+// TestConformanceKernel runs it between two Linux kernel stacks (network namespaces behind the
+// same emulated link: 20 ms each way, 1% loss each way): the server's and the clients' sockets are
+// Linux TCP and UDP, quic-go on real UDP sockets. It needs root and /dev/net/tun.
+func TestConformanceKernel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode: the lossy run is long")
+	}
+	kerneltest.Need(t)
+	for _, name := range all.Names() {
+		t.Run(name, func(t *testing.T) {
+			transporttest.Run(t, name, transporttest.Env{Start: lossyOn("delay=20ms loss=1%", true), Scale: 0.1, Wait: 90 * time.Second})
+		})
+	}
+}
+
 // lossy returns an Env.Start that serves on one netem host and gives clients another, joined by
 // a link with profile p both ways.
 func lossy(p string) func(t testing.TB, cfg server.Config) *transporttest.Target {
+	return lossyOn(p, false)
+}
+
+// lossyOn is lossy on gVisor hosts or, with kernel, on kernel hosts.
+func lossyOn(p string, kernel bool) func(t testing.TB, cfg server.Config) *transporttest.Target {
 	return func(t testing.TB, cfg server.Config) *transporttest.Target {
 		t.Helper()
 		prof, err := netem.ParseProfile(p)
@@ -41,7 +62,18 @@ func lossy(p string) func(t testing.TB, cfg server.Config) *transporttest.Target
 			t.Fatal(err)
 		}
 		n := netem.New(netem.Config{Seed: 1})
-		srvHost, cliHost := n.MustHost("10.0.0.1"), n.MustHost("10.0.0.2")
+		host := n.Host
+		if kernel {
+			host = n.KernelHost
+		}
+		srvHost, err := host("10.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cliHost, err := host("10.0.0.2")
+		if err != nil {
+			t.Fatal(err)
+		}
 		if _, err := n.Connect(cliHost, srvHost, prof, prof); err != nil {
 			t.Fatal(err)
 		}
@@ -49,7 +81,7 @@ func lossy(p string) func(t testing.TB, cfg server.Config) *transporttest.Target
 		if err != nil {
 			t.Fatal(err)
 		}
-		pc, err := srvHost.ListenUDP(80)
+		pc, err := srvHost.ListenPacket(80)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,7 +107,7 @@ func lossy(p string) func(t testing.TB, cfg server.Config) *transporttest.Target
 		return &transporttest.Target{
 			URL:           "http://10.0.0.1:80",
 			Dial:          cliHost.DialContext,
-			NewPacketConn: func() (net.PacketConn, error) { return cliHost.ListenUDP(0) },
+			NewPacketConn: func() (net.PacketConn, error) { return cliHost.ListenPacket(0) },
 		}
 	}
 }
