@@ -182,6 +182,8 @@ func StackReading(f *File) []string {
 				} else {
 					s += fmt.Sprintf(": gVisor's tail is more than %g× Linux's (up to %s)", stackTailLimit, ratioCell(worst))
 				}
+			} else if r200 < 1/stackTailLimit || r400 < 1/stackTailLimit {
+				s += fmt.Sprintf(": gVisor's tail is shorter than Linux's, less than 1/%g of it at one threshold", stackTailLimit)
 			} else if !math.IsNaN(r200) || !math.IsNaN(r400) {
 				s += fmt.Sprintf(": within %g× of Linux", stackTailLimit)
 			}
@@ -215,8 +217,8 @@ func nanTo0(x float64) float64 {
 // stackVerdict is one sentence: for which TCP transports and conditions gVisor's tail (copies
 // later than 200 or 400 ms) is more than 2× Linux's, or that it is within 2× everywhere.
 func stackVerdict(pairs []StackPair) string {
-	var over []string
-	n := 0
+	var over, under []string
+	n, repeats := 0, math.MaxInt
 	for _, p := range pairs {
 		if !IsTCP(p.Transport) || p.Cond.Loss == 0 {
 			continue
@@ -226,17 +228,31 @@ func stackVerdict(pairs []StackPair) string {
 			continue
 		}
 		n++
-		if r200 > stackTailLimit || r400 > stackTailLimit {
-			over = append(over, fmt.Sprintf("%s at %s (> 200 ms %s, > 400 ms %s)", p.Transport, lossPhrase(p.Cond), ratioCell(r200), ratioCell(r400)))
+		repeats = min(repeats, p.GVisor.Repeats, p.Linux.Repeats)
+		what := fmt.Sprintf("%s at %s (> 200 ms %s, > 400 ms %s)", p.Transport, lossPhrase(p.Cond), ratioCell(r200), ratioCell(r400))
+		switch {
+		case r200 > stackTailLimit || r400 > stackTailLimit:
+			over = append(over, what)
+		case r200 < 1/stackTailLimit || r400 < 1/stackTailLimit:
+			under = append(under, what)
 		}
 	}
-	switch {
-	case n == 0:
+	if n == 0 {
 		return "gVisor against Linux: no TCP transport ran under loss on both stacks, so there is no tail to compare."
-	case len(over) == 0:
-		return fmt.Sprintf("gVisor against Linux: for every TCP transport under loss (%d points), gVisor's shares of copies later than 200 and 400 ms were within %g× of Linux's.", n, stackTailLimit)
 	}
-	return fmt.Sprintf("gVisor against Linux: gVisor's TCP tail is more than %g× Linux's for %d of %d TCP points under loss: %s. Read the TCP transports' tails on gVisor with that in mind.", stackTailLimit, len(over), n, strings.Join(over, "; "))
+	var s string
+	if len(over) == 0 {
+		s = fmt.Sprintf("gVisor against Linux: for no TCP transport under loss (%d points) was gVisor's share of copies later than 200 or 400 ms more than %g× Linux's", n, stackTailLimit)
+	} else {
+		s = fmt.Sprintf("gVisor against Linux: gVisor's TCP tail is more than %g× Linux's for %d of %d TCP points under loss: %s; read the TCP transports' tails on gVisor with that in mind", stackTailLimit, len(over), n, strings.Join(over, "; "))
+	}
+	if len(under) > 0 {
+		s += fmt.Sprintf(". It is shorter than half of Linux's for %s", strings.Join(under, "; "))
+	}
+	if repeats == 1 {
+		s += ". One run per point: a few lost messages to a room move these shares (every copy of a message whose own packet was lost is late), so repeat for a firmer figure"
+	}
+	return s + "."
 }
 
 // stackConds are the lossy link conditions (Stack "") with at least one transport on both
@@ -273,7 +289,8 @@ func plotStackLate(f *File, c Cond) (Figure, error) {
 	if len(pairs) == 0 {
 		return Figure{}, fmt.Errorf("results: no transport on both stacks at %s", c)
 	}
-	w := vg.Points(15)
+	// Bars as wide as the groups allow (about 480 pt of plot for 5 bar widths a group).
+	w := vg.Points(math.Min(18, 480/(5*float64(len(pairs)))))
 	series := []struct {
 		label string
 		col   color.RGBA

@@ -250,7 +250,7 @@ func TestReportGVisorAgainstLinux(t *testing.T) {
 	g := handStacks(0.02, 0.004, 0.024, 0.003)
 	r := strings.Join(results.StackReading(g), "\n")
 	if !strings.Contains(r, "copies later than 200 ms 0.83× Linux's share (2.00% against 2.40%; 200 and 240 copies)") || !strings.Contains(r, "within 2× of Linux") ||
-		!strings.Contains(r, "for every TCP transport under loss (1 points), gVisor's shares of copies later than 200 and 400 ms were within 2× of Linux's") {
+		!strings.Contains(r, "for no TCP transport under loss (1 points) was gVisor's share of copies later than 200 or 400 ms more than 2× Linux's") || !strings.Contains(r, "One run per point") {
 		t.Errorf("within 2×:\n%s", r)
 	}
 	// Beyond: said plainly, with the ratio.
@@ -262,6 +262,12 @@ func TestReportGVisorAgainstLinux(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(results.Reading(g), "\n"), "gVisor's TCP tail is more than 2× Linux's") {
 		t.Error("the main reading does not carry the verdict")
+	}
+	// Shorter than half: said too.
+	g = handStacks(0.01, 0.001, 0.026, 0.0037)
+	r = strings.Join(results.StackReading(g), "\n")
+	if !strings.Contains(r, "gVisor's tail is shorter than Linux's") || !strings.Contains(r, "It is shorter than half of Linux's for websocket at 2% loss") {
+		t.Errorf("shorter:\n%s", r)
 	}
 	// One stack: no section, no pairs.
 	one := resultstest.File(resultstest.Options{Seed: 1, Transports: []string{"websocket"}, Repeats: 1, Samples: 50})
