@@ -104,8 +104,9 @@ func (p LinkProfile) String() string {
 // and reports what the link did: one-way delay percentiles, measured loss
 // and burst length, reordering, probe throughput and TCP goodput.
 //
-// Probes are flow-controlled (about 20,000 per second and at most 1,024 in flight, counting the link's
-// own drops as no longer in flight) and, on a rate-limited link, paced at
+// Probes are flow-controlled (about 20,000 per second's worth of the delay in flight, at least one
+// and at most 1,024, counting the link's own drops as no longer in flight: at zero delay one at a
+// time, so the delay measured is the emulator's own) and, on a rate-limited link, paced at
 // half the rate, so the probe measures the link rather than socket buffer
 // overflows or a queue of its own making.
 func Probe(ctx context.Context, cfg ProbeConfig) (ProbeResult, error) {
@@ -189,6 +190,7 @@ func probeUDP(ctx context.Context, a, b *Host, ab *Direction, cfg ProbeConfig, r
 	arrivals := make([]arrival, 0, cfg.Packets)
 	var received atomic.Int64
 	var lastRecv atomic.Int64
+	arrived := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -206,12 +208,21 @@ func probeUDP(ctx context.Context, a, b *Host, ab *Direction, cfg ProbeConfig, r
 			arrivals = append(arrivals, arrival{binary.BigEndian.Uint64(buf), now - time.Duration(binary.BigEndian.Uint64(buf[8:]))})
 			lastRecv.Store(int64(now))
 			received.Add(1)
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
 		}
 	}()
 	msg := make([]byte, cfg.Size)
 	// Keep about 20,000 probes per second in flight at most: a faster
 	// sender would measure the emulator's own queues.
-	window := int64(min(1024, max(16, (cfg.Profile.Delay+cfg.Profile.Jitter).Seconds()*20_000)))
+	// In flight, at most 20,000 a second's worth of the one-way delay (at
+	// least one, so at zero delay probes go one at a time and the delay
+	// measured is the emulator's own, not a queue of the probe's making).
+	window := int64(min(1024, max(1, (cfg.Profile.Delay+cfg.Profile.Jitter).Seconds()*20_000)))
+	wait := time.NewTimer(time.Hour)
+	defer wait.Stop()
 	dropped := func() int64 { return int64(ab.Stats().Dropped.Total().Packets) }
 	// With a rate limit, pace probes at half the link rate so they measure
 	// the link's delay, not a queue they built themselves.
@@ -226,13 +237,16 @@ func probeUDP(ctx context.Context, a, b *Host, ab *Direction, cfg ProbeConfig, r
 				time.Sleep(ahead)
 			}
 		}
-		if i%64 == 0 {
-			for int64(i)-received.Load()-dropped() > window {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				time.Sleep(50 * time.Microsecond)
+		for int64(i)-received.Load()-dropped() >= window {
+			// Wait for an arrival, or a moment for a drop to count.
+			wait.Reset(time.Millisecond)
+			select {
+			case <-arrived:
+			case <-wait.C:
+			case <-ctx.Done():
+				return ctx.Err()
 			}
+			wait.Stop()
 		}
 		binary.BigEndian.PutUint64(msg, uint64(i))
 		binary.BigEndian.PutUint64(msg[8:], uint64(time.Since(base)))
