@@ -19,10 +19,11 @@
 //	server-cpu-COND.png/.svg        (e) server CPU per 1,000 delivered copies
 //	timeline-T-COND-rN.png/.svg     (f) one run's copies over time, drops and stalls marked
 //	stacks-late-COND.png/.svg       (g) copies later than 200 and 400 ms, gVisor against Linux
+//	stacks-tail-COND.png/.svg       (h) share of copies later than x, gVisor against Linux
 //
 // COND is a condition's Slug ("20ms-loss2pct", "20ms-loss2pct-kernel" on the kernel stack);
-// SWEEP is a delay (and burst, and stack) with two or more loss rates. (g) is drawn only for a
-// file with runs on both stacks, one per lossy link condition. Figures without data are left out rather than drawn empty. Theory is drawn as grey
+// SWEEP is a delay (and burst, and stack) with two or more loss rates. (g) and (h) are drawn only
+// for a file with runs on both stacks, one per lossy link condition. Figures without data are left out rather than drawn empty. Theory is drawn as grey
 // dashed lines where it exists: the push floor (two one-way delays), short polling's mean
 // (interval/2 plus two one-way delays, from File.PollIntervalMS) and TCP's retransmission
 // floor (gVisor's 200 ms minimum RTO above the no-loss latency).

@@ -67,6 +67,12 @@ func Plots(f *File) ([]Figure, error) {
 		if err := add(plotStackLate(f, c)); err != nil {
 			return nil, err
 		}
+		if !hasSamples(f, c) {
+			continue
+		}
+		if err := add(plotStackTail(f, c)); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

@@ -351,6 +351,85 @@ func plotStackLate(f *File, c Cond) (Figure, error) {
 		"Share of delivered copies later than 200 ms (light) and 400 ms (dark) on each stack, all repeats together; a bar far above its neighbour is a stack whose loss recovery is slower.", p, leg)
 }
 
+// plotStackTail: the tail of each transport's latency on both stacks at one link condition,
+// as the share of copies later than x (log-log): gVisor solid, Linux dashed. A late cluster
+// (copies waiting for a second retransmission timeout) shows as a shoulder.
+func plotStackTail(f *File, c Cond) (Figure, error) {
+	p := newPlot(fmt.Sprintf("%s: latency tail at %s, gVisor against Linux", scenarioName(f), c),
+		"latency, end to end per delivered copy (ms, log scale)", "share of copies later than this (log scale)")
+	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
+	p.X.Tick.Marker, p.Y.Tick.Marker = logTicks125{}, logTicks125{}
+	leg := newLegend()
+	xlo, xhi, ylo := math.Inf(1), math.Inf(-1), 1.0
+	drawn := 0
+	for _, sp := range StackPairs(f) {
+		if sp.Cond != c {
+			continue
+		}
+		col := TransportColor(sp.Transport)
+		for _, side := range []struct {
+			stack  string
+			dashes []vg.Length
+		}{{StackGVisor, solid}, {StackKernel, dashed}} {
+			var lat []float64
+			for _, g := range Groups(f) {
+				if g.Transport != sp.Transport || g.Cond.Link() != c || StackName(g.Cond.Stack) != side.stack {
+					continue
+				}
+				for _, r := range g.Runs {
+					for _, smp := range r.Samples {
+						lat = append(lat, math.Max(smp.LatencyMS, 0.1))
+					}
+				}
+			}
+			if len(lat) < 2 {
+				continue
+			}
+			slices.Sort(lat)
+			xys := ccdfPoints(lat, 600, 1500)
+			if len(xys) == 0 {
+				continue
+			}
+			p.Add(line(xys, col, side.dashes, vg.Points(1.6)))
+			xlo, xhi = math.Min(xlo, lat[0]), math.Max(xhi, lat[len(lat)-1])
+			ylo = math.Min(ylo, 1/float64(len(lat)))
+			drawn++
+		}
+		leg.Add(sp.Transport, swatch{color: col, line: true})
+	}
+	if drawn == 0 {
+		return Figure{}, fmt.Errorf("results: no samples on both stacks at %s", c)
+	}
+	leg.Add("gVisor", swatch{color: theoryColor, line: true})
+	leg.Add("Linux", swatch{color: theoryColor, line: true, dashes: dashed})
+	for _, ms := range []float64{200, 400} {
+		l := theoryLine(plotter.XYs{{X: ms, Y: ylo / 1.5}, {X: ms, Y: 1.2}}, floorDash)
+		p.Add(l)
+		xlo, xhi = math.Min(xlo, ms/1.25), math.Max(xhi, ms*1.25)
+	}
+	leg.Add("200 and 400 ms", theoryLine(nil, floorDash))
+	leg.Add("from the per-copy samples", swatch{})
+	p.X.Min, p.X.Max = logRange(xlo, xhi)
+	p.Y.Min, p.Y.Max = ylo/1.5, 1.2
+	return render("stacks-tail-"+c.Slug(),
+		"Share of copies later than each latency, per transport, gVisor (solid) against Linux (dashed), from the per-copy samples of all repeats; the lines should coincide when the stacks recover from loss alike, and a shoulder far right on one stack is copies that waited for a second retransmission timeout.", p, leg)
+}
+
+// ccdfPoints: the share of copies later than each latency of sorted (above 0), at most about
+// n points evenly over the copies plus every one of the last tail copies.
+func ccdfPoints(sorted []float64, n, tail int) plotter.XYs {
+	m := len(sorted)
+	step := max(1, m/n)
+	var xys plotter.XYs
+	for i := 0; i < m-1; i++ {
+		if i%step != 0 && i < m-tail {
+			continue
+		}
+		xys = append(xys, plotter.XY{X: sorted[i], Y: float64(m-1-i) / float64(m)})
+	}
+	return xys
+}
+
 // barLabels draws the labels of grouped bars: label k belongs to series k/n, and sits over
 // that series' bar (offset by its place in the group).
 type barLabels struct {

@@ -207,7 +207,7 @@ func TestReportGVisorAgainstLinux(t *testing.T) {
 			t.Errorf("report.html lacks %q", want)
 		}
 	}
-	for _, name := range []string{"stacks-late-20ms-loss2pct.png", "stacks-late-20ms-loss2pct.svg", "cdf-20ms-loss2pct-kernel.png", "timeline-websocket-20ms-loss2pct-kernel-r0.png"} {
+	for _, name := range []string{"stacks-late-20ms-loss2pct.png", "stacks-late-20ms-loss2pct.svg", "stacks-tail-20ms-loss2pct.png", "stacks-tail-20ms-loss2pct.svg", "cdf-20ms-loss2pct-kernel.png", "timeline-websocket-20ms-loss2pct-kernel-r0.png"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			t.Errorf("missing %s", name)
 		}
