@@ -21,12 +21,13 @@
 //	stacks-late-COND.png/.svg       (g) copies later than 200 and 400 ms, gVisor against Linux
 //	stacks-tail-COND.png/.svg       (h) share of copies later than x, gVisor against Linux
 //
-// COND is a condition's Slug ("20ms-loss2pct", "20ms-loss2pct-kernel" on the kernel stack);
-// SWEEP is a delay (and burst, and stack) with two or more loss rates. (g) and (h) are drawn only
-// for a file with runs on both stacks, one per lossy link condition. Figures without data are left out rather than drawn empty. Theory is drawn as grey
-// dashed lines where it exists: the push floor (two one-way delays), short polling's mean
-// (interval/2 plus two one-way delays, from File.PollIntervalMS) and TCP's retransmission
-// floor (gVisor's 200 ms minimum RTO above the no-loss latency).
+// COND is a condition's Slug ("20ms-loss2pct", "20ms-loss2pct-kernel" on the kernel stack); SWEEP
+// is a delay (and burst, and stack) with two or more loss rates. (g) and (h) are drawn only for a
+// file with runs on both stacks, one per lossy link condition. Figures without data are left out
+// rather than drawn empty. Theory is drawn as grey dashed lines where it exists: the push floor
+// (two one-way delays), short polling's mean (interval/2 plus two one-way delays, from
+// File.PollIntervalMS) and TCP's retransmission floor (gVisor's 200 ms minimum RTO above the
+// no-loss latency).
 //
 // Reading reports in plain words what the numbers say; every sentence is computed from the
 // File, and a sentence whose numbers are missing or zero is left out rather than guessed.
