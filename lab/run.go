@@ -74,6 +74,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.Fil
 	if kernelErr != nil && slices.Contains(sc.Stacks, scenarios.StackKernel) {
 		return nil, fmt.Errorf("scenario %s asks for stack: kernel, which this machine cannot give: %w", sc.Name, kernelErr)
 	}
+	if slices.Contains(sc.Stacks, scenarios.StackKernel) {
+		f.Machine.KernelTCPCC, _ = netem.KernelTCPDefaults()
+	}
 	points := sc.Points()
 	f.Stack = results.JoinStacks(sc.Stacks) // after ResolveStack: auto is kernel or gvisor by now
 	if opt.Progress != nil {

@@ -513,3 +513,20 @@ func alive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || err == syscall.EPERM
 }
+
+// KernelTCPDefaults reads what a new namespace's TCP gets from this kernel:
+// its congestion control (e.g. "bbr" or "cubic"). It makes a namespace for
+// the purpose and lets it go.
+func KernelTCPDefaults() (congestionControl string, err error) {
+	ns, err := newNamespace()
+	if err != nil {
+		return "", err
+	}
+	defer ns.Close()
+	err = inNamespace(ns, func() error {
+		b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
+		congestionControl = strings.TrimSpace(string(b))
+		return err
+	})
+	return congestionControl, err
+}

@@ -39,3 +39,6 @@ func (h *Host) kernelDialTCP(context.Context, string) (net.Conn, error) { return
 func (h *Host) kernelListenTCP(int) (net.Listener, error)               { return nil, errNoKernel }
 func (h *Host) kernelUDP(int, string) (*net.UDPConn, error)             { return nil, errNoKernel }
 func (h *Host) kernelStats(*HostStats)                                  {}
+
+// KernelTCPDefaults needs Linux.
+func KernelTCPDefaults() (string, error) { return "", errNoKernel }

@@ -127,6 +127,9 @@ func newReportData(f *File, figs []Figure) reportData {
 		add("memory", fmt.Sprintf("%.1f GiB", float64(m.MemBytes)/(1<<30)))
 	}
 	add("kernel", m.Kernel)
+	if m.KernelTCPCC != "" {
+		add("Linux TCP congestion control", m.KernelTCPCC+" (the kernel stack's namespaces)")
+	}
 	add("host", m.Hostname)
 	v := f.Versions
 	add("wirelab", v.Wirelab)

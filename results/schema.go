@@ -43,6 +43,8 @@ type Machine struct {
 	MemBytes uint64 `json:"mem_bytes,omitempty"`
 	Hostname string `json:"hostname,omitempty"`
 	Kernel   string `json:"kernel,omitempty"`
+	// KernelTCPCC is the congestion control Linux gives the lab's namespaces (stack: kernel runs).
+	KernelTCPCC string `json:"kernel_tcp_cc,omitempty"`
 }
 
 // Versions of the parts that shape the figures.
