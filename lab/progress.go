@@ -55,7 +55,11 @@ func describe(p scenarios.Point) string {
 	if p.Burst > 0 {
 		burst = fmt.Sprintf(" (bursts of %g)", p.Burst)
 	}
-	return fmt.Sprintf("%-11s loss %4.1f%%%s  delay %v  repeat %d", p.Transport, p.Loss*100, burst, p.Delay, p.Repeat+1)
+	stack := ""
+	if p.Stack == scenarios.StackKernel {
+		stack = "  [Linux]"
+	}
+	return fmt.Sprintf("%-11s loss %4.1f%%%s  delay %v  repeat %d%s", p.Transport, p.Loss*100, burst, p.Delay, p.Repeat+1, stack)
 }
 
 func (b *Bar) Begin(i int, p scenarios.Point) {

@@ -98,7 +98,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.Fil
 		if ps := noLoss[key]; len(ps) > 0 {
 			base = median(ps)
 		}
-		run, err := runPoint(ctx, sc, p, i, base, opt)
+		// Both stacks of one transport, condition and repeat share a seed (p.Pair): the same
+		// schedule and the same loss draws, so a side-by-side compares stacks, not luck.
+		run, err := runPoint(ctx, sc, p, p.Pair, base, opt)
 		run.Stack = p.Stack // a run that failed before its audit says its stack too
 		if err != nil {
 			if ctx.Err() != nil {
