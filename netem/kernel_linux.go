@@ -233,7 +233,11 @@ func (kh *kernelHost) setup(a netip.Addr) error {
 		unix.Close(fd)
 		return err
 	}
-	ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
+	flags := uint16(unix.IFF_TUN | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
+	if os.Getenv("WIRELAB_KERNEL_NO_OFFLOAD") != "" { // experiments: one packet per read and write
+		flags &^= unix.IFF_VNET_HDR
+	}
+	ifr.SetUint16(flags)
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 		unix.Close(fd)
 		return fmt.Errorf("creating TUN device %s: %w", kh.name, err)
