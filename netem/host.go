@@ -336,7 +336,11 @@ func parseHostPort(what, address string) (tcpip.FullAddress, error) {
 // SYN costs gVisor's fixed initial retransmission timeout of 1 s.
 func (h *Host) DialTCP(ctx context.Context, address string) (net.Conn, error) {
 	if h.kern != nil {
-		if _, err := parseHostPort("dial", address); err != nil {
+		fa, err := parseHostPort("dial", address)
+		if err != nil {
+			return nil, err
+		}
+		if err := h.reachable(fa); err != nil {
 			return nil, err
 		}
 		return h.kernelDialTCP(ctx, address)
@@ -367,7 +371,11 @@ func (h *Host) DialContext(ctx context.Context, network, address string) (net.Co
 		return h.DialTCP(ctx, address)
 	case "udp", "udp4":
 		if h.kern != nil {
-			if _, err := parseHostPort("dial", address); err != nil {
+			fa, err := parseHostPort("dial", address)
+			if err != nil {
+				return nil, err
+			}
+			if err := h.reachable(fa); err != nil {
 				return nil, err
 			}
 			c, err := h.kernelUDP(0, address)

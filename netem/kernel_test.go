@@ -86,6 +86,9 @@ func TestKernelHostTCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := a.DialContext(ctx, "tcp", "10.2.0.9:5001"); err == nil || !strings.Contains(err.Error(), "no link") {
+		t.Errorf("dialing a host with no link: %v, want the no-link error at once", err)
+	}
 	if la := c.LocalAddr().String(); !strings.HasPrefix(la, "10.2.0.1:") {
 		t.Errorf("local address %s, want the host's 10.2.0.1", la)
 	}
