@@ -40,6 +40,14 @@ const (
 	udpBufferMax = 8 << 20
 )
 
+// TCP loss recovery of a host's connections: RFC 6675 (SACK, three
+// duplicate ACKs) and the retransmission timeout on a host that only dials,
+// RACK with tail loss probes once it listens (Host.ListenTCP).
+var (
+	clientRecovery = tcpip.TCPRecovery(0)
+	serverRecovery = tcpip.TCPRACKLossDetection
+)
+
 // ErrRemoteHost is returned by the socket methods of a Host that lives in
 // another process (see BridgeHost); use the Host returned by AttachHost in
 // that process instead.
@@ -141,6 +149,19 @@ func newStack(addr netip.Addr, ep stack.LinkEndpoint, qdisc stack.QueueingDiscip
 	sack := tcpip.TCPSACKEnabled(true)
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack); err != nil {
 		return fail("enable SACK", err)
+	}
+	// No RACK-TLP until the host listens (see serverRecovery): gVisor
+	// re-arms a connection's tail loss probe on every segment it receives,
+	// acknowledging or not, and disarms the retransmission timer when it
+	// does. A connection that sends a little while its peer streams to it
+	// (a chat client) then never probes nor times out for a lost last
+	// segment: it waits for the peer to pause for a whole probe timeout or
+	// for its own next write, seconds in a chat. Without RACK, gVisor finds
+	// losses by three duplicate ACKs (SACK, RFC 6675) and the retransmission
+	// timer, which incoming segments do not push back. docs/METRICS.md.
+	rec := clientRecovery
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &rec); err != nil {
+		return fail("turn RACK off", err)
 	}
 	// Receive-buffer auto-tuning stays on: small fixed buffers throttle TCP
 	// at tens of milliseconds of RTT and would make it look falsely slow.
@@ -400,6 +421,15 @@ func (h *Host) ListenTCP(port int) (net.Listener, error) {
 	}
 	if err := h.local(); err != nil {
 		return nil, err
+	}
+	// A host that listens serves: its connections (the stack reads the
+	// option at each handshake) find losses with RACK and probe a lost
+	// tail, as Linux does. A server sends its clients at least what they
+	// send it (a chat echoes every message), so its probes are not pushed
+	// back for long by what it receives.
+	rec := serverRecovery
+	if terr := h.s.SetTransportProtocolOption(tcp.ProtocolNumber, &rec); terr != nil {
+		return nil, fmt.Errorf("netem: host %s: turn RACK on: %s", h.addr, terr)
 	}
 	var wq waiter.Queue
 	ep, terr := h.s.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
