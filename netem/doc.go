@@ -45,8 +45,13 @@
 // Host.Relay forwards real loopback TCP and UDP sockets into the network.
 // Probe measures what a link actually does (the lab probe command).
 //
-// The stacks are tuned as measured on a prototype: SACK on (and with it
-// RACK-TLP), TCP receive-buffer auto-tuning on over {4 KiB, 64 KiB, 4 MiB}
+// The stacks are tuned as measured on a prototype: SACK on; RACK loss
+// detection and tail loss probes only on a host that listens (a server),
+// because gVisor postpones a connection's probe on every segment it
+// receives and a client that sends little while it receives a stream
+// would wait seconds for a lost message (a dialing host recovers by three
+// duplicate ACKs and the retransmission timer); TCP receive-buffer
+// auto-tuning on over {4 KiB, 64 KiB, 4 MiB}
 // (small fixed buffers throttle TCP falsely), send buffers up to 4 MiB,
 // UDP buffers up to 8 MiB, listen backlog 65,535, TIME-WAIT 5 s with its
 // ports reusable (a host has 49,536 ephemeral ports), checksums
