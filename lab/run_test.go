@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/wirelab/wirelab/scenarios"
 )
@@ -112,6 +113,28 @@ func TestTextRoundTrip(t *testing.T) {
 	for _, s := range []string{"", "m", "m.", "mx.", "hello", "m12"} {
 		if ParseText(s) != -1 {
 			t.Errorf("ParseText(%q) = %d, want -1", s, ParseText(s))
+		}
+	}
+}
+
+// TestScheduleTurns: with sender: turns every session sends in turn, evenly spaced at the rate.
+func TestScheduleTurns(t *testing.T) {
+	sc, err := scenarios.Parse("s.yaml", []byte("name: s\nusers: 4\ntabs: 1\nwarmup: 0s\nduration: 2s\nworkload: {rate: 10/s, sender: turns, mix: {room: 1}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := Schedule(sc, 1)
+	if len(ms) != 20 {
+		t.Fatalf("%d messages in 2 s at 10/s, want 20", len(ms))
+	}
+	for i, m := range ms {
+		if m.Sender != i%4 {
+			t.Errorf("message %d sent by session %d, want %d (in turn)", i, m.Sender, i%4)
+		}
+		if i > 0 {
+			if gap := m.At - ms[i-1].At; gap < 99*time.Millisecond || gap > 101*time.Millisecond {
+				t.Errorf("gap before message %d is %v, want 100 ms", i, gap)
+			}
 		}
 	}
 }

@@ -85,24 +85,36 @@ func (p Population) Recipients(m Message, dst []int) []int {
 }
 
 // Schedule draws the open-loop workload of a scenario for its whole run, warmup included: a
-// Poisson process at the scenario's rate, each message's sender, kind and target drawn from the
-// same seeded generator, so a seed always gives the same offered load.
+// Poisson process at the scenario's rate (with sender: turns, evenly spaced sends by every
+// session in turn), each message's sender, kind and target drawn from the same seeded generator,
+// so a seed always gives the same offered load.
 func Schedule(sc *scenarios.Scenario, seed uint64) []Message {
 	pop := Population{Users: sc.Users, Tabs: sc.Tabs, Rooms: sc.Rooms}
 	rng := rand.New(rand.NewPCG(seed, 0x5eed_0f_10ad))
 	total := sc.Warmup + sc.Duration
 	var out []Message
 	t := 0.0
+	turns := sc.Workload.Sender == "turns"
+	if turns { // evenly spaced, from a seeded phase within one gap
+		t = rng.Float64() / sc.Workload.Rate
+	}
 	for {
-		t += rng.ExpFloat64() / sc.Workload.Rate
+		if turns && len(out) > 0 {
+			t += 1 / sc.Workload.Rate
+		} else if !turns {
+			t += rng.ExpFloat64() / sc.Workload.Rate
+		}
 		at := time.Duration(t * float64(time.Second))
 		if at >= total {
 			break
 		}
 		m := Message{Index: len(out), At: at}
-		if sc.Workload.Sender == "one" {
+		switch sc.Workload.Sender {
+		case "one":
 			m.Sender = 0
-		} else {
+		case "turns":
+			m.Sender = len(out) % pop.Sessions()
+		default:
 			m.Sender = rng.IntN(pop.Sessions())
 		}
 		from := pop.UserOf(m.Sender)

@@ -102,7 +102,7 @@ func Parse(file string, data []byte) (*Scenario, error) {
 			p.mapping(n, "workload", map[string]func(*yaml.Node){
 				"rate":   func(n *yaml.Node) { s.Workload.Rate = p.msgRate(n, "workload.rate") },
 				"size":   func(n *yaml.Node) { s.Workload.Size = p.intIn(n, "workload.size", 1, 60000) },
-				"sender": func(n *yaml.Node) { s.Workload.Sender = p.oneOf(n, "workload.sender", "all", "one") },
+				"sender": func(n *yaml.Node) { s.Workload.Sender = p.oneOf(n, "workload.sender", "all", "one", "turns") },
 				"mix": func(n *yaml.Node) {
 					s.Workload.RoomP, s.Workload.DMP = 0, 0
 					p.mapping(n, "workload.mix", map[string]func(*yaml.Node){

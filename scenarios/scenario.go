@@ -77,7 +77,7 @@ type Workload struct {
 	Size   int     // text bytes per message
 	RoomP  float64 // share of room messages
 	DMP    float64 // share of direct messages
-	Sender string  // who sends: "all" (every user) or "one" (one publisher, for fan-out)
+	Sender string  // who sends: "all" (a random user each time), "one" (one publisher, for fan-out) or "turns" (every session in turn, evenly spaced)
 }
 
 // Link is the emulated link of every client, one-way, each direction. Delays and losses are
