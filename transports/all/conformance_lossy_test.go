@@ -42,6 +42,9 @@ func TestConformanceKernel(t *testing.T) {
 	kerneltest.Need(t)
 	for _, name := range all.Names() {
 		t.Run(name, func(t *testing.T) {
+			// Each transport on a network of its own (its own namespaces): they run side by side,
+			// the kernel stacks cost the test process little CPU and most of the time is waiting.
+			t.Parallel()
 			transporttest.Run(t, name, transporttest.Env{Start: lossyOn("delay=20ms loss=1%", true), Scale: 0.1, Wait: 90 * time.Second})
 		})
 	}
