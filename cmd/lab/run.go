@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,11 +24,12 @@ func init() {
 }
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("run", "FILE.yaml [--out DIR] [--quick]", stderr)
+	fs := newFlags("run", "FILE.yaml [--out DIR] [--seed N] [--quick]", stderr)
 	out := fs.String("out", "", "directory for results.json, results.csv, report.html, report.md and the plots (default out/NAME-TIME)")
 	quick := fs.Bool("quick", false, "scale the scenario down for a smoke test: 3 s runs, 1 s warmup, one repeat, at most 20 users")
 	inProcess := fs.Bool("in-process", false, "run the server inside the lab process (its CPU and memory are then not measured apart)")
 	verbose := fs.Bool("v", false, "log each phase of each run to stderr")
+	seed := fs.String("seed", "", "use this seed instead of the scenario's (a non-negative integer): check a finding on another seed without editing the file; results.json records the seed used")
 	// Flags may follow the file name.
 	var file string
 	for len(args) > 0 {
@@ -54,6 +56,13 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	sc, err := scenarios.Parse(file, text)
 	if err != nil {
 		return err
+	}
+	if *seed != "" {
+		n, err := strconv.ParseUint(*seed, 10, 64)
+		if err != nil {
+			return fmt.Errorf("--seed %q is not a non-negative integer (try --seed 2)", *seed)
+		}
+		sc.Seed = n
 	}
 	if *quick {
 		sc.Quick()
