@@ -79,10 +79,10 @@ type kernelHost struct {
 // error naming what is missing (root, network namespaces, /dev/net/tun).
 func KernelAvailable() error {
 	if os.Geteuid() != 0 {
-		return errors.New("netem: the kernel stack needs root (to create network namespaces and TUN devices); run as root, or use stack: gvisor")
+		return errors.New("netem: the kernel stack needs root (to create network namespaces and TUN devices); run as root, or use the gvisor stack (stack: gvisor in a scenario, --stack gvisor for lab probe)")
 	}
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		return fmt.Errorf("netem: the kernel stack needs /dev/net/tun (%v); load the tun module or use stack: gvisor", err)
+		return fmt.Errorf("netem: the kernel stack needs /dev/net/tun (%v); load the tun module, or use the gvisor stack (stack: gvisor, --stack gvisor)", err)
 	}
 	if err := originNS(); err != nil {
 		return err
