@@ -42,6 +42,9 @@ type childReply struct {
 	GoroutinesPeak int64  `json:"goroutines_peak"`
 	RSSPeak        int64  `json:"rss_peak_bytes"`
 	RSS            int64  `json:"rss_bytes,omitempty"` // at ready: the idle server
+	// SchedP99 is how late the server process's Go scheduler woke a 5 ms timer since mark (p99,
+	// ms): the server's own "short of CPU" signal.
+	SchedP99 float64 `json:"sched_delay_p99_ms,omitempty"`
 	// QUICLost: per session id, the seqs whose own QUIC packets were lost (server to client).
 	QUICLost map[string][]uint64 `json:"quic_lost,omitempty"`
 	Error    string              `json:"error,omitempty"`
@@ -122,17 +125,31 @@ func ServeChildOn(ln net.Listener, pc net.PacketConn, hub chat.Config, in io.Rea
 		return err
 	}
 	var base int64
+	var probe *schedProbe
+	defer func() {
+		if probe != nil {
+			probe.stop()
+		}
+	}()
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
 		switch strings.TrimSpace(sc.Text()) {
 		case "mark":
+			if probe != nil {
+				probe.stop()
+			}
+			probe = startSchedProbe()
 			base = srv.T.Requests.Load()
 			gPeak.Store(int64(runtime.NumGoroutine()))
 			resetPeakRSS()
 			loss.Reset()
 			_ = enc.Encode(childReply{OK: true})
 		case "stats":
-			_ = enc.Encode(childReply{Requests: srv.T.Requests.Load() - base, GoroutinesPeak: gPeak.Load(), RSSPeak: peakRSS(), QUICLost: loss.Lost()})
+			var sched float64
+			if probe != nil {
+				sched = probe.p99()
+			}
+			_ = enc.Encode(childReply{Requests: srv.T.Requests.Load() - base, GoroutinesPeak: gPeak.Load(), RSSPeak: peakRSS(), QUICLost: loss.Lost(), SchedP99: sched})
 		case "quit":
 			goto quit
 		default:
@@ -323,7 +340,7 @@ func (c *childServer) Stats() (serverStats, error) {
 	if err != nil {
 		return serverStats{}, err
 	}
-	return serverStats{CPU: cpu - c.cpu0, RSSPeak: r.RSSPeak, RSSBase: c.rss0, Requests: r.Requests, GoroutinesPeak: r.GoroutinesPeak, Separate: true, QUICLost: r.QUICLost}, nil
+	return serverStats{CPU: cpu - c.cpu0, RSSPeak: r.RSSPeak, RSSBase: c.rss0, Requests: r.Requests, GoroutinesPeak: r.GoroutinesPeak, Separate: true, QUICLost: r.QUICLost, SchedMS: r.SchedP99}, nil
 }
 
 func (c *childServer) Close(ctx context.Context) error {

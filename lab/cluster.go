@@ -167,6 +167,7 @@ func (c *clusterServer) Stats() (serverStats, error) {
 		sum.RSSBase += st.RSSBase
 		sum.Requests += st.Requests
 		sum.GoroutinesPeak += st.GoroutinesPeak
+		sum.SchedMS = max(sum.SchedMS, st.SchedMS)
 		sum.Separate = true
 		for k, v := range st.QUICLost {
 			if sum.QUICLost == nil {

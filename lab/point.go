@@ -388,7 +388,7 @@ func (pt *point) audit(run *results.Run, d *driven, noLossP99 float64) {
 	st := d.end.server
 	run.Server = results.ServerLoad{
 		CPUSeconds: st.CPU.Seconds(), RSSPeakBytes: st.RSSPeak, Requests: st.Requests,
-		GoroutinesPeak: st.GoroutinesPeak,
+		GoroutinesPeak: st.GoroutinesPeak, SchedulerMS: st.SchedMS,
 	}
 	if st.RSSBase > 0 && st.RSSPeak > st.RSSBase {
 		run.Server.RSSPerSession = float64(st.RSSPeak-st.RSSBase) / float64(run.Sessions)

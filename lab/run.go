@@ -282,6 +282,9 @@ func labWarnings(run results.Run, a audit, unrecorded uint64, inProcess bool, nw
 	if run.Lab.SchedulerMS > 10 {
 		w = append(w, fmt.Sprintf("the Go scheduler woke the lab's goroutines %.1f ms late (p99): the harness was short of CPU", run.Lab.SchedulerMS))
 	}
+	if run.Server.SchedulerMS > 10 {
+		w = append(w, fmt.Sprintf("the server process's Go scheduler woke its goroutines %.1f ms late (p99): the server was short of CPU, and copies were late together for that", run.Server.SchedulerMS))
+	}
 	if run.Lab.QueuePeak > 1000 {
 		w = append(w, fmt.Sprintf("an emulated link queue grew to %d packets: some latency is the emulator's queueing", run.Lab.QueuePeak))
 	}

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -10,6 +11,9 @@ import (
 type schedProbe struct {
 	quit chan struct{}
 	done chan []time.Duration
+
+	mu    sync.Mutex
+	lates []time.Duration // so far (p99 reads them while the probe runs)
 }
 
 func startSchedProbe() *schedProbe {
@@ -27,6 +31,9 @@ func startSchedProbe() *schedProbe {
 				return
 			case now := <-t.C:
 				lates = append(lates, now.Sub(want))
+				p.mu.Lock()
+				p.lates = append(p.lates, now.Sub(want))
+				p.mu.Unlock()
 				want = now.Add(step)
 				t.Reset(step)
 			}
@@ -39,6 +46,18 @@ func startSchedProbe() *schedProbe {
 func (p *schedProbe) stop() float64 {
 	close(p.quit)
 	lates := <-p.done
+	if len(lates) == 0 {
+		return 0
+	}
+	sort.Slice(lates, func(i, j int) bool { return lates[i] < lates[j] })
+	return float64(lates[len(lates)*99/100]) / 1e6
+}
+
+// p99 is the 99th percentile lateness so far, in ms, while the probe runs.
+func (p *schedProbe) p99() float64 {
+	p.mu.Lock()
+	lates := append([]time.Duration(nil), p.lates...)
+	p.mu.Unlock()
 	if len(lates) == 0 {
 		return 0
 	}

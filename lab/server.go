@@ -28,6 +28,7 @@ type serverStats struct {
 	GoroutinesPeak int64
 	Separate       bool                // measured in a process of its own
 	QUICLost       map[string][]uint64 // session id -> seqs whose own QUIC packets were lost
+	SchedMS        float64             // the server process's scheduler delay, p99 ms (0: in the lab's process)
 }
 
 // serverHandle is the chat server of one run, on the network's server host.

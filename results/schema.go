@@ -204,6 +204,10 @@ type ServerLoad struct {
 	// RSSPerSession is the server's peak RSS above its idle RSS (before any session), divided
 	// by the sessions: what one connected user costs the server in memory.
 	RSSPerSession float64 `json:"rss_per_session_bytes,omitempty"`
+	// SchedulerMS is how late the server process's Go scheduler woke a 5 ms timer over the
+	// window (p99, ms): above 10 the server itself was short of CPU and the run has a warning.
+	// 0 when the server ran in the lab's process (the lab's own figure covers it).
+	SchedulerMS float64 `json:"sched_delay_p99_ms,omitempty"`
 }
 
 // Cluster is what a run on several server nodes adds: latency of copies whose sender and
