@@ -35,6 +35,9 @@ func WriteJSON(w io.Writer, f *File) error {
 	if out.Stack == "" {
 		out.Stack = FileStack(&out)
 	}
+	if out.Summary != nil && out.Findings == nil {
+		out.Findings = []Finding{} // a file with a summary always has a findings list
+	}
 	if err := checkFinite(&out); err != nil {
 		return err
 	}

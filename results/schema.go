@@ -32,6 +32,14 @@ type File struct {
 	PollIntervalMS float64 `json:"poll_interval_ms,omitempty"`
 	// LossModel is the scenario's loss model ("bernoulli", "gilbert-elliott"), for titles.
 	LossModel string `json:"loss_model,omitempty"`
+
+	// Summary is one entry per transport × condition, every repeat pooled: copies, sessions,
+	// p50, p99 and stall rate, each with a 95% interval from a bootstrap over sessions
+	// (bootstrap.go). Findings are the comparisons the reading states, each a ratio with its
+	// interval. Both are null in a file from before issue 11: the reading then claims no
+	// difference between transports.
+	Summary  []PointSummary `json:"summary"`
+	Findings []Finding      `json:"findings"`
 }
 
 // Machine describes where the run happened.
