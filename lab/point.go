@@ -48,6 +48,8 @@ type point struct {
 	traced   []bool                // session -> its client records upstream losses in upLoss
 	retries  atomic.Int64          // first connections tried again
 	closeCli sync.Once
+	// sessionData is each session's copies and stalls (audit), for the point's bootstrap.
+	sessionData []results.SessionData
 }
 
 // setup builds the network and the client hosts and starts the server.
@@ -427,6 +429,18 @@ func (pt *point) audit(run *results.Run, d *driven, noLossP99 float64) {
 				run.Stalls.OwnDownstream++
 			}
 			stalled[copyKey{int32(s), c.msg}] = hol
+		}
+	}
+	// Each session's copies and stalls, for the point's bootstrap over sessions (issue 11).
+	pt.sessionData = make([]results.SessionData, len(rec.sessions))
+	for s := range rec.sessions {
+		sd := &pt.sessionData[s]
+		sd.LatencyMS = make([]float64, len(rec.sessions[s].recs))
+		for i, c := range rec.sessions[s].recs {
+			sd.LatencyMS[i] = float64(c.lat) / 1e6
+			if c.lat > threshold {
+				sd.Stalled++
+			}
 		}
 	}
 	winStart := pt.sc.Warmup

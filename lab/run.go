@@ -84,6 +84,14 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.Fil
 		defer opt.Progress.Done()
 	}
 	labCPU0, wall0 := cpuTime(), time.Now()
+	// Every point's sessions, all repeats pooled, for the summary's bootstrap (issue 11): a
+	// point is bootstrapped once its last repeat is done; the summary and the findings are
+	// written whatever way Run returns.
+	evidence, left := map[results.Key]*results.Evidence{}, map[results.Key]int{}
+	for _, p := range points {
+		left[pointKey(p)]++
+	}
+	defer results.SummarizePoints(f, evidence)
 	noLoss := map[string][]float64{} // transport/delay -> p99s of 0% runs
 	failed := 0
 	for i, p := range points {
@@ -100,8 +108,18 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.Fil
 		}
 		// Both stacks of one transport, condition and repeat share a seed (p.Pair): the same
 		// schedule and the same loss draws, so a side-by-side compares stacks, not luck.
-		run, err := runPoint(ctx, sc, p, p.Pair, base, opt)
+		run, sessions, err := runPoint(ctx, sc, p, p.Pair, base, opt)
 		run.Stack = p.Stack // a run that failed before its audit says its stack too
+		k := pointKey(p)
+		if evidence[k] == nil {
+			evidence[k] = results.NewEvidence()
+		}
+		for _, s := range sessions { // none when the run failed
+			evidence[k].Add(s)
+		}
+		if left[k]--; left[k] == 0 && evidence[k].Sessions() > 0 {
+			evidence[k].Bootstrap(k, results.BootstrapSeed(f.Seed, k), 0)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return f, fmt.Errorf("%s at %g%% loss, %v delay: %w", p.Transport, p.Loss*100, p.Delay, err)
@@ -129,6 +147,12 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.Fil
 	return f, nil
 }
 
+// pointKey is the results' Key of p: its transport and condition, the stack included.
+func pointKey(p scenarios.Point) results.Key {
+	r := results.Run{Transport: p.Transport, Loss: p.Loss, Burst: p.Burst, DelayMS: float64(p.Delay) / 1e6, Stack: p.Stack}
+	return r.Key()
+}
+
 func median(xs []float64) float64 {
 	s := append([]float64(nil), xs...)
 	sort.Float64s(s)
@@ -138,17 +162,17 @@ func median(xs []float64) float64 {
 // runPoint runs one transport at one link setting: it builds the network, starts the server and
 // the simulated users (setup, connect), drives the schedule (drive) and audits what arrived
 // (audit).
-func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, index int, noLossP99 float64, opt Options) (results.Run, error) {
+func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, index int, noLossP99 float64, opt Options) (results.Run, []results.SessionData, error) {
 	run := results.Run{Transport: p.Transport, Loss: p.Loss, Burst: p.Burst, DelayMS: float64(p.Delay) / 1e6, Repeat: p.Repeat,
 		Sessions: sc.Users * sc.Tabs}
 	pt := &point{sc: sc, p: p, seed: sc.Seed*1_000_003 + uint64(index), opt: opt,
 		pop: Population{Users: sc.Users, Tabs: sc.Tabs, Rooms: sc.Rooms}}
 	defer pt.close()
 	if err := pt.setup(ctx); err != nil {
-		return run, err
+		return run, nil, err
 	}
 	if err := pt.connect(ctx); err != nil {
-		return run, err
+		return run, nil, err
 	}
 	settled, qerr := pt.quiesce(ctx)
 	pt.opt.Logger.Debug("set-up traffic drained", "transport", p.Transport, "took", settled.Round(time.Millisecond), "err", qerr)
@@ -157,7 +181,7 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 	if qerr != nil {
 		run.Warnings = append(run.Warnings, fmt.Sprintf("the set-up's traffic (joins, presence) had not drained after %v (%v): the first measured messages may have waited behind it", settled.Round(time.Millisecond), qerr))
 	}
-	return run, nil
+	return run, pt.sessionData, nil
 }
 
 func needsUDP(t string) bool {

@@ -211,8 +211,8 @@ func (e *Evidence) Bootstrap(k Key, seed uint64, rounds int) PointSummary {
 			e.rep[repStall][i] = float64(st) / float64(c)
 		}
 	}
-	s.P50CI95 = percentileInterval(e.rep[repP50], s.P50)
-	s.P99CI95 = percentileInterval(e.rep[repP99], s.P99)
+	s.P50CI95 = widenBin(percentileInterval(e.rep[repP50], s.P50))
+	s.P99CI95 = widenBin(percentileInterval(e.rep[repP99], s.P99))
 	s.StallRateCI95 = percentileInterval(e.rep[repStall], s.StallRate)
 	if stalled == 0 && s.Copies > 0 {
 		// No stall at all: every resample has none too and the bootstrap collapses to [0, 0].
@@ -225,6 +225,14 @@ func (e *Evidence) Bootstrap(k Key, seed uint64, rounds int) PointSummary {
 	e.summary, e.done = s, true
 	return s
 }
+
+// binErr is how far a binned latency can be from the copy's own: half a bin.
+var binErr = math.Sqrt(binRatio)
+
+// widenBin widens a latency interval by the binning's error, so that copies whose latencies
+// differ by less than a bin (0% loss: every copy within a few hundredths of a millisecond) do
+// not get an interval narrower than the binning can tell.
+func widenBin(ci [2]float64) [2]float64 { return [2]float64{ci[0] / binErr, ci[1] * binErr} }
 
 // resample adds the sessions, session i w[i] times, into hist; it returns their copies and
 // stalled copies.
@@ -242,13 +250,14 @@ func (e *Evidence) resample(w []uint32, hist []uint32) (copies int64, stalled ui
 	return copies, stalled
 }
 
-// histQuantile is the q-quantile of n binned copies (nearest rank: the smallest latency with at
-// least ceil(q×n) copies at or below it); 0 when n is 0.
+// histQuantile is the q-quantile of n binned copies: the latency of the copy of rank q×n
+// rounded half up (at least 1), the rule HdrHistogram applies to the runs' own percentiles, so
+// a point of one run has the run's p50 and p99 (within a bin); 0 when n is 0.
 func histQuantile(hist []uint32, n uint64, q float64) float64 {
 	if n == 0 {
 		return 0
 	}
-	rank := uint64(max(1, math.Ceil(q*float64(n))))
+	rank := uint64(max(1, math.Floor(q*float64(n)+0.5)))
 	var cum uint64
 	for b, c := range hist {
 		if cum += uint64(c); cum >= rank {
@@ -292,6 +301,11 @@ func bootstrapRatio(a, b *Evidence, m int) (ratio float64, ci [2]float64, ok boo
 		return 0, ci, false
 	}
 	ratio = av / bv
+	defer func() {
+		if m != repStall { // each latency within half a bin: the ratio within a bin
+			ci = [2]float64{ci[0] / binRatio, ci[1] * binRatio}
+		}
+	}()
 	n := min(len(a.rep[m]), len(b.rep[m]))
 	rs := make([]float64, 0, n)
 	for i := range n {
