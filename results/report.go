@@ -22,6 +22,7 @@ type reportData struct {
 	Figures  []Figure
 	Facts    [][2]string // machine, versions and provenance, label -> value
 	RSS      bool        // some run measured server memory per session: show the column
+	CI       bool        // the file has a summary: intervals in the table
 	Cluster  []Run       // runs on several server nodes (scenario nodes > 1)
 	// Stack says the TCP/IP stack(s) the runs used, for the header.
 	Stack string
@@ -84,6 +85,7 @@ func newReportData(f *File, figs []Figure) reportData {
 	}
 	for _, r := range d.Rows {
 		d.RSS = d.RSS || r.RSSPerSess > 0
+		d.CI = d.CI || r.CI
 	}
 	for _, r := range f.Runs {
 		if r.Cluster != nil {
@@ -184,6 +186,13 @@ var funcs = map[string]any{
 		return num(x)
 	},
 	"int":    group3,
+	"ci": func(ci [2]float64, ok bool) string {
+		if !ok {
+			return ""
+		}
+		return " (" + ciCell(ci, true) + ")"
+	},
+	"cipct": func(ci [2]float64) string { return sharePct(ci[0]) + "–" + sharePct(ci[1]) },
 	"late":   sharePct,
 	"pct":    pct,
 	"share":  func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
@@ -234,10 +243,10 @@ dd{margin:0}
 <ul>{{range .Reading}}<li>{{.}}</li>
 {{end}}</ul>
 <h2>Summary</h2>
-<p>Medians over repeats for latency; sums over repeats for counts; means for bytes and CPU (– where not measured). Later than 200 / 400 ms: the share of every delivered copy (all repeats) that arrived later than that, end to end. Stalls: copies later than the transport's no-loss p99 plus one RTT; collateral ones (head-of-line) lost none of their own packets.</p>
+<p>{{if .CI}}p50 and p99: every copy of all repeats pooled, with the 95% confidence interval in brackets (a bootstrap over sessions: docs/METRICS.md); stall rate likewise{{else}}Medians over repeats for latency (no intervals: the file has no summary){{end}}; sums over repeats for counts; means for bytes and CPU (– where not measured). Later than 200 / 400 ms: the share of every delivered copy (all repeats) that arrived later than that, end to end. Stalls: copies later than the transport's no-loss p99 plus one RTT; collateral ones (head-of-line) lost none of their own packets.</p>
 <table>
-<tr><th class="l">transport</th><th class="l">condition</th><th>repeats</th><th>p50 ms</th><th>p99 ms</th><th>later than 200 ms</th><th>later than 400 ms</th><th>lost</th><th>dup</th><th>stalls</th><th>collateral</th><th>bytes/msg</th><th>server µs/msg</th>{{if .RSS}}<th>server KB/session</th>{{end}}<th>lab CPU</th><th class="l">warnings</th></tr>
-{{range .Rows}}<tr{{if .Warnings}} class="warn"{{end}}><td class="l"><span class="swatch" style="background:{{color .Transport}}"></span>{{.Transport}}</td><td class="l">{{cond .Cond}}</td><td>{{.Repeats}}</td><td>{{num .P50}}</td><td>{{num .P99}}</td><td><b>{{late .Late200}}</b></td><td>{{late .Late400}}</td><td>{{int .Lost}}</td><td>{{int .Duplicates}}</td><td>{{int .Stalls}}</td><td>{{int .Collateral}}{{holpct .}}</td><td>{{measured .BytesPerMsg}}</td><td>{{measured .CPUUSPerMsg}}</td>{{if $.RSS}}<td>{{kb .RSSPerSess}}</td>{{end}}<td>{{share .LabCPUShare}}</td><td class="rowwarn">{{range .Warnings}}⚠ {{.}}<br>{{end}}</td></tr>
+<tr><th class="l">transport</th><th class="l">condition</th><th>repeats</th><th>p50 ms</th><th>p99 ms</th>{{if .CI}}<th>stall rate (95% CI)</th>{{end}}<th>later than 200 ms</th><th>later than 400 ms</th><th>lost</th><th>dup</th><th>stalls</th><th>collateral</th><th>bytes/msg</th><th>server µs/msg</th>{{if .RSS}}<th>server KB/session</th>{{end}}<th>lab CPU</th><th class="l">warnings</th></tr>
+{{range .Rows}}<tr{{if .Warnings}} class="warn"{{end}}><td class="l"><span class="swatch" style="background:{{color .Transport}}"></span>{{.Transport}}</td><td class="l">{{cond .Cond}}</td><td>{{.Repeats}}</td><td>{{num .P50}}<small>{{ci .P50CI .CI}}</small></td><td>{{num .P99}}<small>{{ci .P99CI .CI}}</small></td>{{if $.CI}}<td>{{if .CI}}{{late .PooledStallRate}} <small>({{cipct .StallRateCI95}})</small>{{end}}</td>{{end}}<td><b>{{late .Late200}}</b></td><td>{{late .Late400}}</td><td>{{int .Lost}}</td><td>{{int .Duplicates}}</td><td>{{int .Stalls}}</td><td>{{int .Collateral}}{{holpct .}}</td><td>{{measured .BytesPerMsg}}</td><td>{{measured .CPUUSPerMsg}}</td>{{if $.RSS}}<td>{{kb .RSSPerSess}}</td>{{end}}<td>{{share .LabCPUShare}}</td><td class="rowwarn">{{range .Warnings}}⚠ {{.}}<br>{{end}}</td></tr>
 {{end}}</table>
 {{if .Cluster}}<h2>Cluster</h2>
 <p>Latency of copies whose sender was on another node than the recipient (cross-node) and on the same node; the Redis server's CPU in the measured window. Server figures above add up every node.</p>
@@ -279,11 +288,11 @@ var mdReport = texttemplate.Must(texttemplate.New("report.md").Funcs(funcs).Pars
 {{end}}
 ## Summary
 
-Medians over repeats for latency; sums over repeats for counts; means for bytes and CPU (– where not measured). Later than 200 / 400 ms: the share of every delivered copy (all repeats) that arrived later than that, end to end.
+{{if .CI}}p50 and p99: every copy of all repeats pooled, with the 95% confidence interval in brackets (a bootstrap over sessions: docs/METRICS.md); stall rate likewise{{else}}Medians over repeats for latency (no intervals: the file has no summary){{end}}; sums over repeats for counts; means for bytes and CPU (– where not measured). Later than 200 / 400 ms: the share of every delivered copy (all repeats) that arrived later than that, end to end.
 
-| transport | condition | repeats | p50 ms | p99 ms | later than 200 ms | later than 400 ms | lost | dup | stalls | collateral | bytes/msg | server µs/msg |{{if .RSS}} server KB/session |{{end}} lab CPU | warnings |
-| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |{{if .RSS}} ---: |{{end}} ---: | --- |
-{{range .Rows}}| {{.Transport}} | {{cond .Cond}} | {{.Repeats}} | {{num .P50}} | {{num .P99}} | **{{late .Late200}}** | {{late .Late400}} | {{int .Lost}} | {{int .Duplicates}} | {{int .Stalls}} | {{int .Collateral}}{{holpct .}} | {{measured .BytesPerMsg}} | {{measured .CPUUSPerMsg}} |{{if $.RSS}} {{kb .RSSPerSess}} |{{end}} {{share .LabCPUShare}} | {{range .Warnings}}⚠ {{mdcell .}} {{end}}|
+| transport | condition | repeats | p50 ms | p99 ms |{{if .CI}} stall rate (95% CI) |{{end}} later than 200 ms | later than 400 ms | lost | dup | stalls | collateral | bytes/msg | server µs/msg |{{if .RSS}} server KB/session |{{end}} lab CPU | warnings |
+| --- | --- | ---: | ---: | ---: |{{if .CI}} ---: |{{end}} ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |{{if .RSS}} ---: |{{end}} ---: | --- |
+{{range .Rows}}| {{.Transport}} | {{cond .Cond}} | {{.Repeats}} | {{num .P50}}{{ci .P50CI .CI}} | {{num .P99}}{{ci .P99CI .CI}} |{{if $.CI}} {{if .CI}}{{late .PooledStallRate}} ({{cipct .StallRateCI95}}){{end}} |{{end}} **{{late .Late200}}** | {{late .Late400}} | {{int .Lost}} | {{int .Duplicates}} | {{int .Stalls}} | {{int .Collateral}}{{holpct .}} | {{measured .BytesPerMsg}} | {{measured .CPUUSPerMsg}} |{{if $.RSS}} {{kb .RSSPerSess}} |{{end}} {{share .LabCPUShare}} | {{range .Warnings}}⚠ {{mdcell .}} {{end}}|
 {{end}}
 {{if .Cluster}}## Cluster
 

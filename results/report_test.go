@@ -150,10 +150,10 @@ func TestReadingComputed(t *testing.T) {
 		"At 0% loss and 20 ms one way, the push transports' p50 ranged from 40.4 ms (websocket) to 41 ms (wt-uni), against a floor of 40 ms (two one-way delays): 2.5% above it.",
 		"Short polling's mean latency was 530 ms, 1.9% below the theory (540 ms: interval 1,000 ms / 2 + 2 × 20 ms).",
 		"At 2% loss the p99 ranged from 100 ms (wt-uni) to 1,040 ms (shortpoll).",
-		"At 2% loss websocket's p99 was 3.1× wt-uni's (310 ms against 100 ms).",
 		"Stalls at 2% loss: websocket 100 (10.0% of 1,000 delivered, 61% head-of-line); wt-uni 10 (1.0% of 1,000 delivered, 0% head-of-line); none for shortpoll.",
-		"At 0% loss short polling sent 14× the bytes per delivered copy of websocket (3,640 B against 260 B).",
-		"The server's CPU per delivered copy ranged from 8 µs (websocket) to 40 µs (shortpoll), 5.0×",
+		"This file has no intervals (it was written before results carried a summary)",
+		"Bytes on the wire per delivered copy at 0% loss ranged from 260 B (websocket) to 3,640 B (shortpoll) (one run per point: no interval, so no ratio is claimed).",
+		"The server's CPU per delivered copy ranged from 8 µs (websocket) to 40 µs (shortpoll); per 1,000 copies that is 8 ms against 40 ms (one run per point: no interval, so no ratio is claimed).",
 		"No transport lost or duplicated a copy, at any loss rate (6 runs).",
 		"inside the 99% interval of the configured rate in 3 of 3 lossy runs.",
 	} {
@@ -163,6 +163,10 @@ func TestReadingComputed(t *testing.T) {
 	}
 	if strings.Contains(got, "warning") || strings.Contains(got, "lab itself") {
 		t.Errorf("reading talks of warnings or lab load the file does not have:\n%s", got)
+	}
+	// Without intervals, no ratio between transports: a ratio is only ever against theory.
+	if regexp.MustCompile(`× (websocket|wt-uni|shortpoll)`).MatchString(got) || strings.Contains(got, "× the bytes") {
+		t.Errorf("a reading without intervals states a ratio between transports:\n%s", got)
 	}
 
 	// Losses and duplicates are named, with their transport and condition.
@@ -280,5 +284,84 @@ func TestReportServerMemoryPerSession(t *testing.T) {
 	buf.Reset()
 	if err := results.WriteReportHTML(&buf, f, nil); err != nil || !strings.Contains(buf.String(), "<th>server KB/session</th>") {
 		t.Errorf("report.html lacks the column: %v", err)
+	}
+}
+
+// withIntervals gives handFile a summary and findings: wt-uni's p99 at 2% is clearly the lowest,
+// websocket's p50 there is no clearly different from wt-uni's.
+func withIntervals(f *results.File) *results.File {
+	sum := func(t string, loss, p50 float64, p50ci [2]float64, p99 float64, p99ci [2]float64, sr float64, srci [2]float64) results.PointSummary {
+		return results.PointSummary{Transport: t, Loss: loss, DelayMS: 20, Stack: "gvisor", Copies: 1000, Sessions: 40,
+			P50: p50, P50CI95: p50ci, P99: p99, P99CI95: p99ci, StallRate: sr, StallRateCI95: srci}
+	}
+	f.Summary = []results.PointSummary{
+		sum("shortpoll", 0, 530, [2]float64{510, 550}, 1030, [2]float64{1000, 1050}, 0, [2]float64{0, 0.003}),
+		sum("websocket", 0, 40.4, [2]float64{40.3, 40.5}, 44, [2]float64{43, 45}, 0, [2]float64{0, 0.003}),
+		sum("wt-uni", 0, 41, [2]float64{40.9, 41.1}, 45, [2]float64{44, 46}, 0, [2]float64{0, 0.003}),
+		sum("shortpoll", 0.02, 540, [2]float64{520, 560}, 1040, [2]float64{1010, 1070}, 0, [2]float64{0, 0.003}),
+		sum("websocket", 0.02, 41, [2]float64{40.5, 41.5}, 310, [2]float64{240, 380}, 0.1, [2]float64{0.07, 0.13}),
+		sum("wt-uni", 0.02, 41, [2]float64{40.6, 41.4}, 100, [2]float64{90, 115}, 0.01, [2]float64{0.006, 0.015}),
+	}
+	fd := func(metric string, loss float64, a, b string, r, lo, hi float64) results.Finding {
+		return results.Finding{Metric: metric, Loss: loss, DelayMS: 20, Stack: "gvisor", A: a, B: b, Ratio: r, RatioCI95: [2]float64{lo, hi}}
+	}
+	f.Findings = []results.Finding{
+		fd("p50", 0.02, "shortpoll", "websocket", 13.2, 12.6, 13.8),
+		fd("p50", 0.02, "wt-uni", "websocket", 1.0, 0.98, 1.02),
+		fd("p99", 0.02, "shortpoll", "wt-uni", 10.4, 8.9, 11.8),
+		fd("p99", 0.02, "websocket", "wt-uni", 3.1, 2.2, 4.0),
+		fd("stall_rate", 0.02, "websocket", "wt-uni", 10, 6.1, 19),
+	}
+	return f
+}
+
+// With intervals, the reading states every finding and only the findings: each ratio with its
+// interval, "no clear difference" where the interval holds 1.
+func TestReadingWithIntervals(t *testing.T) {
+	f := withIntervals(handFile())
+	lines := results.Reading(f)
+	got := strings.Join(lines, "\n")
+	for _, want := range []string{
+		"At 0% loss and 20 ms one way, the lowest p50 of the push transports was websocket's, 40.4 ms (95% CI 40.3-40.5), against a floor of 40 ms (two one-way delays): 1.0% above it.",
+		"At 2% loss the lowest p50 was websocket's, 41 ms (95% CI 40.5-41.5); against it: shortpoll 13× (95% CI 13-14); wt-uni no clear difference (1.00×, 95% CI 0.98-1.02).",
+		"At 2% loss the lowest p99 was wt-uni's, 100 ms (95% CI 90-115); against it: shortpoll 10× (95% CI 8.9-12); websocket 3.1× (95% CI 2.2-4.0).",
+		"At 2% loss the lowest stall rate was wt-uni's, 1.00% of copies (95% CI 0.6%-1.50%); against it: websocket 10× (95% CI 6.1-19).",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("reading lacks\n  %s\ngot:\n%s", want, got)
+		}
+	}
+	for _, not := range []string{"This file has no intervals", "the p99 ranged from", "wt-uni's p50 was", "× websocket's (", "websocket's p99 was 3.1× wt-uni's (310"} {
+		if strings.Contains(got, not) {
+			t.Errorf("reading says %q:\n%s", not, got)
+		}
+	}
+	// Every finding is stated, and every "N×" between transports is a finding's.
+	n := len(regexp.MustCompile(`\d×`).FindAllString(got, -1))
+	if want := len(f.Findings); n != want {
+		t.Errorf("%d ratios stated, %d findings:\n%s", n, want, got)
+	}
+	// A named pair (not against the lowest) reads as a sentence of its own.
+	f.Findings = append(f.Findings, results.Finding{Metric: "p99", Loss: 0.02, DelayMS: 20, Stack: "gvisor", A: "shortpoll", B: "websocket", Ratio: 3.4, RatioCI95: [2]float64{0.9, 5}})
+	got = strings.Join(results.Reading(f), "\n")
+	if !strings.Contains(got, "At 2% loss shortpoll's and websocket's p99: no clear difference (3.4×, 95% CI 0.90-5.0).") {
+		t.Errorf("pair sentence missing:\n%s", got)
+	}
+
+	// The report's table shows the intervals.
+	var md, h bytes.Buffer
+	if err := results.WriteReportMD(&md, f, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := results.WriteReportHTML(&h, f, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"stall rate (95% CI)", "| 310 (240–380) |", "10.0% (7.00%–13.0%)", "bootstrap over sessions"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	if !strings.Contains(h.String(), "310<small> (240–380)</small>") {
+		t.Errorf("report.html lacks the p99 interval")
 	}
 }

@@ -27,6 +27,12 @@ type Row struct {
 	// Late200 and the others are the shares of every delivered copy of all repeats together
 	// later than 100, 200, 400 and 1,000 ms; NaN when no repeat measured them.
 	Late100, Late200, Late400, Late1000 float64
+	// CI is set when the file has the point's summary (issue 11): P50 and P99 are then the
+	// pooled figures of every copy of all repeats, with their 95% intervals from the bootstrap
+	// over sessions, and so is the stall rate.
+	CI                          bool
+	P50CI, P99CI, StallRateCI95 [2]float64
+	PooledStallRate             float64
 }
 
 // StallRate is stalled copies per delivered copy; NaN when nothing was delivered.
@@ -102,6 +108,11 @@ func SummaryRows(f *File) []Row {
 		r.P50, r.P99, r.Mean = Summarize(p50).Median, Summarize(p99).Median, Summarize(mean).Median
 		r.BytesPerMsg, r.CPUUSPerMsg, r.RSSPerSess = Summarize(bytes).Mean, Summarize(cpu).Mean, Summarize(rss).Mean
 		r.Late100, r.Late200, r.Late400, r.Late1000 = pooledLate(g.Runs, 100), pooledLate(g.Runs, 200), pooledLate(g.Runs, 400), pooledLate(g.Runs, 1000)
+		if s, ok := SummaryOf(f, g.Key); ok && s.Copies > 0 {
+			r.CI = true
+			r.P50, r.P99, r.P50CI, r.P99CI = s.P50, s.P99, s.P50CI95, s.P99CI95
+			r.PooledStallRate, r.StallRateCI95 = s.StallRate, s.StallRateCI95
+		}
 		out = append(out, r)
 	}
 	return out
@@ -161,6 +172,10 @@ func Reading(f *File) []string {
 		return rows[i], true
 	}
 	var out []string
+	withCI := len(f.Summary) > 0
+	if !withCI {
+		out = append(out, noIntervalsLine)
+	}
 	conds := Conds(f)
 	delays := map[float64]bool{}
 	for _, c := range conds {
@@ -194,7 +209,16 @@ func Reading(f *File) []string {
 			}
 		}
 		floor := 2 * c.DelayMS
-		if len(push) > 0 {
+		if s, ok := pushLowestP50(f, c); ok {
+			// With intervals: the lowest p50 and its interval against the floor; how the others
+			// compare with it is a finding (below).
+			line := fmt.Sprintf("At 0%% loss and %s ms one way%s, the lowest p50 of the push transports was %s's, %s ms (95%% CI %s-%s)",
+				num(c.DelayMS), on(c), s.Transport, num(s.P50), num(s.P50CI95[0]), num(s.P50CI95[1]))
+			if floor > 0 {
+				line += fmt.Sprintf(", against a floor of %s ms (two one-way delays): %s", num(floor), aboveBelow(s.P50/floor-1, "it"))
+			}
+			out = append(out, line+".")
+		} else if len(push) > 0 {
 			lo, hi := extremes(push, func(r Row) float64 { return r.P50 })
 			s := fmt.Sprintf("At 0%% loss and %s ms one way%s, the push transports' p50 ", num(c.DelayMS), on(c))
 			if lo.Transport == hi.Transport {
@@ -236,13 +260,10 @@ func Reading(f *File) []string {
 		}
 		lo, hi := extremes(here, func(r Row) float64 { return r.P99 })
 		cs := lossPhrase(c)
-		if lo.Transport != hi.Transport {
+		// With intervals, the p99s are compared in the findings (below); without, only the
+		// figures are given.
+		if lo.Transport != hi.Transport && !withCI {
 			out = append(out, fmt.Sprintf("At %s the p99 ranged from %s ms (%s) to %s ms (%s%s).", cs, num(lo.P99), lo.Transport, num(hi.P99), hi.Transport, warnNote(hi)))
-		}
-		ws, okW := at("websocket", c)
-		wu, okU := at("wt-uni", c)
-		if okW && okU && ws.P99 > 0 && wu.P99 > 0 {
-			out = append(out, fmt.Sprintf("At %s websocket's p99 was %s wt-uni's (%s ms against %s ms).", cs, ratio(ws.P99, wu.P99), num(ws.P99), num(wu.P99)))
 		}
 		var late []string
 		for _, r := range here {
@@ -287,23 +308,22 @@ func Reading(f *File) []string {
 				here = append(here, r)
 			}
 		}
-		sp, okS := at("shortpoll", c)
-		ws, okW := at("websocket", c)
-		if okS && okW && sp.BytesPerMsg > 0 && ws.BytesPerMsg > 0 {
-			out = append(out, fmt.Sprintf("At %s short polling sent %s the bytes per delivered copy of websocket (%s B against %s B).",
-				lossPhrase(c), ratio(sp.BytesPerMsg, ws.BytesPerMsg), num(sp.BytesPerMsg), num(ws.BytesPerMsg)))
-		}
+		// The figures' range; a ratio between transports is stated only as a finding (with
+		// its interval, from two runs or more each), below.
 		if measured := filterRows(here, func(r Row) bool { return r.BytesPerMsg > 0 }); len(measured) > 1 {
 			lo, hi := extremes(measured, func(r Row) float64 { return r.BytesPerMsg })
-			if !(okS && okW && lo.Transport == "websocket" && hi.Transport == "shortpoll") {
-				out = append(out, fmt.Sprintf("Bytes on the wire per delivered copy%s ranged from %s B (%s) to %s B (%s), %s.", on(c), num(lo.BytesPerMsg), lo.Transport, num(hi.BytesPerMsg), hi.Transport, ratio(hi.BytesPerMsg, lo.BytesPerMsg)))
-			}
+			out = append(out, fmt.Sprintf("Bytes on the wire per delivered copy at %s ranged from %s B (%s) to %s B (%s)%s.", lossPhrase(c), num(lo.BytesPerMsg), lo.Transport, num(hi.BytesPerMsg), hi.Transport, runsNote(f, c, "bytes_per_msg", lo.Repeats, hi.Repeats)))
 		}
 		if measured := filterRows(here, func(r Row) bool { return r.CPUUSPerMsg > 0 }); len(measured) > 1 {
 			lo, hi := extremes(measured, func(r Row) float64 { return r.CPUUSPerMsg })
-			out = append(out, fmt.Sprintf("The server's CPU per delivered copy%s ranged from %s µs (%s) to %s µs (%s), %s; per 1,000 copies that is %s ms against %s ms.",
-				on(c), num(lo.CPUUSPerMsg), lo.Transport, num(hi.CPUUSPerMsg), hi.Transport, ratio(hi.CPUUSPerMsg, lo.CPUUSPerMsg), num(lo.CPUUSPerMsg), num(hi.CPUUSPerMsg)))
+			out = append(out, fmt.Sprintf("The server's CPU per delivered copy%s ranged from %s µs (%s) to %s µs (%s); per 1,000 copies that is %s ms against %s ms%s.",
+				on(c), num(lo.CPUUSPerMsg), lo.Transport, num(hi.CPUUSPerMsg), hi.Transport, num(lo.CPUUSPerMsg), num(hi.CPUUSPerMsg), runsNote(f, c, "cpu_us_per_msg", lo.Repeats, hi.Repeats)))
 		}
+	}
+
+	// Every comparison between transports, with its interval (the file's findings).
+	for _, c := range conds {
+		out = append(out, findingLines(f, c, lossPhrase(c))...)
 	}
 
 	// Server memory per session (scale scenarios).
@@ -412,6 +432,20 @@ func Reading(f *File) []string {
 		out = append(out, fmt.Sprintf("%d warning(s) on %d run(s): their figures may be late because of the lab, not the transport (listed at the top).", len(w), countWarned(f)))
 	}
 	return out
+}
+
+// runsNote says why a cost figure has no comparison: one run per point says nothing of the
+// spread between runs (the run is the unit for bytes and CPU: RunRatio).
+func runsNote(f *File, c Cond, metric string, repeats ...int) string {
+	for _, fd := range f.Findings {
+		if fd.Metric == metric && fd.Cond() == c {
+			return ""
+		}
+	}
+	if slices.Min(repeats) < 2 {
+		return " (one run per point: no interval, so no ratio is claimed)"
+	}
+	return ""
 }
 
 // labPeak is the file's lab load with each figure the file does not give taken as the worst
