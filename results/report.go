@@ -185,14 +185,14 @@ var funcs = map[string]any{
 		}
 		return num(x)
 	},
-	"int":    group3,
+	"int": group3,
 	"ci": func(ci [2]float64, ok bool) string {
 		if !ok {
 			return ""
 		}
 		return " (" + ciCell(ci, true) + ")"
 	},
-	"cipct": func(ci [2]float64) string { return sharePct(ci[0]) + "–" + sharePct(ci[1]) },
+	"cipct":  func(ci [2]float64) string { return sharePct(ci[0]) + "–" + sharePct(ci[1]) },
 	"late":   sharePct,
 	"pct":    pct,
 	"share":  func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
