@@ -13,7 +13,7 @@
 //	report.html                     self-contained: plots inline, no scripts, fonts or links
 //	report.md                       the same, plots referred to as the files beside it
 //	cdf-COND.png/.svg               (a) latency CDF per transport, one per condition
-//	latency-vs-loss-SWEEP.png/.svg  (b) p50 and p99 against loss, min-max over repeats
+//	latency-vs-loss-SWEEP.png/.svg  (b) p50 and p99 against loss, a panel per transport, 95% CIs
 //	stalls-vs-loss-SWEEP.png/.svg   (c) stalls and collateral (head-of-line) stalls
 //	bytes-per-msg-COND.png/.svg     (d) bytes on the wire per delivered copy
 //	server-cpu-COND.png/.svg        (e) server CPU per 1,000 delivered copies
@@ -28,6 +28,15 @@
 // (two one-way delays), short polling's mean (interval/2 plus two one-way delays, from
 // File.PollIntervalMS) and TCP's retransmission floor (gVisor's 200 ms minimum RTO above the
 // no-loss latency).
+//
+// Intervals (issue 11, bootstrap.go, findings.go): the lab hands every session of every run to
+// an Evidence per point; Bootstrap resamples sessions (the independent unit: one retransmission
+// timeout delays every copy queued behind it on a connection) and gives the point's summary
+// entry (p50, p99, stall rate, each with a 95% interval), and Findings compares transports
+// (ratios with intervals; bytes and CPU with the run as the unit, RunRatio). The reading
+// states every finding and no other ratio between transports; "no clear difference" where an
+// interval holds 1. A file without a summary reads, compares and renders as before, and its
+// reading claims no difference.
 //
 // Reading reports in plain words what the numbers say; every sentence is computed from the
 // File, and a sentence whose numbers are missing or zero is left out rather than guessed.

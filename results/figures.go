@@ -307,64 +307,6 @@ func repeatsNote(f *File) string {
 	return fmt.Sprintf("bars: min–max over %d repeats", n)
 }
 
-// plotLatencyVsLoss: (b) p50 (solid) and p99 (dashed) against loss, per transport.
-func plotLatencyVsLoss(f *File, s sweep) (Figure, error) {
-	p := newPlot(fmt.Sprintf("%s: latency against loss, %s", scenarioName(f), s), "configured loss per direction (%)", "latency (ms, log scale): p50 solid, p99 dashed")
-	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = logTicks125{}
-	leg := newLegend()
-	losses := sweepLosses(f, s)
-	span := losses[len(losses)-1] - losses[0]
-	ts := Transports(f)
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for i, t := range ts {
-		any := false
-		for _, q := range []struct {
-			of     func(*Run) float64
-			dashes []vg.Length
-		}{{func(r *Run) float64 { return r.Latency.P50 }, solid}, {func(r *Run) float64 { return r.Latency.P99 }, dashed}} {
-			xys, errs := lossSeries(f, s, t, func(r *Run) (float64, bool) { v := q.of(r); return v, v > 0 })
-			if len(xys) == 0 {
-				continue
-			}
-			any = true
-			for j, xy := range xys {
-				lo, hi = math.Min(lo, xy.Y-errs[j].Low), math.Max(hi, xy.Y+errs[j].High)
-			}
-			if err := addSeries(p, t, nudge(xys, i, len(ts), span), errs, q.dashes); err != nil {
-				return Figure{}, err
-			}
-		}
-		if any {
-			leg.Add(t, swatch{color: TransportColor(t), line: true, glyph: transportGlyph(t)})
-		}
-	}
-	leg.Add("p50 (median of repeats)", swatch{color: theoryColor, line: true})
-	leg.Add("p99 (median of repeats)", swatch{color: theoryColor, line: true, dashes: dashed})
-	floor := 2 * s.DelayMS
-	hline := func(y float64, label string, dashes []vg.Length) {
-		if y <= 0 {
-			return
-		}
-		lo, hi = math.Min(lo, y), math.Max(hi, y)
-		l := theoryLine(plotter.XYs{{X: losses[0] - span*0.05, Y: y}, {X: losses[len(losses)-1] + span*0.05, Y: y}}, dashes)
-		p.Add(l)
-		leg.Add(label, l)
-	}
-	hline(floor, fmt.Sprintf("theory: push floor %s ms", num(floor)), floorDash)
-	if slices.Contains(ts, "shortpoll") {
-		hline(pollTheoryMS(f, s.DelayMS), fmt.Sprintf("theory: short-poll mean %s ms", num(pollTheoryMS(f, s.DelayMS))), pollDash)
-	}
-	if anyTCP(ts) {
-		hline(floor+TCPMinRTOMS, fmt.Sprintf("theory: TCP resend ≥ %s ms", num(floor+TCPMinRTOMS)), rtoDash)
-	}
-	p.Y.Min, p.Y.Max = logRange(lo, hi)
-	p.X.Min, p.X.Max = losses[0]-span*0.06, losses[len(losses)-1]+span*0.06
-	p.X.Tick.Marker = valueTicks(losses, "%")
-	leg.Add(repeatsNote(f), swatch{})
-	return render("latency-vs-loss-"+sweepSlug(s), "Median and tail latency as loss grows; a p99 that jumps by about 200 ms is TCP waiting for a retransmission.", p, leg)
-}
-
 // plotStallsVsLoss: (c) stalled copies (solid) and collateral ones (dashed) per 1,000
 // delivered copies, against loss.
 func plotStallsVsLoss(f *File, s sweep) (Figure, error) {
@@ -380,12 +322,21 @@ func plotStallsVsLoss(f *File, s sweep) (Figure, error) {
 			of     func(*Run) int64
 			dashes []vg.Length
 		}{{func(r *Run) int64 { return r.Stalls.Count }, solid}, {func(r *Run) int64 { return r.Stalls.Collateral }, dashed}} {
-			xys, errs := lossSeries(f, s, t, func(r *Run) (float64, bool) {
+			ofRun := func(r *Run) (float64, bool) {
 				if r.Delivered <= 0 {
 					return 0, false
 				}
 				return 1000 * float64(q.of(r)) / float64(r.Delivered), true
-			})
+			}
+			var xys plotter.XYs
+			var errs plotter.YErrors
+			if q.dashes == nil { // all stalls: the stall rate with its interval when the file has one
+				xys, errs = pointSeries(f, s, t, func(ps PointSummary) (float64, [2]float64, bool) {
+					return 1000 * ps.StallRate, [2]float64{1000 * ps.StallRateCI95[0], 1000 * ps.StallRateCI95[1]}, true
+				}, ofRun)
+			} else {
+				xys, errs = lossSeries(f, s, t, ofRun)
+			}
 			if len(xys) == 0 {
 				continue
 			}
@@ -403,7 +354,13 @@ func plotStallsVsLoss(f *File, s sweep) (Figure, error) {
 	}
 	leg.Add("all stalls", swatch{color: theoryColor, line: true})
 	leg.Add("collateral (head-of-line)", swatch{color: theoryColor, line: true, dashes: dashed})
-	leg.Add(repeatsNote(f), swatch{})
+	if len(f.Summary) > 0 {
+		leg.Add("bars on all stalls: 95% CI", swatch{})
+		leg.Add("(bootstrap over sessions)", swatch{})
+		leg.Add("collateral: "+repeatsNote(f), swatch{})
+	} else {
+		leg.Add(repeatsNote(f), swatch{})
+	}
 	p.Y.Min, p.Y.Max = 0, math.Max(hi*1.1, 1)
 	p.X.Min, p.X.Max = losses[0]-span*0.06, losses[len(losses)-1]+span*0.06
 	p.X.Tick.Marker = valueTicks(losses, "%")

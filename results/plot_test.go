@@ -8,6 +8,7 @@ import (
 	"image/color"
 	"image/png"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -49,7 +50,12 @@ func TestPlots(t *testing.T) {
 	for _, fig := range figs {
 		t.Run(fig.Name, func(t *testing.T) {
 			img := decodePNG(t, fig.PNG)
-			if b := img.Bounds(); b.Dx() != 960 || b.Dy() != 528 {
+			if b := img.Bounds(); strings.HasPrefix(fig.Name, "latency-vs-loss") {
+				// small multiples: one panel per transport, three a row, 2.45 in a row
+				if b.Dx() != 1152 || b.Dy() != int(math.Round((0.45+3*2.45)*96)) {
+					t.Fatalf("PNG is %v, want 1152x%d", b.Size(), int(math.Round((0.45+3*2.45)*96)))
+				}
+			} else if b.Dx() != 960 || b.Dy() != 528 {
 				t.Fatalf("PNG is %v, want 960x528", b.Size())
 			}
 			if n := inkPixels(img); n < 5000 {
