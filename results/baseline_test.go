@@ -1,7 +1,11 @@
 package results_test
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/wirelab/wirelab/results"
@@ -30,5 +34,41 @@ func TestBaselineQuick(t *testing.T) {
 	}
 	if r := c.Regressions(); len(r) > 0 {
 		t.Fatalf("baseline against itself: %+v", r[0])
+	}
+}
+
+// A file from before intervals (no summary, no findings) renders: every figure, both reports,
+// and a reading that says it has no intervals and states no ratio between transports.
+func TestBaselineRendersWithoutSummary(t *testing.T) {
+	f, err := results.ReadJSONFile("baseline/quick.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Summary != nil || f.Findings != nil {
+		t.Fatalf("the baseline has a summary now: this test needs a file without one")
+	}
+	dir := t.TempDir()
+	if _, err := results.WriteDir(dir, f); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "This file has no intervals") || !strings.Contains(string(md), "Medians over repeats for latency (no intervals") {
+		t.Error("report.md does not say the file has no intervals")
+	}
+	if regexp.MustCompile(`\d× [a-z-]+'s|no clear difference`).Match(md) {
+		t.Error("report.md compares transports without intervals")
+	}
+	for _, name := range []string{"latency-vs-loss-20ms.png", "stalls-vs-loss-20ms.svg", "report.html", "results.json"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Error(err)
+		}
+	}
+	// Written back, it still has no summary: null, not an empty list that would claim one.
+	back, err := results.ReadJSONFile(filepath.Join(dir, "results.json"))
+	if err != nil || back.Summary != nil {
+		t.Fatalf("read back: %v, summary %v", err, back.Summary)
 	}
 }

@@ -365,3 +365,78 @@ func TestReadingWithIntervals(t *testing.T) {
 		t.Errorf("report.html lacks the p99 interval")
 	}
 }
+
+// summarized gives a synthetic file a summary and findings the way the lab does: each run's
+// copies (its samples here) split into sessions, all repeats of a point pooled, bootstrapped.
+func summarized(f *results.File, sessionsPerRun int) *results.File {
+	ev := map[results.Key]*results.Evidence{}
+	for i := range f.Runs {
+		r := &f.Runs[i]
+		e := ev[r.Key()]
+		if e == nil {
+			e = results.NewEvidence()
+			ev[r.Key()] = e
+		}
+		sess := make([]results.SessionData, sessionsPerRun)
+		for j, s := range r.Samples {
+			sd := &sess[j%sessionsPerRun]
+			sd.LatencyMS = append(sd.LatencyMS, s.LatencyMS)
+			if s.Stall {
+				sd.Stalled++
+			}
+		}
+		for _, s := range sess {
+			e.Add(s)
+		}
+	}
+	results.SummarizePoints(f, ev)
+	return f
+}
+
+// On a bootstrapped file, the reading states exactly the file's findings: one ratio with its
+// interval per finding, "no clear difference" exactly where the interval holds 1.
+func TestReadingStatesEveryFinding(t *testing.T) {
+	f := summarized(resultstest.File(resultstest.Options{Seed: 3, Repeats: 3, Samples: 300}), 12)
+	if len(f.Summary) != len(results.Groups(f)) {
+		t.Fatalf("%d summary entries for %d points", len(f.Summary), len(results.Groups(f)))
+	}
+	lines := results.Reading(f)
+	got := strings.Join(lines, "\n")
+	stated := regexp.MustCompile(`\d×(, | \(| [\w-]+'s \()95% CI`).FindAllString(got, -1)
+	if len(stated) != len(f.Findings) {
+		t.Errorf("%d ratios with intervals stated, %d findings:\n%s", len(stated), len(f.Findings), got)
+	}
+	metrics := map[string]int{}
+	unclear := 0
+	for _, fd := range f.Findings {
+		metrics[fd.Metric]++
+		if !fd.Clear() {
+			unclear++
+			if !strings.Contains(got, fd.A+" "+results.FindingPhrase(fd)) && !strings.Contains(got, fd.A+"'s and "+fd.B+"'s") {
+				t.Errorf("finding %+v not stated as no clear difference", fd)
+			}
+		} else if !strings.Contains(got, fd.A+" "+results.FindingPhrase(fd)) && !strings.Contains(got, fd.A+"'s") {
+			t.Errorf("finding %+v not stated", fd)
+		}
+	}
+	if n := strings.Count(got, "no clear difference"); n != unclear {
+		t.Errorf("'no clear difference' %d times for %d findings whose interval holds 1", n, unclear)
+	}
+	for _, m := range results.FindingMetrics {
+		if metrics[m] == 0 {
+			t.Errorf("no %s finding (three repeats: bytes and CPU too)", m)
+		}
+	}
+	if strings.Contains(got, "no intervals") {
+		t.Error("a file with a summary says it has none")
+	}
+	// It writes, reads back and renders.
+	dir := t.TempDir()
+	if _, err := results.WriteDir(dir, f); err != nil {
+		t.Fatal(err)
+	}
+	back, err := results.ReadJSONFile(filepath.Join(dir, "results.json"))
+	if err != nil || len(back.Findings) != len(f.Findings) || len(back.Summary) != len(f.Summary) {
+		t.Fatalf("read back: %v", err)
+	}
+}
