@@ -431,14 +431,17 @@ func (pt *point) audit(run *results.Run, d *driven, noLossP99 float64) {
 			stalled[copyKey{int32(s), c.msg}] = hol
 		}
 	}
-	// Each session's copies and stalls, for the point's bootstrap over sessions (issue 11).
+	// Each session's copies, their messages and stalls, for the point's bootstrap over sessions
+	// and messages (issue 11); a message is repeat<<32 | index, unique within the point.
 	pt.sessionData = make([]results.SessionData, len(rec.sessions))
 	for s := range rec.sessions {
+		recs := rec.sessions[s].recs
 		sd := &pt.sessionData[s]
-		sd.LatencyMS = make([]float64, len(rec.sessions[s].recs))
-		for i, c := range rec.sessions[s].recs {
+		sd.LatencyMS, sd.Message, sd.Stall = make([]float64, len(recs)), make([]int64, len(recs)), make([]bool, len(recs))
+		for i, c := range recs {
 			sd.LatencyMS[i] = float64(c.lat) / 1e6
-			if c.lat > threshold {
+			sd.Message[i] = int64(p.Repeat)<<32 | int64(c.msg)
+			if sd.Stall[i] = c.lat > threshold; sd.Stall[i] {
 				sd.Stalled++
 			}
 		}

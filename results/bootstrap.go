@@ -21,9 +21,17 @@ const BootstrapRounds = 2000
 
 // SessionData is what the bootstrap needs of one session of one run: the end-to-end latency
 // of every copy it received (ms) and how many of those copies stalled.
+//
+// Message and Stall are optional (both or neither), one entry per copy: the copy's message, as
+// an id unique within the point (the lab uses repeat<<32 | message index), and whether the copy
+// stalled. With them the bootstrap resamples messages as well as sessions: a room message
+// reaches every session of its room at once, and a loss on its sender's upstream, or a burst
+// at the server, delays all its copies together, in many sessions.
 type SessionData struct {
 	LatencyMS []float64
 	Stalled   int
+	Message   []int64
+	Stall     []bool
 }
 
 // PointSummary is one transport × condition of results.json's "summary": all repeats of the
@@ -102,6 +110,14 @@ type binCount struct {
 	count uint32
 }
 
+// msgCopy is one copy in two-way mode: its latency bin, its message (an index into the
+// point's messages) and whether it stalled.
+type msgCopy struct {
+	bin   uint16
+	stall bool
+	msg   int32
+}
+
 // Evidence is what the bootstrap of one point keeps: every session of every repeat, binned.
 // The lab fills it run by run (Add), then calls Bootstrap once the point's repeats are done.
 // After Bootstrap only the resampled figures are kept (for Findings).
@@ -109,8 +125,13 @@ type Evidence struct {
 	sessions [][]binCount
 	copies   []uint32
 	stalled  []uint32
-	summary  PointSummary
-	done     bool
+	// Two-way mode (every session came with its copies' messages): each session's copies,
+	// and the messages' ids.
+	byMsg   [][]msgCopy
+	msgs    map[int64]int32
+	oneWay  bool // some session came without messages: sessions only
+	summary PointSummary
+	done    bool
 	// rep[m][i] is resample i's figure for metric m (p50, p99, stall rate); NaN when the
 	// resample drew no copy.
 	rep [3][]float64
@@ -143,9 +164,36 @@ func (e *Evidence) Add(s SessionData) {
 			i = j
 		}
 	}
+	stalled := s.Stalled
+	if len(s.Message) == len(s.LatencyMS) && len(s.Stall) == len(s.LatencyMS) && !e.oneWay {
+		if e.msgs == nil {
+			e.msgs = map[int64]int32{}
+		}
+		cs := make([]msgCopy, len(s.LatencyMS))
+		stalled = 0
+		for i, ms := range s.LatencyMS {
+			id, ok := e.msgs[s.Message[i]]
+			if !ok {
+				id = int32(len(e.msgs))
+				e.msgs[s.Message[i]] = id
+			}
+			cs[i] = msgCopy{bin: latencyBin(ms), stall: s.Stall[i], msg: id}
+			if s.Stall[i] {
+				stalled++
+			}
+		}
+		e.byMsg = append(e.byMsg, cs)
+	} else {
+		e.oneWay, e.byMsg, e.msgs = true, nil, nil
+	}
 	e.sessions = append(e.sessions, bins)
 	e.copies = append(e.copies, uint32(len(s.LatencyMS)))
-	e.stalled = append(e.stalled, uint32(min(s.Stalled, len(s.LatencyMS))))
+	e.stalled = append(e.stalled, uint32(min(stalled, len(s.LatencyMS))))
+}
+
+// twoWay says whether the bootstrap resamples messages as well as sessions.
+func (e *Evidence) twoWay() bool {
+	return !e.oneWay && len(e.byMsg) == len(e.sessions) && len(e.msgs) > 0
 }
 
 // Sessions is how many sessions were added.
@@ -168,7 +216,10 @@ func BootstrapSeed(seed uint64, k Key) uint64 {
 // Bootstrap computes the point's figures and their intervals: rounds resamples (0 means
 // BootstrapRounds), each drawing as many sessions as there are, with replacement, and taking
 // the percentiles over every copy of the drawn sessions and the stall rate as their stalled
-// copies over their copies. The intervals are the 2.5th and 97.5th percentiles of the
+// copies over their copies. When every session came with its copies' messages, each resample
+// also draws as many messages as there are, with replacement, and a copy counts as often as
+// its session was drawn times as often as its message was (a two-way, "pigeonhole"
+// bootstrap: sessions and messages are both units, crossed). The intervals are the 2.5th and 97.5th percentiles of the
 // resampled figures. It frees the per-session data and keeps the resampled figures for
 // Findings.
 func (e *Evidence) Bootstrap(k Key, seed uint64, rounds int) PointSummary {
@@ -195,13 +246,27 @@ func (e *Evidence) Bootstrap(k Key, seed uint64, rounds int) PointSummary {
 	if n > 0 {
 		rng := rand.New(rand.NewPCG(seed, 0x5e55))
 		w := make([]uint32, n)
+		var wm []uint32
+		if e.twoWay() {
+			wm = make([]uint32, len(e.msgs))
+		}
 		for i := range rounds {
 			clear(w)
 			for range n {
 				w[rng.IntN(n)]++
 			}
 			clear(hist)
-			c, st := e.resample(w, hist)
+			var c int64
+			var st uint64
+			if wm != nil {
+				clear(wm)
+				for range len(wm) {
+					wm[rng.IntN(len(wm))]++
+				}
+				c, st = e.resample2(w, wm, hist)
+			} else {
+				c, st = e.resample(w, hist)
+			}
 			if c == 0 {
 				e.rep[repP50][i], e.rep[repP99][i], e.rep[repStall][i] = math.NaN(), math.NaN(), math.NaN()
 				continue
@@ -221,7 +286,7 @@ func (e *Evidence) Bootstrap(k Key, seed uint64, rounds int) PointSummary {
 		// are not independent.
 		s.StallRateCI95[1] = math.Min(1, 3/float64(s.Copies))
 	}
-	e.sessions, e.copies, e.stalled = nil, nil, nil
+	e.sessions, e.copies, e.stalled, e.byMsg, e.msgs = nil, nil, nil, nil, nil
 	e.summary, e.done = s, true
 	return s
 }
@@ -246,6 +311,28 @@ func (e *Evidence) resample(w []uint32, hist []uint32) (copies int64, stalled ui
 		}
 		copies += int64(k) * int64(e.copies[i])
 		stalled += uint64(k) * uint64(e.stalled[i])
+	}
+	return copies, stalled
+}
+
+// resample2 is resample over sessions and messages at once (Owen's pigeonhole bootstrap): a
+// copy of message m in session s counts ws[s] × wm[m] times.
+func (e *Evidence) resample2(ws, wm []uint32, hist []uint32) (copies int64, stalled uint64) {
+	for i, k := range ws {
+		if k == 0 {
+			continue
+		}
+		for _, c := range e.byMsg[i] {
+			w := k * wm[c.msg]
+			if w == 0 {
+				continue
+			}
+			hist[c.bin] += w
+			copies += int64(w)
+			if c.stall {
+				stalled += uint64(w)
+			}
+		}
 	}
 	return copies, stalled
 }

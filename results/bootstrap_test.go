@@ -346,3 +346,95 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// fanOut: every message reaches every session (one room); a message whose sender's upstream
+// lost a packet stalls in every session at once (pMsg), and each copy has its own small noise.
+func fanOut(rng *rand.Rand, sessions, messages int, pMsg float64, withMessages bool) []SessionData {
+	late := make([]bool, messages)
+	for m := range late {
+		late[m] = rng.Float64() < pMsg
+	}
+	out := make([]SessionData, sessions)
+	for s := range out {
+		d := &out[s]
+		for m := range messages {
+			lat := 40 + 4*rng.Float64()
+			if late[m] {
+				lat += 200 + 20*rng.Float64()
+				d.Stalled++
+			}
+			d.LatencyMS = append(d.LatencyMS, lat)
+			if withMessages {
+				d.Message = append(d.Message, int64(m))
+				d.Stall = append(d.Stall, late[m])
+			}
+		}
+	}
+	return out
+}
+
+// Copies of one message are delayed together across sessions (an upstream loss, a burst at the
+// server): resampling sessions alone cannot see that, resampling messages too can. Over many
+// samples the two-way interval holds the true stall rate about 95% of the time; the
+// sessions-only one almost never.
+func TestBootstrapTwoWayMessages(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 21))
+	const truth = 0.05
+	trials := 40
+	var hitTwo, hitOne int
+	for i := range trials {
+		seed := rng.Uint64()
+		two := evidenceOf(fanOut(rand.New(rand.NewPCG(seed, 1)), 40, 100, truth, true)).Bootstrap(testKey, uint64(i), 400)
+		one := evidenceOf(fanOut(rand.New(rand.NewPCG(seed, 1)), 40, 100, truth, false)).Bootstrap(testKey, uint64(i), 400)
+		if two.StallRate != one.StallRate || two.Copies != 4000 {
+			t.Fatalf("same copies, different figures: %+v against %+v", two, one)
+		}
+		if two.StallRateCI95[0] <= truth && truth <= two.StallRateCI95[1] {
+			hitTwo++
+		}
+		if one.StallRateCI95[0] <= truth && truth <= one.StallRateCI95[1] {
+			hitOne++
+		}
+	}
+	t.Logf("true stall rate %g covered: sessions and messages %d/%d, sessions only %d/%d", truth, hitTwo, trials, hitOne, trials)
+	if float64(hitTwo)/float64(trials) < 0.8 {
+		t.Errorf("the two-way interval covered the truth in only %d of %d samples", hitTwo, trials)
+	}
+	if hitOne >= hitTwo/2 {
+		t.Errorf("sessions only covered %d of %d: the test shows nothing", hitOne, trials)
+	}
+	// Mixed input (a session without messages) falls back to sessions only, and says the same
+	// figures.
+	mixed := fanOut(rand.New(rand.NewPCG(5, 5)), 10, 20, truth, true)
+	mixed[3].Message, mixed[3].Stall = nil, nil
+	a := evidenceOf(mixed).Bootstrap(testKey, 1, 100)
+	b := evidenceOf(fanOut(rand.New(rand.NewPCG(5, 5)), 10, 20, truth, false)).Bootstrap(testKey, 1, 100)
+	if a != b {
+		t.Errorf("mixed input: %+v, sessions only: %+v", a, b)
+	}
+}
+
+func TestBootstrapTwoWaySpeed(t *testing.T) {
+	// 240 sessions in 4 rooms, 720 messages: 43,200 copies.
+	rng := rand.New(rand.NewPCG(8, 8))
+	var ss []SessionData
+	for s := range 240 {
+		d := SessionData{}
+		for m := range 720 {
+			if m%4 != s%4 {
+				continue
+			}
+			l := 40 + 10*rng.ExpFloat64()
+			d.LatencyMS = append(d.LatencyMS, l)
+			d.Message = append(d.Message, int64(m))
+			d.Stall = append(d.Stall, l > 80)
+		}
+		ss = append(ss, d)
+	}
+	start := time.Now()
+	s := evidenceOf(ss).Bootstrap(testKey, 1, 0)
+	t.Logf("two-way, %d copies, %d sessions, 720 messages, %d resamples: %v; p99 %.1f %v", s.Copies, s.Sessions, BootstrapRounds, time.Since(start), s.P99, s.P99CI95)
+	if s.Copies != 43200 {
+		t.Errorf("copies %d", s.Copies)
+	}
+}
