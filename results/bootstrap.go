@@ -13,8 +13,11 @@ import (
 // and its retransmission timeout delay every copy queued behind it on that connection, so the
 // copies of a session are not independent and a bootstrap over copies would give intervals far
 // too narrow. The sessions of every repeat of a point are pooled (session 3 of repeat 0 and
-// session 3 of repeat 1 are different connections, different units). docs/METRICS.md says how
-// to read the intervals.
+// session 3 of repeat 1 are different connections, different units). Copies are also tied
+// across sessions: a room message reaches every session of its room, and a loss on its
+// sender's upstream delays all its copies together; so when the lab says which message each
+// copy carries, messages are resampled too, crossed with sessions. docs/METRICS.md says how to
+// read the intervals.
 
 // BootstrapRounds is how many resamples a point's bootstrap draws.
 const BootstrapRounds = 2000
@@ -36,7 +39,7 @@ type SessionData struct {
 
 // PointSummary is one transport × condition of results.json's "summary": all repeats of the
 // point pooled. Latencies in ms, the stall rate a fraction (stalled copies / delivered
-// copies); every interval is a 95% percentile interval from a bootstrap over sessions.
+// copies); every interval is a 95% percentile interval from a bootstrap over sessions (and messages).
 type PointSummary struct {
 	Transport     string     `json:"transport"`
 	Loss          float64    `json:"loss"`

@@ -31,7 +31,8 @@
 //
 // Intervals (issue 11, bootstrap.go, findings.go): the lab hands every session of every run to
 // an Evidence per point; Bootstrap resamples sessions (the independent unit: one retransmission
-// timeout delays every copy queued behind it on a connection) and gives the point's summary
+// timeout delays every copy queued behind it on a connection), crossed with messages (a room
+// message's copies share its sender's upstream losses), and gives the point's summary
 // entry (p50, p99, stall rate, each with a 95% interval), and Findings compares transports
 // (ratios with intervals; bytes and CPU with the run as the unit, RunRatio). The reading
 // states every finding and no other ratio between transports; "no clear difference" where an

@@ -356,7 +356,7 @@ func plotStallsVsLoss(f *File, s sweep) (Figure, error) {
 	leg.Add("collateral (head-of-line)", swatch{color: theoryColor, line: true, dashes: dashed})
 	if len(f.Summary) > 0 {
 		leg.Add("bars on all stalls: 95% CI", swatch{})
-		leg.Add("(bootstrap over sessions)", swatch{})
+		leg.Add("(bootstrap: sessions, messages)", swatch{})
 		leg.Add("collateral: "+repeatsNote(f), swatch{})
 	} else {
 		leg.Add(repeatsNote(f), swatch{})

@@ -26,7 +26,7 @@ const (
 )
 
 // pointSeries is one transport's figure against loss along sweep s, with its interval: from
-// the file's summary (the 95% interval of a bootstrap over sessions) when it has one, else the
+// the file's summary (the 95% interval of a bootstrap over sessions and messages) when it has one, else the
 // median and the min–max over repeats (a file from before intervals). of picks the figure and
 // its interval from a summary entry; ofRun the figure of one run.
 func pointSeries(f *File, s sweep, transport string, of func(PointSummary) (float64, [2]float64, bool), ofRun func(*Run) (float64, bool)) (plotter.XYs, plotter.YErrors) {
@@ -56,7 +56,7 @@ func pointSeries(f *File, s sweep, transport string, of func(PointSummary) (floa
 // intervalNote says what the bars are.
 func intervalNote(f *File) string {
 	if len(f.Summary) > 0 {
-		return "bars: 95% CI (bootstrap over sessions)"
+		return "bars: 95% CI (bootstrap over sessions, messages)"
 	}
 	return repeatsNote(f)
 }
@@ -173,7 +173,7 @@ func plotLatencyVsLoss(f *File, s sweep) (Figure, error) {
 	leg.Add("all on the same axes", swatch{})
 	caption := "Median and tail latency as loss grows, one panel per transport on the same axes; a p99 that jumps by about 200 ms is TCP waiting for a retransmission."
 	if len(f.Summary) > 0 {
-		caption += " Bars are 95% confidence intervals from a bootstrap over sessions (all repeats pooled): where two transports' bars overlap, the file does not tell their figures apart."
+		caption += " Bars are 95% confidence intervals from a bootstrap over sessions and messages (all repeats pooled): where two transports' bars overlap, the file does not tell their figures apart."
 	} else {
 		caption += " The file has no intervals: bars are the min–max over repeats, if any."
 	}

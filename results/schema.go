@@ -34,8 +34,8 @@ type File struct {
 	LossModel string `json:"loss_model,omitempty"`
 
 	// Summary is one entry per transport × condition, every repeat pooled: copies, sessions,
-	// p50, p99 and stall rate, each with a 95% interval from a bootstrap over sessions
-	// (bootstrap.go). Findings are the comparisons the reading states, each a ratio with its
+	// p50, p99 and stall rate, each with a 95% interval from a bootstrap over sessions and
+	// messages (bootstrap.go). Findings are the comparisons the reading states, each a ratio with its
 	// interval. Both are null in a file from before issue 11: the reading then claims no
 	// difference between transports.
 	Summary  []PointSummary `json:"summary"`
