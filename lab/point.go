@@ -38,6 +38,7 @@ type point struct {
 	cluster  *clusterServer // nodes > 1
 	hosts    []*netem.Host
 	links    []*netem.Link
+	prof     netem.LinkProfile // the run's link, both directions (lossOn applies it)
 	setupAt  time.Time
 	marks    *markLog
 	clients  []transports.Client
@@ -58,6 +59,7 @@ func (pt *point) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	pt.prof = prof
 	pt.setupAt = time.Now()
 	pt.nw = netem.New(netem.Config{Seed: pt.seed})
 	hubCfg := chat.Config{Outbox: 4096, SendQueue: 4096}
@@ -98,11 +100,29 @@ func (pt *point) setup(ctx context.Context) error {
 			return err
 		}
 		for _, sh := range pt.srvHosts {
-			l, err := pt.nw.Connect(pt.hosts[i], sh, prof, prof)
+			// The sessions open on a link that does not lose yet (lossOn switches the loss on
+			// once they are connected): the set-up is not measured, and a lost SYN would
+			// poison gVisor's RTT estimate for the rest of the run (it takes the echo of the
+			// first SYN's timestamp as a sample: SRTT about 1 s, RTO about 3 s), a tail no
+			// Linux connection has.
+			clean := prof
+			clean.Loss, clean.Blackhole, clean.Drops = netem.Loss{}, netem.Blackhole{}, nil
+			l, err := pt.nw.Connect(pt.hosts[i], sh, clean, clean)
 			if err != nil {
 				return err
 			}
 			pt.links = append(pt.links, l)
+		}
+	}
+	return nil
+}
+
+// lossOn gives every link the run's profile: the loss, blackholes and drop rules the sessions
+// were connected without.
+func (pt *point) lossOn() error {
+	for _, l := range pt.links {
+		if err := l.SetProfiles(pt.prof, pt.prof); err != nil {
+			return err
 		}
 	}
 	return nil

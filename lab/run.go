@@ -176,6 +176,10 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 	}
 	settled, qerr := pt.quiesce(ctx)
 	pt.opt.Logger.Debug("set-up traffic drained", "transport", p.Transport, "took", settled.Round(time.Millisecond), "err", qerr)
+	// The loss starts with the warmup, once every session is connected and the set-up drained.
+	if err := pt.lossOn(); err != nil {
+		return run, nil, err
+	}
 	d := pt.drive(ctx)
 	pt.audit(&run, d, noLossP99)
 	if qerr != nil {
