@@ -31,24 +31,25 @@ type point struct {
 	opt  Options
 	pop  Population
 
-	nw       *netem.Network
-	srv      serverHandle
-	srvHost  *netem.Host
-	srvHosts []*netem.Host  // every node's host (one without a cluster)
-	cluster  *clusterServer // nodes > 1
-	hosts    []*netem.Host
-	links    []*netem.Link
-	prof     netem.LinkProfile // the run's link, both directions (lossOn applies it)
-	setupAt  time.Time
-	marks    *markLog
-	clients  []transports.Client
-	pcMu     sync.Mutex
-	pcs      []net.PacketConn
-	udpOf    []netip.AddrPort      // session -> its UDP address (QUIC transports)
-	upLoss   *webtransport.LossMap // the QUIC clients' upstream losses
-	traced   []bool                // session -> its client records upstream losses in upLoss
-	retries  atomic.Int64          // first connections tried again
-	closeCli sync.Once
+	nw         *netem.Network
+	srv        serverHandle
+	srvHost    *netem.Host
+	srvHosts   []*netem.Host  // every node's host (one without a cluster)
+	cluster    *clusterServer // nodes > 1
+	hosts      []*netem.Host
+	links      []*netem.Link
+	prof       netem.LinkProfile // the run's link, both directions (lossOn applies it)
+	setupAt    time.Time
+	marks      *markLog
+	clients    []transports.Client
+	pcMu       sync.Mutex
+	pcs        []net.PacketConn
+	udpOf      []netip.AddrPort      // session -> its UDP address (QUIC transports)
+	upLoss     *webtransport.LossMap // the QUIC clients' upstream losses
+	traced     []bool                // session -> its client records upstream losses in upLoss
+	retries    atomic.Int64          // first connections tried again
+	firstRetry atomic.Value          // string: why the first of them failed
+	closeCli   sync.Once
 	// sessionData is each session's copies and stalls (audit), for the point's bootstrap.
 	sessionData []results.SessionData
 }
@@ -246,7 +247,9 @@ func (pt *point) connectSession(ctx context.Context, s int, base string, hashes 
 		if attempt == 4 || ctx.Err() != nil {
 			return fmt.Errorf("session %d connect (%d attempts): %w", s, attempt, err)
 		}
-		pt.retries.Add(1)
+		if pt.retries.Add(1) == 1 {
+			pt.firstRetry.Store(err.Error())
+		}
 	}
 	pt.clients[s] = c
 	if room := pt.pop.RoomOf(pt.pop.UserOf(s)); room != chat.Lobby {
@@ -489,7 +492,11 @@ func (pt *point) audit(run *results.Run, d *driven, noLossP99 float64) {
 		run.Warnings = append(run.Warnings, fmt.Sprintf("the server's figures could not be read (%v): its CPU, memory, requests and QUIC loss trace are missing, so QUIC stalls count as head-of-line", err))
 	}
 	if n := pt.retries.Load(); n > 0 {
-		run.Warnings = append(run.Warnings, fmt.Sprintf("%d first connections failed and were tried again before the run", n))
+		why, _ := pt.firstRetry.Load().(string)
+		if len(why) > 200 {
+			why = why[:200] + "…"
+		}
+		run.Warnings = append(run.Warnings, fmt.Sprintf("%d first connections failed and were tried again before the run (the first: %s)", n, why))
 	}
 }
 
