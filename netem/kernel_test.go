@@ -16,21 +16,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wirelab/wirelab/internal/needtest"
 )
 
 // needKernel skips a test that needs kernel hosts where the machine cannot
 // make them (no root, no /dev/net/tun), unless WIRELAB_REQUIRE names
-// kernel: then it fails.
+// kernel: then it fails. (internal/kerneltest.Need, which imports netem.)
 func needKernel(t testing.TB) {
 	t.Helper()
-	err := KernelAvailable()
-	if err == nil {
-		return
-	}
-	if strings.Contains(os.Getenv("WIRELAB_REQUIRE"), "kernel") {
-		t.Fatalf("WIRELAB_REQUIRE=%q needs the kernel stack: %v", os.Getenv("WIRELAB_REQUIRE"), err)
-	}
-	t.Skipf("skipping: %v (WIRELAB_REQUIRE=kernel makes this a failure)", err)
+	needtest.Need(t, "kernel", KernelAvailable(), "run as root on Linux with /dev/net/tun")
 }
 
 func kernelPair(t *testing.T, prof LinkProfile) (*Network, *Host, *Host, *Link) {

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wirelab/wirelab/chat"
+	"github.com/wirelab/wirelab/internal/needtest"
 	"github.com/wirelab/wirelab/server"
 	"github.com/wirelab/wirelab/transports"
 	"github.com/wirelab/wirelab/web"
@@ -95,13 +96,7 @@ func startBrowser() (context.Context, func(), error) {
 // needBrowser skips the test without a browser, unless WIRELAB_REQUIRE names chromium.
 func needBrowser(t *testing.T) {
 	t.Helper()
-	if browserErr == nil {
-		return
-	}
-	if strings.Contains(os.Getenv("WIRELAB_REQUIRE"), "chromium") {
-		t.Fatalf("WIRELAB_REQUIRE=%q needs a browser: %v", os.Getenv("WIRELAB_REQUIRE"), browserErr)
-	}
-	t.Skipf("skipping the browser tests: %v (WIRELAB_REQUIRE=chromium makes this a failure)", browserErr)
+	needtest.Need(t, "chromium", browserErr, "apt-get install -y chromium")
 }
 
 // startServer runs the chat server with the page, in-process, on loopback.

@@ -4,22 +4,17 @@
 package kerneltest
 
 import (
-	"os"
-	"strings"
 	"testing"
 
+	"github.com/wirelab/wirelab/internal/needtest"
 	"github.com/wirelab/wirelab/netem"
 )
+
+// Fix is how to get the kernel stack.
+const Fix = "run as root on Linux with /dev/net/tun"
 
 // Need skips t, or fails it under WIRELAB_REQUIRE=kernel, when kernel hosts cannot be made here.
 func Need(t testing.TB) {
 	t.Helper()
-	err := netem.KernelAvailable()
-	if err == nil {
-		return
-	}
-	if strings.Contains(os.Getenv("WIRELAB_REQUIRE"), "kernel") {
-		t.Fatalf("WIRELAB_REQUIRE=%q needs the kernel stack: %v", os.Getenv("WIRELAB_REQUIRE"), err)
-	}
-	t.Skipf("skipping: %v (WIRELAB_REQUIRE=kernel makes this a failure)", err)
+	needtest.Need(t, "kernel", netem.KernelAvailable(), Fix)
 }

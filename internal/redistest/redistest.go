@@ -7,13 +7,14 @@ import (
 	"bufio"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wirelab/wirelab/internal/needtest"
 )
 
 // Server is a running redis-server.
@@ -31,12 +32,7 @@ type Server struct {
 func Binary(t testing.TB) string {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if strings.Contains(os.Getenv("WIRELAB_REQUIRE"), "redis") {
-			t.Fatalf("WIRELAB_REQUIRE=%q needs redis-server: %v (apt-get install -y redis-server)", os.Getenv("WIRELAB_REQUIRE"), err)
-		}
-		t.Skipf("skipping: redis-server not found (%v); apt-get install -y redis-server, or WIRELAB_REQUIRE=redis to make this a failure", err)
-	}
+	needtest.Need(t, "redis", err, "apt-get install -y redis-server")
 	return bin
 }
 
