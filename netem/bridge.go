@@ -47,9 +47,9 @@ func (b *bridgeParent) close() {
 // model here, in the parent. When the child's end closes (the child exits),
 // the host stops receiving and its packets are dropped.
 func (n *Network) BridgeHost(addr string) (*Host, *os.File, error) {
-	a, err := netip.ParseAddr(addr)
-	if err != nil || !a.Is4() {
-		return nil, nil, fmt.Errorf("netem: host address %q is not IPv4 (try 10.0.0.1)", addr)
+	a, err := parseHostAddr(addr)
+	if err != nil {
+		return nil, nil, err
 	}
 	mine, child, err := socketPair()
 	if err != nil {
@@ -67,34 +67,18 @@ func (n *Network) BridgeHost(addr string) (*Host, *os.File, error) {
 	}
 	b := &bridgeParent{conn: conn}
 	h := &Host{n: n, addr: a, bridge: b}
-	h.routes.Store(&map[netip.Addr]*Direction{})
 	var wbuf []byte
 	h.deliver = func(vs []*buffer.View) {
 		b.writeMu.Lock()
 		defer b.writeMu.Unlock()
 		wbuf = writeViews(b.conn, wbuf, vs) // an error means the child is gone: drop
 	}
-	n.mu.Lock()
-	if n.closed {
-		n.mu.Unlock()
+	read := func(route func([]*buffer.View)) { readPackets(bufio.NewReaderSize(conn, 256<<10), route) }
+	if err := n.addHost(h, read); err != nil {
 		conn.Close()
 		child.Close()
-		return nil, nil, ErrClosed
+		return nil, nil, err
 	}
-	if _, dup := n.hosts[a]; dup {
-		n.mu.Unlock()
-		conn.Close()
-		child.Close()
-		return nil, nil, fmt.Errorf("netem: host %s already exists (pick another address)", a)
-	}
-	n.hosts[a] = h
-	n.wg.Add(1)
-	n.mu.Unlock()
-	go func() {
-		defer n.wg.Done()
-		var scratch []*buffer.View
-		readPackets(bufio.NewReaderSize(conn, 256<<10), func(vs []*buffer.View) { h.route(vs, &scratch, true) })
-	}()
 	return h, child, nil
 }
 

@@ -360,27 +360,27 @@ func parseHostPort(what, address string) (tcpip.FullAddress, error) {
 	return tcpip.FullAddress{Addr: tcpip.AddrFrom4(ap.Addr().As4()), Port: ap.Port()}, nil
 }
 
+// target parses a dial address ("10.0.0.1:80") and fails fast when h has
+// no link to it.
+func (h *Host) target(address string) (tcpip.FullAddress, error) {
+	fa, err := parseHostPort("dial", address)
+	if err != nil {
+		return fa, err
+	}
+	return fa, h.reachable(fa)
+}
+
 // DialTCP opens a TCP connection from h to address ("10.0.0.1:80"). A lost
 // SYN costs gVisor's fixed initial retransmission timeout of 1 s.
 func (h *Host) DialTCP(ctx context.Context, address string) (net.Conn, error) {
 	if h.kern != nil {
-		fa, err := parseHostPort("dial", address)
-		if err != nil {
-			return nil, err
-		}
-		if err := h.reachable(fa); err != nil {
-			return nil, err
-		}
-		return h.kernelDialTCP(ctx, address)
+		return h.kernelDial(ctx, "tcp4", address)
 	}
 	if err := h.local(); err != nil {
 		return nil, err
 	}
-	fa, err := parseHostPort("dial", address)
+	fa, err := h.target(address)
 	if err != nil {
-		return nil, err
-	}
-	if err := h.reachable(fa); err != nil {
 		return nil, err
 	}
 	c, err := dialTCP(ctx, h.s, fa)
@@ -399,18 +399,7 @@ func (h *Host) DialContext(ctx context.Context, network, address string) (net.Co
 		return h.DialTCP(ctx, address)
 	case "udp", "udp4":
 		if h.kern != nil {
-			fa, err := parseHostPort("dial", address)
-			if err != nil {
-				return nil, err
-			}
-			if err := h.reachable(fa); err != nil {
-				return nil, err
-			}
-			c, err := h.kernelUDP(0, address)
-			if err != nil {
-				return nil, err
-			}
-			return c, nil
+			return h.kernelDial(ctx, "udp4", address)
 		}
 		return h.DialUDP(address)
 	}

@@ -100,19 +100,20 @@ func originNS() error {
 	return hostNSError
 }
 
-// inNamespace runs f on an OS thread that has joined ns, then moves the
-// thread back. If it cannot move back, the thread is left locked and dies
-// with the goroutine (so no other goroutine ever runs in ns by accident).
-func inNamespace(ns *os.File, f func() error) error {
+// onThread runs enter, then f, on a locked OS thread, then moves the thread
+// back to this process's namespace. If it cannot move back, the thread is
+// left locked and dies with the goroutine (so no other goroutine ever runs
+// in another namespace by accident). f does not run when enter fails.
+func onThread(enter func() error, f func() error) error {
 	if err := originNS(); err != nil {
 		return err
 	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("netem: joining a kernel host's namespace: %w", err)
+		if err := enter(); err != nil {
+			runtime.UnlockOSThread() // enter left the thread where it was
+			errc <- err
 			return
 		}
 		err := f()
@@ -126,36 +127,37 @@ func inNamespace(ns *os.File, f func() error) error {
 	return <-errc
 }
 
+// inNamespace runs f on an OS thread that has joined ns (see onThread).
+func inNamespace(ns *os.File, f func() error) error {
+	return onThread(func() error {
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("netem: joining a kernel host's namespace: %w", err)
+		}
+		return nil
+	}, f)
+}
+
 // newNamespace creates a network namespace and returns it open.
 func newNamespace() (*os.File, error) {
 	if err := KernelAvailable(); err != nil {
 		return nil, err
 	}
-	type result struct {
-		f   *os.File
-		err error
-	}
-	res := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
+	var ns *os.File
+	err := onThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			res <- result{err: fmt.Errorf("netem: creating a network namespace: %w (the kernel stack needs root; use stack: gvisor)", err)}
-			return
+			return fmt.Errorf("netem: creating a network namespace: %w (the kernel stack needs root; use stack: gvisor)", err)
 		}
-		f, err := os.Open("/proc/thread-self/ns/net")
-		if rerr := unix.Setns(int(hostNS.Fd()), unix.CLONE_NEWNET); rerr != nil {
-			if f != nil {
-				f.Close()
-			}
-			res <- result{err: fmt.Errorf("netem: leaving a new namespace: %w", rerr)}
-			return // thread dies locked
-		}
-		runtime.UnlockOSThread()
-		res <- result{f, err}
-	}()
-	r := <-res
-	return r.f, r.err
+		return nil
+	}, func() error {
+		var err error
+		ns, err = os.Open("/proc/thread-self/ns/net")
+		return err
+	})
+	if err != nil && ns != nil {
+		ns.Close()
+		ns = nil
+	}
+	return ns, err
 }
 
 // KernelHost creates a host whose TCP/IP stack is the Linux kernel's: a new
@@ -164,25 +166,17 @@ func newNamespace() (*os.File, error) {
 // like any host; open its sockets with Do, DialContext, ListenTCP or
 // ListenPacket, and start processes in it with Start.
 func (n *Network) KernelHost(addr string) (*Host, error) {
-	a, err := netip.ParseAddr(addr)
-	if err != nil || !a.Is4() {
-		return nil, fmt.Errorf("netem: host address %q is not IPv4 (try 10.0.0.1)", addr)
+	a, err := parseHostAddr(addr)
+	if err != nil {
+		return nil, err
 	}
 	if err := KernelAvailable(); err != nil {
 		return nil, err
 	}
 	sweepOnce.Do(sweepOrphans)
-	n.mu.Lock()
-	if n.closed {
-		n.mu.Unlock()
-		return nil, ErrClosed
+	if err := n.free(a); err != nil { // before making a namespace for nothing
+		return nil, err
 	}
-	if _, dup := n.hosts[a]; dup {
-		n.mu.Unlock()
-		return nil, fmt.Errorf("netem: host %s already exists (pick another address)", a)
-	}
-	n.mu.Unlock()
-
 	ns, err := newNamespace()
 	if err != nil {
 		return nil, err
@@ -195,29 +189,11 @@ func (n *Network) KernelHost(addr string) (*Host, error) {
 		kh.close()
 		return nil, fmt.Errorf("netem: kernel host %s: %w", a, err)
 	}
-	h := &Host{n: n, addr: a, kern: kh}
-	h.routes.Store(&map[netip.Addr]*Direction{})
-	h.deliver = kh.write
-
-	n.mu.Lock()
-	if n.closed {
-		n.mu.Unlock()
+	h := &Host{n: n, addr: a, kern: kh, deliver: kh.write}
+	if err := n.addHost(h, kh.readLoop); err != nil {
 		kh.close()
-		return nil, ErrClosed
+		return nil, err
 	}
-	if _, dup := n.hosts[a]; dup {
-		n.mu.Unlock()
-		kh.close()
-		return nil, fmt.Errorf("netem: host %s already exists (pick another address)", a)
-	}
-	n.hosts[a] = h
-	n.wg.Add(1)
-	n.mu.Unlock()
-	go func() {
-		defer n.wg.Done()
-		var scratch []*buffer.View
-		kh.readLoop(func(vs []*buffer.View) { h.route(vs, &scratch, true) })
-	}()
 	return h, nil
 }
 
@@ -397,13 +373,20 @@ func (h *Host) Start(cmd *exec.Cmd) error {
 	return h.Do(cmd.Start)
 }
 
-func (h *Host) kernelDialTCP(ctx context.Context, address string) (net.Conn, error) {
+// kernelDial dials from inside the host's namespace, from the host's
+// address; network is "tcp4" or "udp4".
+func (h *Host) kernelDial(ctx context.Context, network, address string) (net.Conn, error) {
+	if _, err := h.target(address); err != nil {
+		return nil, err
+	}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IP(h.addr.AsSlice())}}
+	if network == "udp4" {
+		d.LocalAddr = &net.UDPAddr{IP: net.IP(h.addr.AsSlice())}
+	}
 	var c net.Conn
 	err := h.Do(func() error {
-		var d net.Dialer
-		d.LocalAddr = &net.TCPAddr{IP: net.IP(h.addr.AsSlice())}
 		var err error
-		c, err = d.DialContext(ctx, "tcp4", address)
+		c, err = d.DialContext(ctx, network, address)
 		return err
 	})
 	if err != nil {
@@ -425,20 +408,11 @@ func (h *Host) kernelListenTCP(port int) (net.Listener, error) {
 	return ln, nil
 }
 
-func (h *Host) kernelUDP(port int, raddr string) (*net.UDPConn, error) {
+func (h *Host) kernelListenUDP(port int) (*net.UDPConn, error) {
 	var c *net.UDPConn
 	err := h.Do(func() error {
-		la := &net.UDPAddr{IP: net.IP(h.addr.AsSlice()), Port: port}
 		var err error
-		if raddr == "" {
-			c, err = net.ListenUDP("udp4", la)
-			return err
-		}
-		ra, err := net.ResolveUDPAddr("udp4", raddr)
-		if err != nil {
-			return err
-		}
-		c, err = net.DialUDP("udp4", la, ra)
+		c, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IP(h.addr.AsSlice()), Port: port})
 		return err
 	})
 	if err != nil {

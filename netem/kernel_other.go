@@ -35,10 +35,10 @@ func (h *Host) Start(cmd *exec.Cmd) error {
 	return fmt.Errorf("netem: host %s is not a kernel host", h.addr)
 }
 
-func (h *Host) kernelDialTCP(context.Context, string) (net.Conn, error) { return nil, errNoKernel }
-func (h *Host) kernelListenTCP(int) (net.Listener, error)               { return nil, errNoKernel }
-func (h *Host) kernelUDP(int, string) (*net.UDPConn, error)             { return nil, errNoKernel }
-func (h *Host) kernelStats(*HostStats)                                  {}
+func (h *Host) kernelDial(context.Context, string, string) (net.Conn, error) { return nil, errNoKernel }
+func (h *Host) kernelListenTCP(int) (net.Listener, error)                    { return nil, errNoKernel }
+func (h *Host) kernelListenUDP(int) (*net.UDPConn, error)                    { return nil, errNoKernel }
+func (h *Host) kernelStats(*HostStats)                                       {}
 
 // KernelTCPDefaults needs Linux.
 func KernelTCPDefaults() (string, error) { return "", errNoKernel }

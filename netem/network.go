@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"gvisor.dev/gvisor/pkg/buffer"
 )
 
 // Config configures a Network. The zero value is usable: seed 0, a drop
@@ -65,19 +67,64 @@ func New(cfg Config) *Network {
 
 func (n *Network) now() int64 { return int64(time.Since(n.start)) }
 
-// Host creates a virtual host with the IPv4 address addr ("10.0.0.1").
-func (n *Network) Host(addr string) (*Host, error) {
+// parseHostAddr parses a host's address, which must be IPv4.
+func parseHostAddr(addr string) (netip.Addr, error) {
 	a, err := netip.ParseAddr(addr)
 	if err != nil || !a.Is4() {
-		return nil, fmt.Errorf("netem: host address %q is not IPv4 (try 10.0.0.1)", addr)
+		return netip.Addr{}, fmt.Errorf("netem: host address %q is not IPv4 (try 10.0.0.1)", addr)
+	}
+	return a, nil
+}
+
+// freeLocked fails if the network is closed or a already has a host. n.mu is held.
+func (n *Network) freeLocked(a netip.Addr) error {
+	if n.closed {
+		return ErrClosed
+	}
+	if _, dup := n.hosts[a]; dup {
+		return fmt.Errorf("netem: host %s already exists (pick another address)", a)
+	}
+	return nil
+}
+
+// free is freeLocked for a check before a costly set-up (addHost checks again).
+func (n *Network) free(a netip.Addr) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.freeLocked(a)
+}
+
+// addHost registers h, whose packets come from outside the network (a bridge,
+// a TUN), and starts read, the goroutine that routes them, which Network.Close
+// waits for. On an error nothing is registered or started: the caller releases
+// what it made for h.
+func (n *Network) addHost(h *Host, read func(route func([]*buffer.View))) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.freeLocked(h.addr); err != nil {
+		return err
+	}
+	h.routes.Store(&map[netip.Addr]*Direction{})
+	n.hosts[h.addr] = h
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		var scratch []*buffer.View
+		read(func(vs []*buffer.View) { h.route(vs, &scratch, true) })
+	}()
+	return nil
+}
+
+// Host creates a virtual host with the IPv4 address addr ("10.0.0.1").
+func (n *Network) Host(addr string) (*Host, error) {
+	a, err := parseHostAddr(addr)
+	if err != nil {
+		return nil, err
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.closed {
-		return nil, ErrClosed
-	}
-	if _, dup := n.hosts[a]; dup {
-		return nil, fmt.Errorf("netem: host %s already exists (pick another address)", a)
+	if err := n.freeLocked(a); err != nil {
+		return nil, err
 	}
 	h := &Host{n: n, addr: a, nic: newNIC()}
 	h.routes.Store(&map[netip.Addr]*Direction{})

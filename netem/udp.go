@@ -55,7 +55,7 @@ func (h *Host) ListenPacket(port int) (net.PacketConn, error) {
 		if port < 0 || port > 65535 {
 			return nil, fmt.Errorf("netem: port %d is out of range (use 0-65535)", port)
 		}
-		c, err := h.kernelUDP(port, "")
+		c, err := h.kernelListenUDP(port)
 		if err != nil {
 			return nil, err
 		}
@@ -73,11 +73,8 @@ func (h *Host) DialUDP(address string) (*UDPConn, error) {
 	if err := h.local(); err != nil {
 		return nil, err
 	}
-	ra, err := parseHostPort("dial", address)
+	ra, err := h.target(address)
 	if err != nil {
-		return nil, err
-	}
-	if err := h.reachable(ra); err != nil {
 		return nil, err
 	}
 	return h.udp(h.full(0), &ra)
