@@ -1,15 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/wirelab/wirelab/internal/redistest"
-	"github.com/wirelab/wirelab/results"
 )
 
 // TestRunCluster runs a small scenario on two server nodes and Redis with the real binary (each
@@ -21,9 +18,7 @@ func TestRunCluster(t *testing.T) {
 	}
 	redistest.Binary(t) // skips, or fails under WIRELAB_REQUIRE=redis, without redis-server
 	bin := buildLab(t)
-	dir := t.TempDir()
-	sc := filepath.Join(dir, "cluster.yaml")
-	if err := os.WriteFile(sc, []byte(`name: cluster-test
+	f, out, _ := labRun(t, bin, `name: cluster-test
 seed: 7
 duration: 1s
 warmup: 500ms
@@ -35,22 +30,7 @@ rooms: 2
 workload: {rate: 60/s, size: 100, mix: {room: 0.7, dm: 0.3}}
 link: {delay: 5ms, loss: [0%]}
 repeat: 1
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "out")
-	cmd := exec.Command(bin, "run", sc, "--out", out)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("lab run: %v\n%s", err, b)
-	}
-	b, err := os.ReadFile(filepath.Join(out, "results.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f results.File
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
+`)
 	if len(f.Runs) != 2 {
 		t.Fatalf("%d runs, want 2", len(f.Runs))
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/wirelab/wirelab/internal/kerneltest"
-	"github.com/wirelab/wirelab/results"
 )
 
 // TestRunKernel runs a small scenario on both stacks with the real binary: on the kernel stack the
@@ -23,9 +22,7 @@ func TestRunKernel(t *testing.T) {
 	}
 	kerneltest.Need(t)
 	bin := buildLab(t)
-	dir := t.TempDir()
-	sc := filepath.Join(dir, "stacks.yaml")
-	if err := os.WriteFile(sc, []byte(`name: stacks-test
+	f, out, printed := labRun(t, bin, `name: stacks-test
 seed: 3
 duration: 2s
 warmup: 500ms
@@ -36,25 +33,9 @@ rooms: 2
 workload: {rate: 40/s, size: 100, mix: {room: 0.8, dm: 0.2}}
 link: {delay: 10ms, loss: [1%]}
 stack: [gvisor, kernel]
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "out")
-	cmd := exec.Command(bin, "run", sc, "--out", out)
-	b, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("lab run: %v\n%s", err, b)
-	}
-	if !strings.Contains(string(b), "stack: gvisor, kernel") {
-		t.Errorf("lab run does not say its stacks:\n%s", b)
-	}
-	b, err = os.ReadFile(filepath.Join(out, "results.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f results.File
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
+`)
+	if !strings.Contains(string(printed), "stack: gvisor, kernel") {
+		t.Errorf("lab run does not say its stacks:\n%s", printed)
 	}
 	if f.Stack != "gvisor,kernel" {
 		t.Errorf("file stack %q, want gvisor,kernel", f.Stack)
