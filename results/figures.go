@@ -441,15 +441,10 @@ func plotBars(f *File, c Cond, k barKind) (Figure, error) {
 	if len(names) == 0 {
 		return Figure{}, fmt.Errorf("results: no runs at %s", c)
 	}
-	lb, err := plotter.NewLabels(labels)
+	lb, err := centredLabels(labels, 9, 4)
 	if err != nil {
 		return Figure{}, err
 	}
-	for i := range lb.TextStyle {
-		lb.TextStyle[i].XAlign = draw.XCenter
-		lb.TextStyle[i].Font.Size = 9
-	}
-	lb.Offset = vg.Point{Y: vg.Points(4)}
 	p.Add(lb)
 	p.NominalX(names...)
 	p.X.Tick.Label.Rotation = 0.35
@@ -643,4 +638,19 @@ func (fractionTicks) Ticks(min, max float64) []plot.Tick {
 		ts = append(ts, t)
 	}
 	return ts
+}
+
+// centredLabels are value labels centred over their points, size points high and offset points
+// above them (the numbers on bars).
+func centredLabels(labels plotter.XYLabels, size, offset float64) (*plotter.Labels, error) {
+	lb, err := plotter.NewLabels(labels)
+	if err != nil {
+		return nil, err
+	}
+	for i := range lb.TextStyle {
+		lb.TextStyle[i].XAlign = draw.XCenter
+		lb.TextStyle[i].Font.Size = vg.Length(size)
+	}
+	lb.Offset = vg.Point{Y: vg.Points(offset)}
+	return lb, nil
 }

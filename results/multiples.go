@@ -1,7 +1,6 @@
 package results
 
 import (
-	"bytes"
 	"fmt"
 	"image/color"
 	"math"
@@ -11,8 +10,6 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
-	"gonum.org/v1/plot/vg/vgsvg"
 )
 
 // Small multiples (issue 11): the latency-against-loss chart is one panel per transport, every
@@ -224,19 +221,5 @@ func renderGrid(name, title, caption string, panels []*plot.Plot, leg *plot.Lege
 			leg.Draw(draw.Crop(dc, w-gridLegendW+pad, -pad, pad, -gridTitleH-vg.Points(10)))
 		}
 	}
-	png := vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(figDPI))}
-	draw1(png)
-	var b bytes.Buffer
-	if _, err := png.WriteTo(&b); err != nil {
-		return fig, fmt.Errorf("results: %s.png: %w", name, err)
-	}
-	fig.PNG = b.Bytes()
-	svg := vgsvg.NewWith(vgsvg.UseWH(w, h))
-	draw1(svg)
-	var sb bytes.Buffer
-	if _, err := svg.WriteTo(&sb); err != nil {
-		return fig, fmt.Errorf("results: %s.svg: %w", name, err)
-	}
-	fig.SVG = sb.Bytes()
-	return fig, nil
+	return encode(fig, name, w, h, draw1)
 }

@@ -139,14 +139,19 @@ func render(name, caption string, p *plot.Plot, leg *plot.Legend) (Figure, error
 			leg.Draw(draw.Crop(dc, figWidth-legendW+pad, -pad, pad, -vg.Points(34)))
 		}
 	}
-	png := vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(figWidth, figHeight), vgimg.UseDPI(figDPI))}
+	return encode(fig, name, figWidth, figHeight, draw1)
+}
+
+// encode draws a figure of w × h with draw1 once as PNG and once as SVG.
+func encode(fig Figure, name string, w, h vg.Length, draw1 func(vg.CanvasSizer)) (Figure, error) {
+	png := vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(figDPI))}
 	draw1(png)
 	var b bytes.Buffer
 	if _, err := png.WriteTo(&b); err != nil {
 		return fig, fmt.Errorf("results: %s.png: %w", name, err)
 	}
 	fig.PNG = b.Bytes()
-	svg := vgsvg.NewWith(vgsvg.UseWH(figWidth, figHeight))
+	svg := vgsvg.NewWith(vgsvg.UseWH(w, h))
 	draw1(svg)
 	var s bytes.Buffer
 	if _, err := svg.WriteTo(&s); err != nil {

@@ -333,15 +333,10 @@ func plotStackLate(f *File, c Cond) (Figure, error) {
 			labels.Labels = append(labels.Labels, sharePct(s.of(sp)))
 		}
 	}
-	lb, err := plotter.NewLabels(labels)
+	lb, err := centredLabels(labels, 7.5, 3)
 	if err != nil {
 		return Figure{}, err
 	}
-	for k := range lb.TextStyle {
-		lb.TextStyle[k].XAlign = draw.XCenter
-		lb.TextStyle[k].Font.Size = 7.5
-	}
-	lb.Offset = vg.Point{Y: vg.Points(3)}
 	p.Add(barLabels{lb, w, len(pairs)})
 	p.NominalX(names...)
 	p.Y.Min, p.Y.Max = 0, math.Max(hi*1.15, 0.01)
