@@ -201,6 +201,8 @@ type childServer struct {
 	cpu0   time.Duration
 	stderr *strings.Builder
 	mu     sync.Mutex
+	pause  *testPause // WIRELAB_TEST_PAUSE: stop the process once, after Mark
+	paused *pauser
 }
 
 // startChild starts the server process on a bridged host of nw (or, with kernel, in a kernel
@@ -234,7 +236,7 @@ func startChild(ctx context.Context, nw *netem.Network, addr string, hub chat.Co
 	if !kernel {
 		cmd.ExtraFiles = []*os.File{bridge}
 	}
-	cs := &childServer{cmd: cmd, stderr: &strings.Builder{}}
+	cs := &childServer{cmd: cmd, stderr: &strings.Builder{}, pause: opt.pause}
 	cmd.Stderr = &lockedWriter{w: cs.stderr}
 	if cs.in, err = cmd.StdinPipe(); err != nil {
 		bridge.Close()
@@ -328,6 +330,9 @@ func (c *childServer) Mark() error {
 		return err
 	}
 	c.cpu0, _ = procCPU(c.cmd.Process.Pid)
+	if c.pause != nil && c.paused == nil {
+		c.paused = startPause(c.cmd.Process.Pid, c.pause)
+	}
 	return nil
 }
 
@@ -344,6 +349,7 @@ func (c *childServer) Stats() (serverStats, error) {
 }
 
 func (c *childServer) Close(ctx context.Context) error {
+	c.paused.stop()
 	_, _ = io.WriteString(c.in, "quit\n")
 	_ = c.in.Close()
 	done := make(chan error, 1)

@@ -432,26 +432,49 @@ func (pt *point) audit(run *results.Run, d *driven, noLossP99 float64) {
 		threshold = time.Duration(run.Latency.P99*float64(time.Millisecond)) + rtt
 	}
 	att := newAttribution(d.drops, d.marks, d.t0, rec, isQUIC(p.Transport), pt.udpOf, d.sessionIDs, st.QUICLost, pt.upLoss.LostCommands(), pt.traced)
-	stalled := map[copyKey]bool{}
+	// A stall with none of its own bytes lost is head of line (collateral), unless it was late
+	// together with many senders' messages across many sessions: then the machine delayed it
+	// (a system stall, system.go).
+	var arrivals []arrival
 	for s := range rec.sessions {
 		for _, c := range rec.sessions[s].recs {
-			if c.lat <= threshold {
-				continue
+			a := arrival{session: int32(s), msg: c.msg, sender: int32(d.msgs[c.msg].Sender), recv: c.recv, stall: c.lat > threshold}
+			if a.stall {
+				run.Stalls.Count++
+				run.Stalls.TotalMS += float64(c.lat-threshold) / 1e6
+				own := att.ownLoss(s, c)
+				a.own = own.any()
+				if own.up {
+					run.Stalls.OwnUpstream++
+				}
+				if own.down {
+					run.Stalls.OwnDownstream++
+				}
 			}
-			run.Stalls.Count++
-			run.Stalls.TotalMS += float64(c.lat-threshold) / 1e6
-			own := att.ownLoss(s, c)
-			hol := !own.any()
-			if hol {
-				run.Stalls.Collateral++
+			arrivals = append(arrivals, a)
+		}
+	}
+	stalled := map[copyKey]stallKind{}
+	sys := systemStalls(arrivals)
+	sysSessions := map[int32]bool{}
+	var sysFrom, sysTo time.Duration
+	for i, a := range arrivals {
+		switch {
+		case !a.stall:
+			continue
+		case a.own:
+			stalled[copyKey{a.session, a.msg}] = stallOwn
+		case sys[i]:
+			stalled[copyKey{a.session, a.msg}] = stallSystem
+			if run.Stalls.System == 0 || a.recv < sysFrom {
+				sysFrom = a.recv
 			}
-			if own.up {
-				run.Stalls.OwnUpstream++
-			}
-			if own.down {
-				run.Stalls.OwnDownstream++
-			}
-			stalled[copyKey{int32(s), c.msg}] = hol
+			sysTo = max(sysTo, a.recv)
+			run.Stalls.System++
+			sysSessions[a.session] = true
+		default:
+			stalled[copyKey{a.session, a.msg}] = stallHOL
+			run.Stalls.Collateral++
 		}
 	}
 	// Each session's copies, their messages and stalls, for the point's bootstrap over sessions
@@ -472,8 +495,8 @@ func (pt *point) audit(run *results.Run, d *driven, noLossP99 float64) {
 	winStart := pt.sc.Warmup
 	for _, c := range subsample(a.lats, 5000, pt.seed) {
 		smp := results.Sample{T: (c.recv - winStart - c.lat).Seconds(), LatencyMS: float64(c.lat) / 1e6}
-		if hol, ok := stalled[copyKey{c.session, c.msg}]; ok {
-			smp.Stall, smp.HOL = true, hol
+		if k, ok := stalled[copyKey{c.session, c.msg}]; ok {
+			smp.Stall, smp.HOL, smp.System = true, k == stallHOL, k == stallSystem
 		}
 		run.Samples = append(run.Samples, smp)
 	}
@@ -488,6 +511,10 @@ func (pt *point) audit(run *results.Run, d *driven, noLossP99 float64) {
 	run.Lab.SendLagP99 = rec.sendLagP99()
 	run.Lab.SchedulerMS = d.schedP99
 	run.Warnings = append(run.Warnings, labWarnings(*run, a, d.unrecorded, pt.opt.InProcess, pt.nw, pt.hosts, pt.srvHost)...)
+	if run.Stalls.System > 0 {
+		run.Warnings = append(run.Warnings, systemWarning(int(run.Stalls.System), len(sysSessions),
+			(sysFrom-winStart).Seconds(), (sysTo-winStart).Seconds(), run.Server.SchedulerMS, run.Lab.SchedulerMS))
+	}
 	if err := d.end.serverErr; err != nil {
 		run.Warnings = append(run.Warnings, fmt.Sprintf("the server's figures could not be read (%v): its CPU, memory, requests and QUIC loss trace are missing, so QUIC stalls count as head-of-line", err))
 	}

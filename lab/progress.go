@@ -75,8 +75,12 @@ func (b *Bar) End(i int, p scenarios.Point, r results.Run) {
 	b.mu.Lock()
 	b.done = i + 1
 	b.mu.Unlock()
-	line := fmt.Sprintf("[%d/%d] %s  p50 %.1f ms  p99 %.1f ms  lost %d  dup %d  stalls %d (%d head-of-line)",
+	line := fmt.Sprintf("[%d/%d] %s  p50 %.1f ms  p99 %.1f ms  lost %d  dup %d  stalls %d (%d head-of-line",
 		i+1, b.total, describe(p), r.Latency.P50, r.Latency.P99, r.Lost, r.Duplicates, r.Stalls.Count, r.Stalls.Collateral)
+	if r.Stalls.System > 0 {
+		line += fmt.Sprintf(", %d system", r.Stalls.System)
+	}
+	line += ")"
 	if b.Terminal {
 		fmt.Fprintf(b.W, "\r\033[K%s\n", line)
 		for _, w := range r.Warnings {

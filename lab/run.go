@@ -37,6 +37,8 @@ type Options struct {
 	// StackChosen, if set, hears which stack `stack: auto` became and, when gvisor, why the
 	// kernel stack was not available (default: nothing).
 	StackChosen func(stack string, kernelErr error)
+
+	pause *testPause // this run's WIRELAB_TEST_PAUSE (pause.go), set by Run
 }
 
 // Progress hears about the sweep.
@@ -63,6 +65,10 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.Fil
 		if _, err := all.NewClient(t, transports.Options{}); err != nil {
 			return nil, err
 		}
+	}
+	pause, err := pauseFromEnv(opt)
+	if err != nil {
+		return nil, err
 	}
 	kernelErr := netem.KernelAvailable()
 	if to := sc.ResolveStack(kernelErr == nil); to != "" {
@@ -108,7 +114,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.Fil
 		}
 		// Both stacks of one transport, condition and repeat share a seed (p.Pair): the same
 		// schedule and the same loss draws, so a side-by-side compares stacks, not luck.
-		run, sessions, err := runPoint(ctx, sc, p, p.Pair, base, opt)
+		popt := opt
+		popt.pause = pause.forRun(i + 1)
+		run, sessions, err := runPoint(ctx, sc, p, p.Pair, base, popt)
 		run.Stack = p.Stack // a run that failed before its audit says its stack too
 		k := pointKey(p)
 		if evidence[k] == nil {

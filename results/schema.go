@@ -180,13 +180,20 @@ func lateOr(l *Late, ms float64) float64 {
 	return l.Share(ms)
 }
 
-// Stalls: copies later than the transport's no-loss p99 plus one RTT; collateral ones (head of
-// line) had none of their own bytes dropped. The others had: upstream (a packet of the sender's
-// command), downstream (a packet of the copy to its recipient), or both.
+// Stalls: copies later than the transport's no-loss p99 plus one RTT. Count = own + collateral +
+// system: own stalls had some of their own bytes dropped, upstream (a packet of the sender's
+// command), downstream (a packet of the copy to its recipient), or both; collateral ones (head
+// of line) had none dropped and waited behind another's loss; system ones had none dropped
+// either but were late together with many senders' messages across many sessions: the machine
+// (a server or lab short of CPU), not the network, delayed them (docs/METRICS.md).
 type Stalls struct {
 	Count      int64   `json:"count"`
 	Collateral int64   `json:"collateral"`
 	TotalMS    float64 `json:"total_ms"`
+	// System counts the stalls the machine caused, not the network: no loss of their own, late
+	// together across many sessions and senders. Beyond DESIGN's three fields; absent (0) in a
+	// file from before it, where such stalls were counted collateral.
+	System int64 `json:"system"`
 	// OwnUpstream and OwnDownstream count the stalls whose own bytes were dropped on the way
 	// up and on the way down (a stall can be both). Beyond DESIGN's three fields.
 	OwnUpstream   int64 `json:"own_upstream,omitempty"`
@@ -246,5 +253,6 @@ type Sample struct {
 	T         float64 `json:"t"`
 	LatencyMS float64 `json:"ms"`
 	Stall     bool    `json:"stall,omitempty"`
-	HOL       bool    `json:"hol,omitempty"` // a collateral (head-of-line) stall
+	HOL       bool    `json:"hol,omitempty"`    // a collateral (head-of-line) stall
+	System    bool    `json:"system,omitempty"` // a system stall (the machine, not the network)
 }

@@ -1,0 +1,134 @@
+package lab
+
+import (
+	"fmt"
+	"time"
+)
+
+// System stalls: copies the machine delayed, not the network. When the server process (or the
+// lab, which runs every client) is short of CPU, every session's copies are late together, with
+// no packet of theirs dropped; attribution alone would call them head of line (collateral). The
+// rule that sets them apart (docs/METRICS.md, "System stalls") must keep genuine head-of-line
+// stalls where they are:
+//   - downstream head of line delays one session's copies behind its own connection's loss:
+//     copies of many messages, but in one session (or a few, independently);
+//   - upstream head of line (a sender's connection lost an earlier command) delays every copy
+//     of that sender's next few messages, in every session that receives them: many sessions,
+//     but one sender.
+//
+// A starved server or lab delays many senders' messages in (nearly) all their recipients at
+// once. So, with stalls that lost nothing of their own ("free" stalls):
+//   - a message is wide when at least systemWideShare of its delivered copies, and at least
+//     systemWideMin, are free stalls (independent downstream head of line in half of a room's
+//     sessions at once is far out of reach: at a 10% head-of-line share, P(Binomial(20, 0.1) >=
+//     10) is about 7e-6);
+//   - copies are binned by arrival (systemBin); a window is two adjacent bins, so a burst that
+//     straddles a bin edge is seen whole;
+//   - a window is a system window when the wide messages with a free stall arriving in it come
+//     from at least systemSenders different senders and are at least systemMsgShare of the
+//     distinct messages arriving in it (one sender's upstream head of line is one sender; a few
+//     senders' coincident upstream losses in a busy window are a small share of its messages);
+//   - every free stall arriving in a system window is a system stall; own-loss stalls stay own.
+const (
+	systemBin       = 50 * time.Millisecond
+	systemSenders   = 3
+	systemWideShare = 0.5
+	systemWideMin   = 3
+	systemMsgShare  = 0.25
+)
+
+// arrival is one delivered copy as the system-stall rule sees it.
+type arrival struct {
+	session, msg, sender int32
+	recv                 time.Duration // arrival, since t0
+	stall                bool          // later than the stall threshold
+	own                  bool          // a packet carrying its own bytes was dropped
+}
+
+func (a arrival) free() bool { return a.stall && !a.own }
+
+// systemStalls says, for each copy, whether it is a system stall (always a free stall).
+func systemStalls(as []arrival) []bool {
+	out := make([]bool, len(as))
+	if len(as) == 0 {
+		return out
+	}
+	copies, free := map[int32]int{}, map[int32]int{}
+	var last int
+	for _, a := range as {
+		copies[a.msg]++
+		if a.free() {
+			free[a.msg]++
+		}
+		last = max(last, bin(a.recv))
+	}
+	wide := func(m int32) bool {
+		f := free[m]
+		return f >= systemWideMin && float64(f) >= systemWideShare*float64(copies[m])
+	}
+	// Per bin: the messages arriving, and the wide messages with a free stall arriving (-> sender).
+	msgs := make([]map[int32]bool, last+1)
+	wides := make([]map[int32]int32, last+1)
+	for _, a := range as {
+		b := bin(a.recv)
+		if msgs[b] == nil {
+			msgs[b] = map[int32]bool{}
+		}
+		msgs[b][a.msg] = true
+		if a.free() && wide(a.msg) {
+			if wides[b] == nil {
+				wides[b] = map[int32]int32{}
+			}
+			wides[b][a.msg] = a.sender
+		}
+	}
+	// Window k is bins k and k+1.
+	system := make([]bool, last+1)
+	for k := range system {
+		if len(wides[k]) == 0 && (k+1 > last || len(wides[k+1]) == 0) {
+			continue
+		}
+		all, w, senders := map[int32]bool{}, map[int32]bool{}, map[int32]bool{}
+		for _, b := range []int{k, k + 1} {
+			if b > last {
+				continue
+			}
+			for m := range msgs[b] {
+				all[m] = true
+			}
+			for m, s := range wides[b] {
+				w[m], senders[s] = true, true
+			}
+		}
+		system[k] = len(senders) >= systemSenders && float64(len(w)) >= systemMsgShare*float64(len(all))
+	}
+	for i, a := range as {
+		if !a.free() {
+			continue
+		}
+		b := bin(a.recv)
+		out[i] = system[b] || (b > 0 && system[b-1])
+	}
+	return out
+}
+
+func bin(recv time.Duration) int { return int(max(0, recv/systemBin)) }
+
+// systemWarning is the run's warning when some of its stalls were system stalls: n copies in
+// sessions sessions, the first and last arriving from and to seconds into the measured window.
+func systemWarning(n, sessions int, from, to float64, serverSched, labSched float64) string {
+	sched := fmt.Sprintf("the lab's scheduler p99 %.1f ms", labSched)
+	if serverSched > 0 {
+		sched = fmt.Sprintf("the server process's scheduler p99 %.1f ms, %s", serverSched, sched)
+	}
+	return fmt.Sprintf("%d copies were late together across %d sessions with no loss of their own (arriving %.1f-%.1f s into the window): the machine, not the network, delayed them (the server process or the lab fell behind; %s); they are counted as system stalls, not head-of-line", n, sessions, from, to, sched)
+}
+
+// stallKind is what delayed a stalled copy.
+type stallKind uint8
+
+const (
+	stallOwn    stallKind = iota // some of its own bytes were dropped
+	stallHOL                     // it waited behind another's loss (collateral)
+	stallSystem                  // the machine (system.go)
+)
