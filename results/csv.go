@@ -38,6 +38,7 @@ var csvColumns = []struct {
 	{"late_1000ms_pct", func(r *Run) string { return latePct(r, 1000) }},
 	{"stalls_copies", func(r *Run) string { return i64(r.Stalls.Count) }},
 	{"stalls_collateral_copies", func(r *Run) string { return i64(r.Stalls.Collateral) }},
+	{"stalls_system_copies", func(r *Run) string { return i64(r.Stalls.System) }},
 	{"stalls_total_ms", func(r *Run) string { return f64(r.Stalls.TotalMS) }},
 	{"link_packets", func(r *Run) string { return i64(r.Link.Packets) }},
 	{"link_bytes", func(r *Run) string { return i64(r.Link.Bytes) }},

@@ -14,7 +14,7 @@
 //	report.md                       the same, plots referred to as the files beside it
 //	cdf-COND.png/.svg               (a) latency CDF per transport, one per condition
 //	latency-vs-loss-SWEEP.png/.svg  (b) p50 and p99 against loss, a panel per transport, 95% CIs
-//	stalls-vs-loss-SWEEP.png/.svg   (c) stalls and collateral (head-of-line) stalls
+//	stalls-vs-loss-SWEEP.png/.svg   (c) stalls, collateral (head-of-line) and system stalls
 //	bytes-per-msg-COND.png/.svg     (d) bytes on the wire per delivered copy
 //	server-cpu-COND.png/.svg        (e) server CPU per 1,000 delivered copies
 //	timeline-T-COND-rN.png/.svg     (f) one run's copies over time, drops and stalls marked
@@ -58,7 +58,8 @@
 // the threshold; lost or duplicated copies rising from zero always are.
 //
 // Each transport has one colour in every plot (TransportColor) and a marker shape; dashes tell
-// apart series of one transport (p50 solid, p99 dashed; stalls solid, collateral dashed) and
+// apart series of one transport (p50 solid, p99 dashed; stalls solid, collateral dashed, system
+// dotted, drawn only when a run had system stalls) and
 // theory lines are grey, each kind with its own dashes.
 //
 // Package resultstest makes seeded synthetic files for tests of everything here.

@@ -307,8 +307,8 @@ func repeatsNote(f *File) string {
 	return fmt.Sprintf("bars: min–max over %d repeats", n)
 }
 
-// plotStallsVsLoss: (c) stalled copies (solid) and collateral ones (dashed) per 1,000
-// delivered copies, against loss.
+// plotStallsVsLoss: (c) stalled copies (solid), collateral ones (dashed) and, when any run had
+// them, system ones (dotted) per 1,000 delivered copies, against loss.
 func plotStallsVsLoss(f *File, s sweep) (Figure, error) {
 	p := newPlot(fmt.Sprintf("%s: stalls against loss, %s", scenarioName(f), s), "configured loss per direction (%)", "stalled copies per 1,000 delivered")
 	leg := newLegend()
@@ -316,12 +316,18 @@ func plotStallsVsLoss(f *File, s sweep) (Figure, error) {
 	span := losses[len(losses)-1] - losses[0]
 	ts := Transports(f)
 	hi := 0.0
+	type series struct {
+		of     func(*Run) int64
+		dashes []vg.Length
+	}
+	kinds := []series{{func(r *Run) int64 { return r.Stalls.Count }, solid}, {func(r *Run) int64 { return r.Stalls.Collateral }, dashed}}
+	system := hasSystemStalls(f)
+	if system {
+		kinds = append(kinds, series{func(r *Run) int64 { return r.Stalls.System }, dotted})
+	}
 	for i, t := range ts {
 		any := false
-		for _, q := range []struct {
-			of     func(*Run) int64
-			dashes []vg.Length
-		}{{func(r *Run) int64 { return r.Stalls.Count }, solid}, {func(r *Run) int64 { return r.Stalls.Collateral }, dashed}} {
+		for _, q := range kinds {
 			ofRun := func(r *Run) (float64, bool) {
 				if r.Delivered <= 0 {
 					return 0, false
@@ -354,17 +360,36 @@ func plotStallsVsLoss(f *File, s sweep) (Figure, error) {
 	}
 	leg.Add("all stalls", swatch{color: theoryColor, line: true})
 	leg.Add("collateral (head-of-line)", swatch{color: theoryColor, line: true, dashes: dashed})
+	caption := "A stall is a copy later than its transport's no-loss p99 plus one RTT; collateral stalls lost none of their own packets: they waited behind another message's loss (head-of-line blocking)."
+	if system {
+		leg.Add("system (the machine)", swatch{color: theoryColor, line: true, dashes: dotted})
+		caption += " System stalls (dotted) lost none of their own packets either but were late together with many senders' messages across many sessions: the machine (a server or lab short of CPU) delayed them, not the network."
+	}
 	if len(f.Summary) > 0 {
 		leg.Add("bars on all stalls: 95% CI", swatch{})
 		leg.Add("(bootstrap: sessions, messages)", swatch{})
-		leg.Add("collateral: "+repeatsNote(f), swatch{})
+		if system {
+			leg.Add("collateral, system: "+repeatsNote(f), swatch{})
+		} else {
+			leg.Add("collateral: "+repeatsNote(f), swatch{})
+		}
 	} else {
 		leg.Add(repeatsNote(f), swatch{})
 	}
 	p.Y.Min, p.Y.Max = 0, math.Max(hi*1.1, 1)
 	p.X.Min, p.X.Max = losses[0]-span*0.06, losses[len(losses)-1]+span*0.06
 	p.X.Tick.Marker = valueTicks(losses, "%")
-	return render("stalls-vs-loss-"+sweepSlug(s), "A stall is a copy later than its transport's no-loss p99 plus one RTT; collateral stalls lost none of their own packets: they waited behind another message's loss (head-of-line blocking).", p, leg)
+	return render("stalls-vs-loss-"+sweepSlug(s), caption, p, leg)
+}
+
+// hasSystemStalls reports whether any run had system stalls (the figures then show them).
+func hasSystemStalls(f *File) bool {
+	for _, r := range f.Runs {
+		if r.Stalls.System > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func sweepSlug(s sweep) string {
@@ -516,14 +541,14 @@ func timelineRunsOn(f *File, stack string) []*Run {
 	return out
 }
 
-// plotTimeline: (f) one run's copies, latency against send time, drops as ticks, stalls
-// and head-of-line stalls marked.
+// plotTimeline: (f) one run's copies, latency against send time, drops as ticks, stalls,
+// head-of-line stalls and system stalls marked.
 func plotTimeline(f *File, r *Run) (Figure, error) {
 	p := newPlot(fmt.Sprintf("%s: timeline of %s at %s (repeat %d)", scenarioName(f), r.Transport, r.Cond(), r.Repeat),
 		"scheduled send time (s since the measured window began)", "latency of the copy (ms)")
 	leg := newLegend()
 	col := TransportColor(r.Transport)
-	var plain, own, hol plotter.XYs
+	var plain, own, hol, system plotter.XYs
 	hi, tmax := 0.0, 0.0
 	// Every stall is drawn; ordinary copies are thinned evenly past maxTimelinePoints (the
 	// picture is the same and the SVG stays small).
@@ -550,6 +575,8 @@ func plotTimeline(f *File, r *Run) (Figure, error) {
 			}
 		}
 		switch {
+		case s.System:
+			system = append(system, xy)
 		case s.HOL:
 			hol = append(hol, xy)
 		case s.Stall:
@@ -593,6 +620,9 @@ func plotTimeline(f *File, r *Run) (Figure, error) {
 		p.Add(ring)
 		leg.Add("ringed: head-of-line", ring)
 	}
+	if err := scatter(system, draw.GlyphStyle{Color: systemColor, Radius: vg.Points(3), Shape: draw.SquareGlyph{}}, "system stall (the machine, no loss)"); err != nil {
+		return Figure{}, err
+	}
 	hline := func(y float64, label string, dashes []vg.Length) {
 		if y <= 0 || math.IsNaN(y) {
 			return
@@ -621,8 +651,11 @@ func plotTimeline(f *File, r *Run) (Figure, error) {
 	}
 	p.X.Min, p.X.Max = 0, math.Max(tmax, 1e-3)
 	p.Y.Min, p.Y.Max = 0, hi*1.08
-	return render(fmt.Sprintf("timeline-%s-%s-r%d", r.Transport, r.Cond().Slug(), r.Repeat),
-		"Every sampled copy of one run. Ticks at the bottom are dropped packets; copies that stalled although none of their own packets was lost (ringed) waited behind another message's loss.", p, leg)
+	caption := "Every sampled copy of one run. Ticks at the bottom are dropped packets; copies that stalled although none of their own packets was lost (ringed) waited behind another message's loss."
+	if len(system) > 0 {
+		caption += " Grey squares are system stalls: no loss of their own either, but late together with many senders' messages across many sessions (vertical bands): the machine delayed them, not the network."
+	}
+	return render(fmt.Sprintf("timeline-%s-%s-r%d", r.Transport, r.Cond().Slug(), r.Repeat), caption, p, leg)
 }
 
 // fractionTicks mark 0 to 1 by tenths, labelled every fifth.

@@ -60,6 +60,7 @@ var (
 	theoryColor = color.RGBA{R: 0x66, G: 0x66, B: 0x66, A: 0xff}
 	dropColor   = color.RGBA{R: 0xB0, G: 0x00, B: 0x20, A: 0xff}
 	holColor    = color.RGBA{R: 0x00, G: 0x00, B: 0x00, A: 0xff}
+	systemColor = color.RGBA{R: 0x88, G: 0x88, B: 0x88, A: 0xff} // system stalls: grey, not the transport's colour
 )
 
 // TransportColor is the transport's colour in every plot; unknown transports get a stable

@@ -22,6 +22,7 @@ type reportData struct {
 	Figures  []Figure
 	Facts    [][2]string // machine, versions and provenance, label -> value
 	RSS      bool        // some run measured server memory per session: show the column
+	System   bool        // some run had system stalls: show their column
 	CI       bool        // the file has a summary: intervals in the table
 	Cluster  []Run       // runs on several server nodes (scenario nodes > 1)
 	// Stack says the TCP/IP stack(s) the runs used, for the header.
@@ -85,6 +86,7 @@ func newReportData(f *File, figs []Figure) reportData {
 	}
 	for _, r := range d.Rows {
 		d.RSS = d.RSS || r.RSSPerSess > 0
+		d.System = d.System || r.System > 0
 		d.CI = d.CI || r.CI
 	}
 	for _, r := range f.Runs {
@@ -210,6 +212,12 @@ var funcs = map[string]any{
 		}
 		return fmt.Sprintf(" (%.0f%%)", 100*float64(r.Collateral)/float64(r.Stalls))
 	},
+	"syspct": func(r Row) string {
+		if r.Stalls == 0 {
+			return ""
+		}
+		return fmt.Sprintf(" (%.0f%%)", 100*float64(r.System)/float64(r.Stalls))
+	},
 }
 
 var htmlReport = htmltemplate.Must(htmltemplate.New("report.html").Funcs(funcs).Parse(`<!doctype html>
@@ -243,10 +251,10 @@ dd{margin:0}
 <ul>{{range .Reading}}<li>{{.}}</li>
 {{end}}</ul>
 <h2>Summary</h2>
-<p>{{if .CI}}p50 and p99: every copy of all repeats pooled, with the 95% confidence interval in brackets (a bootstrap over sessions and messages: docs/METRICS.md); stall rate likewise{{else}}Medians over repeats for latency (no intervals: the file has no summary){{end}}; sums over repeats for counts; means for bytes and CPU (– where not measured). Later than 200 / 400 ms: the share of every delivered copy (all repeats) that arrived later than that, end to end. Stalls: copies later than the transport's no-loss p99 plus one RTT; collateral ones (head-of-line) lost none of their own packets.</p>
+<p>{{if .CI}}p50 and p99: every copy of all repeats pooled, with the 95% confidence interval in brackets (a bootstrap over sessions and messages: docs/METRICS.md); stall rate likewise{{else}}Medians over repeats for latency (no intervals: the file has no summary){{end}}; sums over repeats for counts; means for bytes and CPU (– where not measured). Later than 200 / 400 ms: the share of every delivered copy (all repeats) that arrived later than that, end to end. Stalls: copies later than the transport's no-loss p99 plus one RTT; collateral ones (head-of-line) lost none of their own packets and waited behind another's loss{{if .System}}; system ones lost none of their own packets either but were late together with many senders' messages across many sessions: the machine (a server or lab short of CPU) delayed them, not the network{{end}}.</p>
 <table>
-<tr><th class="l">transport</th><th class="l">condition</th><th>repeats</th><th>p50 ms</th><th>p99 ms</th>{{if .CI}}<th>stall rate (95% CI)</th>{{end}}<th>later than 200 ms</th><th>later than 400 ms</th><th>lost</th><th>dup</th><th>stalls</th><th>collateral</th><th>bytes/msg</th><th>server µs/msg</th>{{if .RSS}}<th>server KB/session</th>{{end}}<th>lab CPU</th><th class="l">warnings</th></tr>
-{{range .Rows}}<tr{{if .Warnings}} class="warn"{{end}}><td class="l"><span class="swatch" style="background:{{color .Transport}}"></span>{{.Transport}}</td><td class="l">{{cond .Cond}}</td><td>{{.Repeats}}</td><td>{{num .P50}}<small>{{ci .P50CI .CI}}</small></td><td>{{num .P99}}<small>{{ci .P99CI .CI}}</small></td>{{if $.CI}}<td>{{if .CI}}{{late .PooledStallRate}} <small>({{cipct .StallRateCI95}})</small>{{end}}</td>{{end}}<td><b>{{late .Late200}}</b></td><td>{{late .Late400}}</td><td>{{int .Lost}}</td><td>{{int .Duplicates}}</td><td>{{int .Stalls}}</td><td>{{int .Collateral}}{{holpct .}}</td><td>{{measured .BytesPerMsg}}</td><td>{{measured .CPUUSPerMsg}}</td>{{if $.RSS}}<td>{{kb .RSSPerSess}}</td>{{end}}<td>{{share .LabCPUShare}}</td><td class="rowwarn">{{range .Warnings}}⚠ {{.}}<br>{{end}}</td></tr>
+<tr><th class="l">transport</th><th class="l">condition</th><th>repeats</th><th>p50 ms</th><th>p99 ms</th>{{if .CI}}<th>stall rate (95% CI)</th>{{end}}<th>later than 200 ms</th><th>later than 400 ms</th><th>lost</th><th>dup</th><th>stalls</th><th>collateral</th>{{if .System}}<th>system</th>{{end}}<th>bytes/msg</th><th>server µs/msg</th>{{if .RSS}}<th>server KB/session</th>{{end}}<th>lab CPU</th><th class="l">warnings</th></tr>
+{{range .Rows}}<tr{{if .Warnings}} class="warn"{{end}}><td class="l"><span class="swatch" style="background:{{color .Transport}}"></span>{{.Transport}}</td><td class="l">{{cond .Cond}}</td><td>{{.Repeats}}</td><td>{{num .P50}}<small>{{ci .P50CI .CI}}</small></td><td>{{num .P99}}<small>{{ci .P99CI .CI}}</small></td>{{if $.CI}}<td>{{if .CI}}{{late .PooledStallRate}} <small>({{cipct .StallRateCI95}})</small>{{end}}</td>{{end}}<td><b>{{late .Late200}}</b></td><td>{{late .Late400}}</td><td>{{int .Lost}}</td><td>{{int .Duplicates}}</td><td>{{int .Stalls}}</td><td>{{int .Collateral}}{{holpct .}}</td>{{if $.System}}<td>{{int .System}}{{syspct .}}</td>{{end}}<td>{{measured .BytesPerMsg}}</td><td>{{measured .CPUUSPerMsg}}</td>{{if $.RSS}}<td>{{kb .RSSPerSess}}</td>{{end}}<td>{{share .LabCPUShare}}</td><td class="rowwarn">{{range .Warnings}}⚠ {{.}}<br>{{end}}</td></tr>
 {{end}}</table>
 {{if .Cluster}}<h2>Cluster</h2>
 <p>Latency of copies whose sender was on another node than the recipient (cross-node) and on the same node; the Redis server's CPU in the measured window. Server figures above add up every node.</p>
@@ -288,11 +296,11 @@ var mdReport = texttemplate.Must(texttemplate.New("report.md").Funcs(funcs).Pars
 {{end}}
 ## Summary
 
-{{if .CI}}p50 and p99: every copy of all repeats pooled, with the 95% confidence interval in brackets (a bootstrap over sessions and messages: docs/METRICS.md); stall rate likewise{{else}}Medians over repeats for latency (no intervals: the file has no summary){{end}}; sums over repeats for counts; means for bytes and CPU (– where not measured). Later than 200 / 400 ms: the share of every delivered copy (all repeats) that arrived later than that, end to end.
+{{if .CI}}p50 and p99: every copy of all repeats pooled, with the 95% confidence interval in brackets (a bootstrap over sessions and messages: docs/METRICS.md); stall rate likewise{{else}}Medians over repeats for latency (no intervals: the file has no summary){{end}}; sums over repeats for counts; means for bytes and CPU (– where not measured). Later than 200 / 400 ms: the share of every delivered copy (all repeats) that arrived later than that, end to end. Stalls: copies later than the transport's no-loss p99 plus one RTT; collateral ones (head-of-line) lost none of their own packets and waited behind another's loss{{if .System}}; system ones lost none of their own packets either but were late together with many senders' messages across many sessions: the machine (a server or lab short of CPU) delayed them, not the network{{end}}.
 
-| transport | condition | repeats | p50 ms | p99 ms |{{if .CI}} stall rate (95% CI) |{{end}} later than 200 ms | later than 400 ms | lost | dup | stalls | collateral | bytes/msg | server µs/msg |{{if .RSS}} server KB/session |{{end}} lab CPU | warnings |
-| --- | --- | ---: | ---: | ---: |{{if .CI}} ---: |{{end}} ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |{{if .RSS}} ---: |{{end}} ---: | --- |
-{{range .Rows}}| {{.Transport}} | {{cond .Cond}} | {{.Repeats}} | {{num .P50}}{{ci .P50CI .CI}} | {{num .P99}}{{ci .P99CI .CI}} |{{if $.CI}} {{if .CI}}{{late .PooledStallRate}} ({{cipct .StallRateCI95}}){{end}} |{{end}} **{{late .Late200}}** | {{late .Late400}} | {{int .Lost}} | {{int .Duplicates}} | {{int .Stalls}} | {{int .Collateral}}{{holpct .}} | {{measured .BytesPerMsg}} | {{measured .CPUUSPerMsg}} |{{if $.RSS}} {{kb .RSSPerSess}} |{{end}} {{share .LabCPUShare}} | {{range .Warnings}}⚠ {{mdcell .}} {{end}}|
+| transport | condition | repeats | p50 ms | p99 ms |{{if .CI}} stall rate (95% CI) |{{end}} later than 200 ms | later than 400 ms | lost | dup | stalls | collateral |{{if .System}} system |{{end}} bytes/msg | server µs/msg |{{if .RSS}} server KB/session |{{end}} lab CPU | warnings |
+| --- | --- | ---: | ---: | ---: |{{if .CI}} ---: |{{end}} ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |{{if .System}} ---: |{{end}}{{if .RSS}} ---: |{{end}} ---: | --- |
+{{range .Rows}}| {{.Transport}} | {{cond .Cond}} | {{.Repeats}} | {{num .P50}}{{ci .P50CI .CI}} | {{num .P99}}{{ci .P99CI .CI}} |{{if $.CI}} {{if .CI}}{{late .PooledStallRate}} ({{cipct .StallRateCI95}}){{end}} |{{end}} **{{late .Late200}}** | {{late .Late400}} | {{int .Lost}} | {{int .Duplicates}} | {{int .Stalls}} | {{int .Collateral}}{{holpct .}} |{{if $.System}} {{int .System}}{{syspct .}} |{{end}} {{measured .BytesPerMsg}} | {{measured .CPUUSPerMsg}} |{{if $.RSS}} {{kb .RSSPerSess}} |{{end}} {{share .LabCPUShare}} | {{range .Warnings}}⚠ {{mdcell .}} {{end}}|
 {{end}}
 {{if .Cluster}}## Cluster
 

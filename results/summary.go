@@ -18,7 +18,8 @@ type Row struct {
 	OutOfOrder  int64
 	Delivered   int64
 	Stalls      int64
-	Collateral  int64
+	Collateral  int64   // head-of-line stalls: no loss of their own, behind another's
+	System      int64   // system stalls: no loss of their own, the machine delayed them
 	BytesPerMsg float64 // mean over repeats
 	CPUUSPerMsg float64 // mean over repeats
 	RSSPerSess  float64 // bytes, mean over repeats; 0 = not measured
@@ -96,6 +97,7 @@ func SummaryRows(f *File) []Row {
 			r.Delivered += run.Delivered
 			r.Stalls += run.Stalls.Count
 			r.Collateral += run.Stalls.Collateral
+			r.System += run.Stalls.System
 			r.LabCPUShare = math.Max(r.LabCPUShare, run.Lab.CPUShare)
 			for _, w := range run.Warnings {
 				msg := w
@@ -283,8 +285,12 @@ func Reading(f *File) []string {
 				clean = append(clean, r.Transport)
 				continue
 			}
-			stalled = append(stalled, fmt.Sprintf("%s %s (%s of %s delivered, %.0f%% head-of-line)",
-				r.Transport, group3(r.Stalls), shareOf(r.Stalls, r.Delivered), group3(r.Delivered), 100*float64(r.Collateral)/float64(r.Stalls)))
+			sys := ""
+			if r.System > 0 {
+				sys = fmt.Sprintf(", %.0f%% system: the machine, not the network", 100*float64(r.System)/float64(r.Stalls))
+			}
+			stalled = append(stalled, fmt.Sprintf("%s %s (%s of %s delivered, %.0f%% head-of-line%s)",
+				r.Transport, group3(r.Stalls), shareOf(r.Stalls, r.Delivered), group3(r.Delivered), 100*float64(r.Collateral)/float64(r.Stalls), sys))
 		}
 		s := ""
 		if len(stalled) > 0 {
@@ -298,6 +304,18 @@ func Reading(f *File) []string {
 		if s != "" {
 			out = append(out, s+".")
 		}
+	}
+
+	// System stalls, at any loss: the machine delayed them, so the figures of their runs carry
+	// a delay that is not the transport's.
+	var sys []string
+	for _, r := range rows {
+		if r.System > 0 {
+			sys = append(sys, fmt.Sprintf("%s at %s %s of %s delivered", r.Transport, lossPhrase(r.Cond), group3(r.System), group3(r.Delivered)))
+		}
+	}
+	if len(sys) > 0 {
+		out = append(out, "Copies late together across many sessions with no loss of their own (system stalls: the machine, not the network, delayed them; see the warnings): "+strings.Join(sys, "; ")+". Those runs' latency and stall figures include a delay that is not the transport's.")
 	}
 
 	// Cost: bytes and CPU at the lowest loss of each delay.
