@@ -455,7 +455,8 @@ func (pt *point) audit(run *results.Run, d *driven, noLossP99 float64) {
 		}
 	}
 	stalled := map[copyKey]stallKind{}
-	sys := systemStalls(arrivals)
+	lossless := len(d.drops) == 0 && d.unrecorded == 0 && pt.prof.Jitter == 0 && pt.prof.Rate == 0
+	sys := systemStalls(arrivals, lossless)
 	sysSessions := map[int32]bool{}
 	var sysFrom, sysTo time.Duration
 	for i, a := range arrivals {
@@ -513,7 +514,7 @@ func (pt *point) audit(run *results.Run, d *driven, noLossP99 float64) {
 	run.Warnings = append(run.Warnings, labWarnings(*run, a, d.unrecorded, pt.opt.InProcess, pt.nw, pt.hosts, pt.srvHost)...)
 	if run.Stalls.System > 0 {
 		run.Warnings = append(run.Warnings, systemWarning(int(run.Stalls.System), len(sysSessions),
-			(sysFrom-winStart).Seconds(), (sysTo-winStart).Seconds(), run.Server.SchedulerMS, run.Lab.SchedulerMS))
+			(sysFrom-winStart).Seconds(), (sysTo-winStart).Seconds(), run.Server.SchedulerMS, run.Lab.SchedulerMS, lossless))
 	}
 	if err := d.end.serverErr; err != nil {
 		run.Warnings = append(run.Warnings, fmt.Sprintf("the server's figures could not be read (%v): its CPU, memory, requests and QUIC loss trace are missing, so QUIC stalls count as head-of-line", err))

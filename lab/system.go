@@ -29,6 +29,12 @@ import (
 //     distinct messages arriving in it (one sender's upstream head of line is one sender; a few
 //     senders' coincident upstream losses in a busy window are a small share of its messages);
 //   - every free stall arriving in a system window is a system stall; own-loss stalls stay own.
+//
+// And when the link lost nothing at all in the measured window (no drop in a complete trace)
+// and neither delays nor queues packets on its own (no jitter, no rate limit), no stall can be
+// head of line: there was no loss to wait behind, so every free stall is a system stall (at 0%
+// loss under a loaded CPU, one message late in every session of its room is otherwise one
+// sender, which the window rule leaves to head of line).
 const (
 	systemBin       = 50 * time.Millisecond
 	systemSenders   = 3
@@ -47,10 +53,17 @@ type arrival struct {
 
 func (a arrival) free() bool { return a.stall && !a.own }
 
-// systemStalls says, for each copy, whether it is a system stall (always a free stall).
-func systemStalls(as []arrival) []bool {
+// systemStalls says, for each copy, whether it is a system stall (always a free stall); lossless
+// says the link lost nothing and neither delayed nor queued packets on its own (see above).
+func systemStalls(as []arrival, lossless bool) []bool {
 	out := make([]bool, len(as))
 	if len(as) == 0 {
+		return out
+	}
+	if lossless {
+		for i, a := range as {
+			out[i] = a.free()
+		}
 		return out
 	}
 	copies, free := map[int32]int{}, map[int32]int{}
@@ -115,13 +128,18 @@ func systemStalls(as []arrival) []bool {
 func bin(recv time.Duration) int { return int(max(0, recv/systemBin)) }
 
 // systemWarning is the run's warning when some of its stalls were system stalls: n copies in
-// sessions sessions, the first and last arriving from and to seconds into the measured window.
-func systemWarning(n, sessions int, from, to float64, serverSched, labSched float64) string {
+// sessions sessions, the first and last arriving from and to seconds into the measured window;
+// lossless when the link lost nothing (every free stall is then a system stall).
+func systemWarning(n, sessions int, from, to float64, serverSched, labSched float64, lossless bool) string {
 	sched := fmt.Sprintf("the lab's scheduler p99 %.1f ms", labSched)
 	if serverSched > 0 {
 		sched = fmt.Sprintf("the server process's scheduler p99 %.1f ms, %s", serverSched, sched)
 	}
-	return fmt.Sprintf("%d copies were late together across %d sessions with no loss of their own (arriving %.1f-%.1f s into the window): the machine, not the network, delayed them (the server process or the lab fell behind; %s); they are counted as system stalls, not head-of-line", n, sessions, from, to, sched)
+	why := "late together across %d sessions with no loss of their own"
+	if lossless {
+		why = "late across %d sessions on a link that lost nothing in this run (none could wait behind a loss)"
+	}
+	return fmt.Sprintf("%d copies were "+why+" (arriving %.1f-%.1f s into the window): the machine, not the network, delayed them (the server process or the lab fell behind; %s); they are counted as system stalls, not head-of-line", n, sessions, from, to, sched)
 }
 
 // stallKind is what delayed a stalled copy.

@@ -43,7 +43,7 @@ type tally struct{ own, hol, system int }
 
 func classify(t *testing.T, as []arrival) tally {
 	t.Helper()
-	sys := systemStalls(as)
+	sys := systemStalls(as, false)
 	var n tally
 	for i, a := range as {
 		switch {
@@ -166,6 +166,33 @@ func TestSystemStallsBusyWindow(t *testing.T) {
 	}}.arrivals())
 	if n.system != 0 || n.hol != 30 {
 		t.Errorf("three upstream losses among 100 messages of a window: %+v, want 30 head-of-line, none system", n)
+	}
+}
+
+// On a link that lost nothing, no stall can be head of line: even one message late in every
+// session (one sender, which the window rule leaves alone) is a system stall.
+func TestSystemStallsLossless(t *testing.T) {
+	as := synthRun{sessions: 40, rooms: 1, msgs: 300, gap: 10 * time.Millisecond, late: func(i, s int) (time.Duration, bool) {
+		if i == 150 {
+			return 150 * time.Millisecond, false
+		}
+		return 0, false
+	}}.arrivals()
+	if n := classify(t, as); n.system != 0 || n.hol != 40 {
+		t.Errorf("one message late everywhere, with losses on the link: %+v, want 40 head-of-line", n)
+	}
+	sys := systemStalls(as, true)
+	n := 0
+	for i, a := range as {
+		if sys[i] != a.free() {
+			t.Fatalf("lossless: copy %+v system %v", a, sys[i])
+		}
+		if sys[i] {
+			n++
+		}
+	}
+	if n != 40 {
+		t.Errorf("lossless: %d system stalls, want 40", n)
 	}
 }
 
