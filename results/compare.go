@@ -16,13 +16,28 @@ var DefaultCompareMetrics = []string{"p50", "p99", "bytes_per_msg", "cpu_us_per_
 // ErrNoCommonRuns is returned by Compare when the two files share no transport and condition.
 var ErrNoCommonRuns = errors.New("results: the two files have no runs in common")
 
+// HarnessLateLimit is the harness lateness (HarnessLateness, ms) above which a run's stall rate
+// is no evidence of a change: past it the lab warns that its senders fell behind the schedule,
+// and copies late together for that can stall in every session (a stall is a copy later than
+// the no-loss p99 plus one RTT).
+const HarnessLateLimit = 10.0
+
+// DefaultStallFloor is the smallest rise (or fall) of the stall rate that can be a verdict, as a
+// fraction of the delivered copies: 0.5 percentage points. A stall rate that goes from 0 to
+// 0.05% at 0% loss (a few copies late on a loaded machine) is a change beyond any relative
+// threshold, but not one to fail a build on.
+const DefaultStallFloor = 0.005
+
 // CompareOptions tune Compare. The zero value means: DefaultCompareMetrics, a 10% threshold,
-// alpha 0.05.
+// alpha 0.05, the DefaultStallFloor.
 type CompareOptions struct {
 	Threshold float64  // a change smaller than this fraction is never a verdict (0.1 = 10%)
 	Metrics   []string // metric names (see Metrics)
 	Alpha     float64  // significance level of the tests
 	Seed      uint64   // of the bootstrap
+	// StallFloor is the smallest absolute change of the stall rate that can be a verdict, a
+	// fraction (0.005 = 0.5 percentage points); 0 means DefaultStallFloor, a negative value none.
+	StallFloor float64
 }
 
 // Verdict of one comparison.
@@ -48,11 +63,71 @@ type Change struct {
 	Key
 	Metric    Metric
 	Base, New Summary // over repeats
-	Delta     float64 // (new - base) / base of the medians; +Inf when base is 0 and new is not
-	P         float64 // of the test; NaN when none was possible
-	Method    string  // "U" (Mann-Whitney on repeats), "bootstrap" (per-copy samples), "count" (a rise from zero)
-	Verdict   Verdict
-	Note      string // why the verdict: "n too small", "within threshold", "p=0.40", "was 0"
+	// Delta is (new - base) / base of the figures compared: the medians over repeats, or with
+	// Method "CI" the summaries' pooled figures; +Inf when base is 0 and new is not.
+	Delta float64
+	P     float64 // of the test; NaN when none was possible
+	// Method is how the verdict was reached: "CI" (the two files' 95% intervals from their
+	// summaries), "U" (Mann-Whitney on repeats), "bootstrap" (per-copy samples), "count" (a
+	// rise from zero).
+	Method  string
+	Verdict Verdict
+	Note    string // why the verdict: "n too small", "within threshold", "p=0.40", "was 0", "intervals overlap"
+	// With Method "CI": each file's pooled figure of the point and its 95% interval, in the
+	// metric's unit (the stall rate in %).
+	BaseFigure, NewFigure float64
+	BaseCI, NewCI         [2]float64
+	// Lateness is, for a latency with Method "CI", how late the harness itself was in the run
+	// the verdict had to see past (HarnessLateness: the new one for a rise, the base one for a
+	// fall), in ms; 0 when it did not matter.
+	Lateness float64
+}
+
+// Figures are the two figures a person reads: with Method "CI" the summaries' pooled figures,
+// else Shown of Base and New.
+func (ch Change) Figures() (base, new float64) {
+	if ch.Method == "CI" {
+		return ch.BaseFigure, ch.NewFigure
+	}
+	return ch.Shown(ch.Base), ch.Shown(ch.New)
+}
+
+// Line says the change in one line, for the lines of a regression: "p99 46.7 [45.9-47.6] ->
+// 146 [140-151] ms, intervals apart, +213%" (the intervals when Method is "CI"), "lost 0
+// copies -> 2 copies, was 0", "p50 42.1 ms -> 68.3 ms, U p=0.002, +62.2%". The caller names
+// the transport and condition (Key).
+func (ch Change) Line() string {
+	unit := ""
+	if ch.Metric.Unit != "" {
+		unit = " " + ch.Metric.Unit
+	}
+	var b strings.Builder
+	b.WriteString(ch.Metric.Name + " ")
+	if ch.Method == "CI" {
+		fmt.Fprintf(&b, "%s -> %s%s", figureCI(ch.BaseFigure, ch.BaseCI), figureCI(ch.NewFigure, ch.NewCI), unit)
+	} else {
+		bv, nv := ch.Figures()
+		fmt.Fprintf(&b, "%s%s -> %s%s", lineNum(bv, ch.Base.N), unit, lineNum(nv, ch.New.N), unit)
+	}
+	if why := verdictWhy(ch); len(why) > 0 {
+		b.WriteString(", " + strings.Join(why, ", "))
+	}
+	if !math.IsNaN(ch.Delta) && ch.Delta != 0 {
+		b.WriteString(", " + deltaCell(ch.Delta))
+	}
+	return b.String()
+}
+
+func lineNum(x float64, n int) string {
+	if n == 0 {
+		return "–"
+	}
+	return num(x)
+}
+
+// figureCI is a figure with its interval: "46.7 [45.9-47.6]".
+func figureCI(x float64, ci [2]float64) string {
+	return fmt.Sprintf("%s [%s-%s]", num(x), num(ci[0]), num(ci[1]))
 }
 
 // Comparison is the result of Compare.
@@ -76,15 +151,21 @@ func (c *Comparison) Regressions() []Change {
 
 // Compare compares new against base, group by group (transport, delay, loss, burst), metric by
 // metric. Every metric is lower-is-better. A change is a regression or an improvement only
-// when it is beyond noise (Mann-Whitney U on the repeat values, p < alpha; with too few
-// repeats for that, a bootstrap over the per-copy latency samples for latency metrics) AND
-// beyond the threshold; lost or duplicated copies rising from zero are always a regression.
+// when it is beyond noise AND beyond the threshold (for the stall rate also beyond the stall
+// floor, in percentage points); lost or duplicated copies rising from zero are always a
+// regression. Beyond noise means: for p50, p99 and stall_rate when both files have the point
+// in their summary, that the two 95% intervals are apart (the new one wholly above the base
+// one, or wholly below); otherwise Mann-Whitney U on the repeat values, p < alpha, and with
+// too few repeats for that a bootstrap over the per-copy latency samples for latency metrics.
 func Compare(base, new *File, o CompareOptions) (*Comparison, error) {
 	if o.Threshold == 0 {
 		o.Threshold = 0.10
 	}
 	if o.Alpha == 0 {
 		o.Alpha = 0.05
+	}
+	if o.StallFloor == 0 {
+		o.StallFloor = DefaultStallFloor
 	}
 	if len(o.Metrics) == 0 {
 		o.Metrics = DefaultCompareMetrics
@@ -117,7 +198,13 @@ func Compare(base, new *File, o CompareOptions) (*Comparison, error) {
 			continue
 		}
 		seen[b.Key] = true
+		bs, bok := SummaryOf(base, b.Key)
+		ns, nok := SummaryOf(new, b.Key)
 		for _, m := range metrics {
+			if m.Summary != nil && bok && nok && bs.Copies > 0 && ns.Copies > 0 {
+				c.Changes = append(c.Changes, compareIntervals(b, n, m, bs, ns, o))
+				continue
+			}
 			c.Changes = append(c.Changes, compareGroup(b, n, m, o))
 		}
 	}
@@ -153,17 +240,93 @@ func describeKeys(gs []Group) string {
 	return fmt.Sprintf("%s at %s", strings.Join(ts, ", "), strings.Join(cs, "; "))
 }
 
+func relDelta(base, new float64) float64 {
+	switch {
+	case base == 0 && new == 0:
+		return 0
+	case base == 0:
+		return math.Inf(1)
+	}
+	return (new - base) / base
+}
+
+// belowFloor says whether a change of metric m from base to new (in m's unit) is too small in
+// absolute terms to be a verdict: the stall rate's floor, in percentage points.
+func belowFloor(m Metric, base, new float64, o CompareOptions) bool {
+	return m.Name == "stall_rate" && o.StallFloor > 0 && math.Abs(new-base) <= 100*o.StallFloor
+}
+
+func floorNote(o CompareOptions) string {
+	return fmt.Sprintf("below the %s-point floor", num(100*o.StallFloor))
+}
+
+// HarnessLateness is how late the harness itself made the copies of a point's runs, in ms: the
+// worst run's senders' lateness against their schedule (p99 of results.json's
+// lab.send_lag_p99_ms). Latency counts from the scheduled send time, so a send the lab starts
+// late makes all its copies that much later. On a quiet machine it is a few ms; on a machine
+// other work is loading, tens (and the lab warns above 10). It is what every session of a run
+// shares, so the bootstrap's interval does not cover it. The server's own scheduler delay is
+// left out on purpose: a server short of CPU may be the regression itself.
+func HarnessLateness(g Group) float64 {
+	var most float64
+	for _, r := range g.Runs {
+		most = math.Max(most, r.Lab.SendLagP99)
+	}
+	return most
+}
+
+// compareIntervals decides a metric the files' summaries carry: beyond noise only when the
+// two 95% intervals are apart, for a latency by more than the harness's own lateness in the
+// run that got worse (HarnessLateness). The intervals come from the bootstrap over sessions
+// and messages (bootstrap.go); they do not cover what every session of a run shares (a busy
+// machine), which is what that allowance, the threshold and the stall floor are for.
+func compareIntervals(b, n Group, m Metric, bs, ns PointSummary, o CompareOptions) Change {
+	ch := Change{Key: b.Key, Metric: m, Base: Summarize(b.Values(m)), New: Summarize(n.Values(m)), P: math.NaN(), Method: "CI"}
+	ch.BaseFigure, ch.BaseCI = m.Summary(bs)
+	ch.NewFigure, ch.NewCI = m.Summary(ns)
+	ch.Delta = relDelta(ch.BaseFigure, ch.NewFigure)
+	up := ch.NewCI[0] > ch.BaseCI[1]
+	down := ch.NewCI[1] < ch.BaseCI[0]
+	var late float64 // how late the harness was in the run that got worse
+	switch {
+	case up:
+		late = HarnessLateness(n)
+	case down:
+		late = HarnessLateness(b)
+	}
+	side := "new"
+	if down {
+		side = "base"
+	}
+	switch {
+	case !up && !down:
+		ch.Verdict, ch.Note = Same, "intervals overlap"
+	case math.Abs(ch.Delta) <= o.Threshold || (up && ch.Delta < 0) || (down && ch.Delta > 0):
+		ch.Verdict, ch.Note = Same, "intervals apart, within threshold"
+	case belowFloor(m, ch.BaseFigure, ch.NewFigure, o):
+		ch.Verdict, ch.Note = Same, "intervals apart, "+floorNote(o)
+	case m.Unit == "ms" && ((up && ch.NewCI[0] <= ch.BaseCI[1]+late) || (down && ch.NewCI[1]+late >= ch.BaseCI[0])):
+		// A latency: the intervals must be apart by more than the harness's lateness.
+		ch.Lateness = late
+		ch.Verdict, ch.Note = Same, fmt.Sprintf("apart by less than the %s run's harness lateness, %s ms", side, num(late))
+	case m.Unit != "ms" && late > HarnessLateLimit:
+		// The stall rate: no verdict from a run whose harness fell behind.
+		ch.Lateness = late
+		ch.Verdict, ch.Note = Same, fmt.Sprintf("intervals apart, but the %s run's harness was %s ms late (over %s)", side, num(late), num(HarnessLateLimit))
+	case up:
+		ch.Lateness = late
+		ch.Verdict, ch.Note = Regression, "intervals apart"
+	default:
+		ch.Lateness = late
+		ch.Verdict, ch.Note = Improvement, "intervals apart"
+	}
+	return ch
+}
+
 func compareGroup(b, n Group, m Metric, o CompareOptions) Change {
 	bv, nv := b.Values(m), n.Values(m)
 	ch := Change{Key: b.Key, Metric: m, Base: Summarize(bv), New: Summarize(nv), P: math.NaN()}
-	switch {
-	case ch.Base.Median == 0 && ch.New.Median == 0:
-		ch.Delta = 0
-	case ch.Base.Median == 0:
-		ch.Delta = math.Inf(1)
-	default:
-		ch.Delta = (ch.New.Median - ch.Base.Median) / ch.Base.Median
-	}
+	ch.Delta = relDelta(ch.Base.Median, ch.New.Median)
 	beyond := math.Abs(ch.Delta) > o.Threshold
 	verdict := func(p float64) {
 		ch.P = p
@@ -172,6 +335,8 @@ func compareGroup(b, n Group, m Metric, o CompareOptions) Change {
 			ch.Verdict, ch.Note = Same, fmt.Sprintf("p=%.2f", p)
 		case !beyond:
 			ch.Verdict, ch.Note = Same, "within threshold"
+		case belowFloor(m, ch.Base.Median, ch.New.Median, o):
+			ch.Verdict, ch.Note = Same, floorNote(o)
 		case ch.Delta > 0:
 			ch.Verdict = Regression
 		default:
@@ -284,7 +449,11 @@ func (c *Comparison) WriteText(w io.Writer) error {
 			fmt.Fprintf(tw, "%s\n", transport)
 			fmt.Fprintf(tw, "  condition\tmetric\tbase\tnew\tdelta\tverdict\n")
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", ch.Cond, metricHead(ch.Metric), summaryCell(ch.Base, ch.Metric), summaryCell(ch.New, ch.Metric), deltaCell(ch.Delta), verdictCell(ch))
+		bc, nc := summaryCell(ch.Base, ch.Metric), summaryCell(ch.New, ch.Metric)
+		if ch.Method == "CI" {
+			bc, nc = figureCI(ch.BaseFigure, ch.BaseCI), figureCI(ch.NewFigure, ch.NewCI)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", ch.Cond, metricHead(ch.Metric), bc, nc, deltaCell(ch.Delta), verdictCell(ch))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -298,9 +467,13 @@ func (c *Comparison) WriteText(w io.Writer) error {
 			imp++
 		}
 	}
-	fmt.Fprintf(w, "\n%d regression(s), %d improvement(s), %d unchanged or undecided; threshold %s, alpha %g.\n",
-		reg, imp, len(c.Changes)-reg-imp, num(c.Options.Threshold*100)+"%", c.Options.Alpha)
-	fmt.Fprintln(w, "Tests: U = Mann-Whitney on repeat values; bootstrap = per-copy samples (within-run noise only, when repeats are too few); count = lost/duplicates rising from 0 (always a regression).")
+	floor := "none"
+	if c.Options.StallFloor > 0 {
+		floor = num(100*c.Options.StallFloor) + " points"
+	}
+	fmt.Fprintf(w, "\n%d regression(s), %d improvement(s), %d unchanged or undecided; threshold %s, alpha %g, stall-rate floor %s.\n",
+		reg, imp, len(c.Changes)-reg-imp, num(c.Options.Threshold*100)+"%", c.Options.Alpha, floor)
+	fmt.Fprintln(w, "Tests: figures with [LO-HI] are pooled over repeats with their 95% intervals from the files' summaries (bootstrap over sessions and messages): a change only when the intervals are apart, for latency by more than the harness's own lateness in that run (its senders' lag, p99), and no stall-rate verdict from a run whose senders were over 10 ms late; U = Mann-Whitney on repeat values; bootstrap = per-copy samples (within-run noise only, when repeats are too few); count = lost/duplicates rising from 0 (always a regression).")
 	if len(c.BaseOnly) > 0 {
 		fmt.Fprintf(w, "Only in base (not compared): %s.\n", joinKeys(c.BaseOnly))
 	}
@@ -354,8 +527,16 @@ func deltaCell(d float64) string {
 func verdictCell(ch Change) string {
 	var b strings.Builder
 	b.WriteString(string(ch.Verdict))
+	if why := verdictWhy(ch); len(why) > 0 {
+		b.WriteString(" (" + strings.Join(why, ", ") + ")")
+	}
+	return b.String()
+}
+
+// verdictWhy says how the verdict was reached: the test and its p, then the note.
+func verdictWhy(ch Change) []string {
 	var why []string
-	if ch.Method != "" && ch.Method != "count" {
+	if ch.Method != "" && ch.Method != "count" && ch.Method != "CI" {
 		why = append(why, ch.Method)
 		switch {
 		case math.IsNaN(ch.P) || strings.HasPrefix(ch.Note, "p="):
@@ -368,8 +549,5 @@ func verdictCell(ch Change) string {
 	if ch.Note != "" {
 		why = append(why, ch.Note)
 	}
-	if len(why) > 0 {
-		b.WriteString(" (" + strings.Join(why, ", ") + ")")
-	}
-	return b.String()
+	return why
 }

@@ -240,3 +240,257 @@ func TestCompareUnmeasured(t *testing.T) {
 		t.Fatalf("%+v", ch)
 	}
 }
+
+// point is a summary entry of websocket at loss, 20 ms one way: p50, p99 (ms) and the stall
+// rate (a fraction), each with its interval.
+func point(loss float64, p50 float64, p50ci [2]float64, p99 float64, p99ci [2]float64, sr float64, srci [2]float64) results.PointSummary {
+	return results.PointSummary{Transport: "websocket", Loss: loss, DelayMS: 20, Stack: "gvisor", Copies: 5000, Sessions: 40,
+		P50: p50, P50CI95: p50ci, P99: p99, P99CI95: p99ci, StallRate: sr, StallRateCI95: srci}
+}
+
+// A file of websocket at 0% and 2% loss, one repeat, with the given summary.
+func withSummary(seed uint64, scale float64, summary ...results.PointSummary) *results.File {
+	f := resultstest.File(resultstest.Options{Seed: seed, Repeats: 1, Samples: 300, Scale: scale, Transports: []string{"websocket"}, Losses: []float64{0, 0.02}})
+	f.Summary = summary
+	return f
+}
+
+// With a summary on both sides, p50, p99 and the stall rate are decided by the 95% intervals:
+// apart and beyond the threshold (and, for the stall rate, beyond the floor) or nothing.
+func TestCompareIntervals(t *testing.T) {
+	const at0, at2 = "websocket 0% loss, 20 ms one way", "websocket 2% loss, 20 ms one way"
+	base := withSummary(50, 1,
+		point(0, 42.1, [2]float64{41.9, 42.3}, 46.7, [2]float64{45.9, 47.6}, 0, [2]float64{0, 0.0004}),
+		point(0.02, 42.4, [2]float64{42.0, 42.9}, 300, [2]float64{120, 420}, 0.01, [2]float64{0.006, 0.014}))
+	for _, tc := range []struct {
+		name    string
+		next    []results.PointSummary
+		opt     results.CompareOptions
+		want    map[string]results.Verdict // "metric condition" -> verdict
+		notes   map[string]string
+		nRegr   int
+		stderrs []string // Line() of the regressions, in order
+	}{
+		{
+			name: "p99 apart and beyond the threshold, stall rate within the floor",
+			next: []results.PointSummary{
+				point(0, 42.2, [2]float64{41.9, 42.4}, 146, [2]float64{140, 151}, 0.0005, [2]float64{0.00045, 0.001}),
+				point(0.02, 42.5, [2]float64{42.0, 43.0}, 350, [2]float64{150, 500}, 0.012, [2]float64{0.007, 0.016})},
+			opt: results.CompareOptions{Threshold: 0.5},
+			want: map[string]results.Verdict{"p99 " + at0: results.Regression, "p99 " + at2: results.Same, "p50 " + at0: results.Same,
+				"stall_rate " + at0: results.Same, "stall_rate " + at2: results.Same},
+			notes: map[string]string{"p99 " + at0: "intervals apart", "p99 " + at2: "intervals overlap", "p50 " + at0: "intervals overlap",
+				"stall_rate " + at0: "intervals apart, below the 0.5-point floor", "stall_rate " + at2: "intervals overlap"},
+			nRegr:   1,
+			stderrs: []string{"p99 46.7 [45.9-47.6] -> 146 [140-151] ms, intervals apart, +212.6%"},
+		},
+		{
+			name: "apart but within the threshold",
+			next: []results.PointSummary{
+				point(0, 43.5, [2]float64{43.3, 43.7}, 52, [2]float64{50, 54}, 0, [2]float64{0, 0.0004}),
+				point(0.02, 42.4, [2]float64{42.0, 42.9}, 300, [2]float64{120, 420}, 0.01, [2]float64{0.006, 0.014})},
+			opt:   results.CompareOptions{Threshold: 0.5},
+			want:  map[string]results.Verdict{"p50 " + at0: results.Same, "p99 " + at0: results.Same},
+			notes: map[string]string{"p50 " + at0: "intervals apart, within threshold", "p99 " + at0: "intervals apart, within threshold"},
+		},
+		{
+			name: "overlapping intervals are no verdict however far the figures",
+			next: []results.PointSummary{
+				point(0, 42.1, [2]float64{41.9, 42.3}, 46.7, [2]float64{45.9, 47.6}, 0, [2]float64{0, 0.0004}),
+				point(0.02, 42.4, [2]float64{42.0, 42.9}, 900, [2]float64{400, 1500}, 0.03, [2]float64{0.009, 0.05})},
+			want:  map[string]results.Verdict{"p99 " + at2: results.Same, "stall_rate " + at2: results.Same},
+			notes: map[string]string{"p99 " + at2: "intervals overlap", "stall_rate " + at2: "intervals overlap"},
+		},
+		{
+			name: "stall rate apart, beyond the threshold and the floor",
+			next: []results.PointSummary{
+				point(0, 42.1, [2]float64{41.9, 42.3}, 46.7, [2]float64{45.9, 47.6}, 0, [2]float64{0, 0.0004}),
+				point(0.02, 42.4, [2]float64{42.0, 42.9}, 300, [2]float64{120, 420}, 0.04, [2]float64{0.03, 0.05})},
+			opt:     results.CompareOptions{Threshold: 0.5},
+			want:    map[string]results.Verdict{"stall_rate " + at2: results.Regression},
+			nRegr:   1,
+			stderrs: []string{"stall_rate 1 [0.6-1.4] -> 4 [3-5] %, intervals apart, +300.0%"},
+		},
+		{
+			name: "no floor: 0 to 0.05% apart is a regression",
+			next: []results.PointSummary{
+				point(0, 42.1, [2]float64{41.9, 42.3}, 46.7, [2]float64{45.9, 47.6}, 0.0005, [2]float64{0.00045, 0.0008}),
+				point(0.02, 42.4, [2]float64{42.0, 42.9}, 300, [2]float64{120, 420}, 0.01, [2]float64{0.006, 0.014})},
+			opt:   results.CompareOptions{Threshold: 0.5, StallFloor: -1},
+			want:  map[string]results.Verdict{"stall_rate " + at0: results.Regression},
+			nRegr: 1,
+		},
+		{
+			name: "improvement, symmetric",
+			next: []results.PointSummary{
+				point(0, 42.1, [2]float64{41.9, 42.3}, 46.7, [2]float64{45.9, 47.6}, 0, [2]float64{0, 0.0004}),
+				point(0.02, 42.4, [2]float64{42.0, 42.9}, 90, [2]float64{70, 110}, 0.001, [2]float64{0, 0.003})},
+			opt:   results.CompareOptions{Threshold: 0.5},
+			want:  map[string]results.Verdict{"p99 " + at2: results.Improvement, "stall_rate " + at2: results.Improvement},
+			notes: map[string]string{"p99 " + at2: "intervals apart"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.opt
+			o.Metrics = []string{"p50", "p99", "stall_rate", "lost"}
+			c, err := results.Compare(base, withSummary(51, 1, tc.next...), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]results.Change{}
+			for _, ch := range c.Changes {
+				got[ch.Metric.Name+" "+ch.Transport+" "+ch.Cond.String()] = ch
+				if ch.Metric.Name != "lost" && ch.Method != "CI" {
+					t.Errorf("%s %s: method %q, want CI (both files have a summary)", ch.Metric.Name, ch.Cond, ch.Method)
+				}
+			}
+			for k, v := range tc.want {
+				if ch := got[k]; ch.Verdict != v {
+					t.Errorf("%s: %s (%s), want %s", k, ch.Verdict, ch.Note, v)
+				}
+			}
+			for k, n := range tc.notes {
+				if ch := got[k]; ch.Note != n {
+					t.Errorf("%s: note %q, want %q", k, ch.Note, n)
+				}
+			}
+			reg := c.Regressions()
+			if len(reg) != tc.nRegr {
+				t.Fatalf("%d regressions, want %d: %+v", len(reg), tc.nRegr, reg)
+			}
+			for i, want := range tc.stderrs {
+				if line := reg[i].Line(); line != want {
+					t.Errorf("regression line %q, want %q", line, want)
+				}
+			}
+		})
+	}
+
+	// The table shows both intervals and says how it decided.
+	c, err := results.Compare(base, withSummary(51, 1,
+		point(0, 42.2, [2]float64{41.9, 42.4}, 146, [2]float64{140, 151}, 0, [2]float64{0, 0.0004}),
+		point(0.02, 42.4, [2]float64{42.0, 42.9}, 300, [2]float64{120, 420}, 0.01, [2]float64{0.006, 0.014})),
+		results.CompareOptions{Threshold: 0.5, Metrics: []string{"p99"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := c.WriteText(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"0% loss, 20 ms one way  p99 ms  46.7 [45.9-47.6]  146 [140-151]  +212.6%  regression (intervals apart)",
+		"threshold 50%, alpha 0.05, stall-rate floor 0.5 points", "a change only when the intervals are apart"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// Without a summary on both sides the repeat and per-copy tests decide, as before intervals;
+// lost copies from zero stay a regression whatever the summaries say.
+func TestCompareIntervalsFallback(t *testing.T) {
+	same := []results.PointSummary{
+		point(0, 42.1, [2]float64{30, 90}, 46.7, [2]float64{30, 150}, 0, [2]float64{0, 0.0004}),
+		point(0.02, 42.4, [2]float64{30, 90}, 300, [2]float64{30, 900}, 0.01, [2]float64{0, 0.03})}
+	base := withSummary(60, 1, same...)
+	slow := withSummary(61, 2, same...) // twice as slow, but the (wide) intervals overlap
+	o := results.CompareOptions{Metrics: []string{"p50", "lost"}, Threshold: 0.3}
+
+	c, err := results.Compare(base, slow, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch := verdicts(c, "p50")["websocket 0% loss, 20 ms one way"]; ch.Method != "CI" || ch.Verdict != results.Same || ch.Note != "intervals overlap" {
+		t.Fatalf("both with summaries: %+v", ch)
+	}
+	oldBase := withSummary(60, 1) // a file from before summaries
+	oldBase.Summary = nil
+	c, err = results.Compare(oldBase, slow, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := verdicts(c, "p50")["websocket 0% loss, 20 ms one way"]
+	if ch.Method != "bootstrap" || ch.Verdict != results.Regression {
+		t.Fatalf("base without a summary: %+v", ch)
+	}
+	if line := ch.Line(); !strings.HasPrefix(line, "p50 ") || !strings.Contains(line, " ms -> ") || strings.Contains(line, "[") || !strings.Contains(line, "bootstrap") {
+		t.Errorf("fallback line %q", line)
+	}
+
+	lossy := withSummary(61, 1, same...)
+	lossy.Runs[1].Lost = 3
+	c, err = results.Compare(base, lossy, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch := verdicts(c, "lost")["websocket 2% loss, 20 ms one way"]; ch.Verdict != results.Regression || ch.Note != "was 0" || ch.Line() != "lost 0 copies -> 3 copies, was 0, +∞" {
+		t.Fatalf("lost from zero: %+v, %q", ch, ch.Line())
+	}
+}
+
+// A latency interval that rose by less than the harness's own lateness in the new run (a
+// machine other work was loading: the lab's senders late against their schedule) is no
+// verdict: the interval does not cover what every session of a run shares. Neither is a stall
+// rate from a run whose senders were more than 10 ms late.
+func TestCompareIntervalsHarnessLateness(t *testing.T) {
+	base := withSummary(70, 1,
+		point(0, 42.1, [2]float64{41.9, 42.3}, 46.7, [2]float64{45.9, 47.6}, 0, [2]float64{0, 0.0004}),
+		point(0.02, 42.4, [2]float64{42.0, 42.9}, 300, [2]float64{120, 420}, 0.01, [2]float64{0.006, 0.014}))
+	next := func(sendLag, serverSched float64) *results.File {
+		f := withSummary(71, 1,
+			point(0, 42.2, [2]float64{41.9, 42.4}, 124, [2]float64{106, 125}, 0, [2]float64{0, 0.0004}),
+			point(0.02, 42.4, [2]float64{42.0, 42.9}, 300, [2]float64{120, 420}, 0.01, [2]float64{0.006, 0.014}))
+		f.Runs[0].Lab.SendLagP99, f.Runs[0].Server.SchedulerMS = sendLag, serverSched
+		return f
+	}
+	o := results.CompareOptions{Threshold: 0.25, Metrics: []string{"p99"}}
+	for _, tc := range []struct {
+		name         string
+		lag, sched   float64
+		verdict      results.Verdict
+		note         string
+		wantLateness float64
+	}{
+		{"quiet machine", 2, 1.5, results.Regression, "intervals apart", 2},
+		{"senders 81 ms late", 81, 9, results.Same, "apart by less than the new run's harness lateness, 81 ms", 81},
+		// A server short of CPU may be the regression itself: it is no excuse.
+		{"server short of CPU alone", 1, 60, results.Regression, "intervals apart", 1},
+	} {
+		c, err := results.Compare(base, next(tc.lag, tc.sched), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := verdicts(c, "p99")["websocket 0% loss, 20 ms one way"]
+		if ch.Verdict != tc.verdict || ch.Note != tc.note || ch.Lateness != tc.wantLateness {
+			t.Errorf("%s: %s (%s), lateness %g; want %s (%s), %g", tc.name, ch.Verdict, ch.Note, ch.Lateness, tc.verdict, tc.note, tc.wantLateness)
+		}
+	}
+	// The base run's lateness guards an improvement the same way.
+	slowBase := withSummary(70, 1, base.Summary...)
+	slowBase.Runs[0].Lab.SendLagP99 = 80
+	c, err := results.Compare(slowBase, withSummary(71, 1,
+		point(0, 42.1, [2]float64{41.9, 42.3}, 30, [2]float64{28, 31}, 0, [2]float64{0, 0.0004}), base.Summary[1]), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch := verdicts(c, "p99")["websocket 0% loss, 20 ms one way"]; ch.Verdict != results.Same || ch.Note != "apart by less than the base run's harness lateness, 80 ms" {
+		t.Errorf("improvement past a late base: %s (%s)", ch.Verdict, ch.Note)
+	}
+
+	stalls := func(sendLag float64) results.Change {
+		f := withSummary(71, 1, base.Summary[0],
+			point(0.02, 42.4, [2]float64{42.0, 42.9}, 300, [2]float64{120, 420}, 0.04, [2]float64{0.03, 0.05}))
+		f.Runs[1].Lab.SendLagP99 = sendLag
+		c, err := results.Compare(base, f, results.CompareOptions{Threshold: 0.25, Metrics: []string{"stall_rate"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return verdicts(c, "stall_rate")["websocket 2% loss, 20 ms one way"]
+	}
+	if ch := stalls(9); ch.Verdict != results.Regression {
+		t.Errorf("stall rate 1%% -> 4%%, senders 9 ms late: %s (%s)", ch.Verdict, ch.Note)
+	}
+	if ch := stalls(24); ch.Verdict != results.Same || ch.Note != "intervals apart, but the new run's harness was 24 ms late (over 10)" {
+		t.Errorf("stall rate 1%% -> 4%%, senders 24 ms late: %s (%s)", ch.Verdict, ch.Note)
+	}
+}

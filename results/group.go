@@ -286,13 +286,19 @@ type Metric struct {
 	Of    func(*Run) float64
 	// Count metrics (lost, duplicates) are integers where any rise from zero matters.
 	Count bool
+	// Summary reads the metric from a point's summary (results.json's "summary", issue 11):
+	// the figure of every copy of all repeats pooled and its 95% interval, in Unit. Nil for
+	// the metrics the summary does not carry (all but p50, p99 and stall_rate).
+	Summary func(PointSummary) (figure float64, ci95 [2]float64)
 }
 
 // Metrics are the figures `lab compare` and `lab history` know, by name.
 var Metrics = []Metric{
-	{Name: "p50", Label: "p50 latency", Unit: "ms", Of: func(r *Run) float64 { return r.Latency.P50 }},
+	{Name: "p50", Label: "p50 latency", Unit: "ms", Of: func(r *Run) float64 { return r.Latency.P50 },
+		Summary: func(s PointSummary) (float64, [2]float64) { return s.P50, s.P50CI95 }},
 	{Name: "p90", Label: "p90 latency", Unit: "ms", Of: func(r *Run) float64 { return r.Latency.P90 }},
-	{Name: "p99", Label: "p99 latency", Unit: "ms", Of: func(r *Run) float64 { return r.Latency.P99 }},
+	{Name: "p99", Label: "p99 latency", Unit: "ms", Of: func(r *Run) float64 { return r.Latency.P99 },
+		Summary: func(s PointSummary) (float64, [2]float64) { return s.P99, s.P99CI95 }},
 	{Name: "p999", Label: "p99.9 latency", Unit: "ms", Of: func(r *Run) float64 { return r.Latency.P999 }},
 	{Name: "max", Label: "max latency", Unit: "ms", Of: func(r *Run) float64 { return r.Latency.Max }},
 	{Name: "mean", Label: "mean latency", Unit: "ms", Of: func(r *Run) float64 { return r.Latency.Mean }},
@@ -304,10 +310,22 @@ var Metrics = []Metric{
 	{Name: "late200", Label: "copies later than 200 ms", Unit: "%", Of: func(r *Run) float64 { return 100 * r.Late.Share(200) }},
 	{Name: "late400", Label: "copies later than 400 ms", Unit: "%", Of: func(r *Run) float64 { return 100 * r.Late.Share(400) }},
 	{Name: "stalls", Label: "stalled copies", Unit: "copies", Of: func(r *Run) float64 { return float64(r.Stalls.Count) }},
+	{Name: "stall_rate", Label: "stall rate (stalled / delivered copies)", Unit: "%", Of: func(r *Run) float64 { return 100 * stallRate(r.Stalls.Count, r.Delivered) },
+		Summary: func(s PointSummary) (float64, [2]float64) {
+			return 100 * s.StallRate, [2]float64{100 * s.StallRateCI95[0], 100 * s.StallRateCI95[1]}
+		}},
 	{Name: "collateral", Label: "head-of-line (collateral) stalls", Unit: "copies", Of: func(r *Run) float64 { return float64(r.Stalls.Collateral) }},
 	{Name: "lost", Label: "lost copies", Unit: "copies", Of: func(r *Run) float64 { return float64(r.Lost) }, Count: true},
 	{Name: "duplicates", Label: "duplicate copies", Unit: "copies", Of: func(r *Run) float64 { return float64(r.Duplicates) }, Count: true},
 	{Name: "out_of_order", Label: "out-of-order copies", Unit: "copies", Of: func(r *Run) float64 { return float64(r.OutOfOrder) }},
+}
+
+// stallRate is stalled copies over delivered copies; 0 when nothing was delivered.
+func stallRate(stalls, delivered int64) float64 {
+	if delivered <= 0 {
+		return 0
+	}
+	return float64(stalls) / float64(delivered)
 }
 
 // MetricByName finds a metric; the error lists the known names.

@@ -15,14 +15,35 @@ func init() {
 	commands["compare"] = command{summary: "compare two results.json files; exit 1 on a regression beyond noise", run: runCompare}
 }
 
+// compareHelp says how `lab compare` decides; printed after the flags by --help.
+const compareHelp = `
+Every metric is lower-is-better. A change is a regression (or an improvement) only when it is
+beyond noise AND beyond --threshold (the relative change of the figure):
+  - p50, p99 and stall_rate, when both files have a summary for the transport and condition
+    (results.json "summary", written since issue 11): beyond noise means the two 95% intervals
+    are apart, the new one wholly above the base one (or wholly below). The figures are the
+    summaries' (every copy of all repeats pooled). The stall rate must also move by more than
+    --stall-floor percentage points: 0 -> 0.05% at 0% loss is not a regression.
+  - otherwise (a file without a summary, other metrics): Mann-Whitney U on the repeat values
+    with 4 repeats or more on each side (p < --alpha); with fewer, latency percentiles fall back
+    to a bootstrap over the per-copy samples (within-run noise only); the rest is "n too small".
+  - lost or duplicated copies rising from zero are always a regression.
+Output: a table per transport (figures with [LO-HI] are 95% intervals), then on stderr one line
+per regression naming the transport, condition, metric and both figures.
+Exit status: 0 no regression, 1 a regression, 2 bad input.
+`
+
 // runCompare is `lab compare BASE.json NEW.json [--threshold 10%] [--metric p99,...]`.
 // Exit status: 0 no regression, 1 a regression beyond noise and threshold, 2 bad input.
 func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("compare", "BASE.json NEW.json [--threshold 10%] [--metric p50,p99,...] [--alpha 0.05]", stderr)
-	threshold := fs.String("threshold", "10%", "smallest change that counts, as a percentage")
+	fs := newFlags("compare", "BASE.json NEW.json [--threshold 10%] [--metric p50,p99,...] [--alpha 0.05] [--stall-floor 0.5%]", stderr)
+	usage := fs.Usage
+	fs.Usage = func() { usage(); fmt.Fprint(stderr, compareHelp) }
+	threshold := fs.String("threshold", "10%", "smallest relative change that counts, as a percentage (every metric)")
 	var metrics csvListFlag
-	fs.Var(&metrics, "metric", "metric to compare (repeat or comma-separate; default "+strings.Join(results.DefaultCompareMetrics, ",")+")")
-	alpha := fs.Float64("alpha", 0.05, "significance level of the noise test")
+	fs.Var(&metrics, "metric", "metric to compare (repeat or comma-separate; default "+strings.Join(results.DefaultCompareMetrics, ",")+"; also stall_rate, p90, ...)")
+	alpha := fs.Float64("alpha", 0.05, "significance level of the U test (files without a summary)")
+	stallFloor := fs.String("stall-floor", fmtPercent(100*results.DefaultStallFloor)+"%", "smallest absolute change of the stall rate that counts, in percentage points of the delivered copies")
 	files, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -39,6 +60,13 @@ func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return bad("--threshold: %v", err)
 	}
+	floor, err := parsePercent(*stallFloor)
+	if err != nil {
+		return bad("--stall-floor: %v", err)
+	}
+	if floor == 0 {
+		floor = -1 // "0%": no floor (the zero value would mean the default)
+	}
 	base, err := results.ReadJSONFile(files[0])
 	if err != nil {
 		return bad("base: %v", err)
@@ -50,7 +78,7 @@ func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	if th == 0 {
 		th = 1e-12 // "0%": every change beyond noise counts (the zero value would mean the default)
 	}
-	c, err := results.Compare(base, next, results.CompareOptions{Threshold: th, Metrics: metrics, Alpha: *alpha, Seed: base.Seed})
+	c, err := results.Compare(base, next, results.CompareOptions{Threshold: th, Metrics: metrics, Alpha: *alpha, Seed: base.Seed, StallFloor: floor})
 	if err != nil {
 		return bad("%v", err)
 	}
@@ -61,7 +89,7 @@ func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	if reg := c.Regressions(); len(reg) > 0 {
 		fmt.Fprintf(stderr, "lab compare: %d regression(s) beyond noise and the %s threshold:\n", len(reg), *threshold)
 		for _, ch := range reg {
-			fmt.Fprintf(stderr, "  %s: %s %s -> %s\n", ch.Key, ch.Metric.Name, fmtVal(ch, ch.Base), fmtVal(ch, ch.New))
+			fmt.Fprintf(stderr, "  %s: %s\n", ch.Key, ch.Line())
 		}
 		return exitCode(1)
 	}
@@ -84,12 +112,8 @@ func describeFile(f *results.File) string {
 	return strings.Join(parts, ", ")
 }
 
-func fmtVal(ch results.Change, s results.Summary) string {
-	if s.N == 0 {
-		return "–"
-	}
-	return strconv.FormatFloat(ch.Shown(s), 'g', 4, 64) + " " + ch.Metric.Unit
-}
+// fmtPercent formats a percentage for a flag's default: 0.5, not 0.5000000001.
+func fmtPercent(x float64) string { return strconv.FormatFloat(x, 'g', 4, 64) }
 
 // parsePercent reads "10%" as 0.10.
 func parsePercent(s string) (float64, error) {
