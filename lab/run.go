@@ -17,6 +17,7 @@ import (
 	"github.com/wirelab/wirelab/netem"
 	"github.com/wirelab/wirelab/results"
 	"github.com/wirelab/wirelab/scenarios"
+	"github.com/wirelab/wirelab/server"
 	"github.com/wirelab/wirelab/transports"
 	"github.com/wirelab/wirelab/transports/all"
 )
@@ -65,6 +66,13 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.Fil
 		if _, err := all.NewClient(t, transports.Options{}); err != nil {
 			return nil, err
 		}
+	}
+	// The test-only hold (server.HoldEnv) is read by the server, in its process or in this
+	// one; a malformed value stops the lab here, before any run, and a set one is said on
+	// every run.
+	hold, err := server.HoldFromEnv()
+	if err != nil {
+		return nil, err
 	}
 	pause, err := pauseFromEnv(opt)
 	if err != nil {
@@ -140,6 +148,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.Fil
 		}
 		if p.Loss == 0 && err == nil {
 			noLoss[key] = append(noLoss[key], run.Latency.P99)
+		}
+		if hold != nil {
+			run.Warnings = append(run.Warnings, hold.Describe())
 		}
 		f.Runs = append(f.Runs, run)
 		if opt.Progress != nil {

@@ -35,6 +35,9 @@ type Config struct {
 	Web http.Handler
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
+	// Hold is TEST-ONLY (hold.go): hold every Hold.Every-th message Hold.Delay before
+	// delivering it. Nil means what HoldEnv (WIRELAB_TEST_HOLD) says: usually nothing.
+	Hold *Hold
 }
 
 // Server is a running chat node.
@@ -68,6 +71,21 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Transport.Logger == nil {
 		cfg.Transport.Logger = cfg.Logger
+	}
+	if cfg.Hold == nil {
+		h, err := HoldFromEnv()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Hold = h
+	}
+	if cfg.Hold != nil {
+		b, err := cfg.Hold.wrap(cfg.Hub.Broker)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Hub.Broker = b
+		cfg.Logger.Warn("test-only hold", "env", HoldEnv, "every", cfg.Hold.Every, "delay", cfg.Hold.Delay)
 	}
 	hub, err := chat.NewHub(cfg.Hub)
 	if err != nil {
