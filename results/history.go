@@ -49,8 +49,25 @@ type History struct {
 	Transports []string
 	Conds      []Cond
 	// Values[key][i] is the metric for key in Points[i]: the median over repeats (the sum for
-	// lost and duplicates); NaN when that file has no such runs.
+	// lost and duplicates); NaN when that file has no such runs. For p50, p99 and stall_rate in
+	// a file with a summary for key, the summary's figure (every copy of all repeats pooled).
 	Values map[Key][]float64
+	// Intervals[key][i] is that figure's 95% interval from the file's summary (p50, p99 and
+	// stall_rate); both NaN when the file has none (a file from before issue 11, another
+	// metric).
+	Intervals map[Key][][2]float64
+}
+
+// HasIntervals says whether any file gave an interval for the metric.
+func (h *History) HasIntervals() bool {
+	for _, cis := range h.Intervals {
+		for _, ci := range cis {
+			if !math.IsNaN(ci[0]) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // NewHistory orders files by their start time (ties by name) and gathers the metric.
@@ -62,7 +79,7 @@ func NewHistory(files []*File, names []string, o HistoryOptions) (*History, erro
 	if err != nil {
 		return nil, fmt.Errorf("results: %w", err)
 	}
-	h := &History{Metric: m, Values: map[Key][]float64{}}
+	h := &History{Metric: m, Values: map[Key][]float64{}, Intervals: map[Key][][2]float64{}}
 	for i, f := range files {
 		name := fmt.Sprintf("file %d", i+1)
 		if i < len(names) {
@@ -88,16 +105,23 @@ func NewHistory(files []*File, names []string, o HistoryOptions) (*History, erro
 			vs, ok := h.Values[g.Key]
 			if !ok {
 				vs = make([]float64, len(h.Points))
+				cis := make([][2]float64, len(h.Points))
 				for j := range vs {
 					vs[j] = math.NaN()
+					cis[j] = [2]float64{math.NaN(), math.NaN()}
 				}
 				h.Values[g.Key] = vs
+				h.Intervals[g.Key] = cis
 				if !slices.Contains(h.Transports, g.Transport) {
 					h.Transports = append(h.Transports, g.Transport)
 				}
 				if !slices.Contains(h.Conds, g.Cond) {
 					h.Conds = append(h.Conds, g.Cond)
 				}
+			}
+			if ps, ok := SummaryOf(p.File, g.Key); ok && m.Summary != nil && ps.Copies > 0 {
+				vs[i], h.Intervals[g.Key][i] = m.Summary(ps)
+				continue
 			}
 			s := Summarize(g.Values(m))
 			vs[i] = s.Median
@@ -138,17 +162,23 @@ func (h *History) WriteText(w io.Writer) error {
 			}
 			fmt.Fprintf(tw, "%s\t%s\t", p.Started.UTC().Format("2006-01-02 15:04"), commit)
 			for _, t := range h.Transports {
-				v := math.NaN()
+				cell := "–"
 				if vs, ok := h.Values[Key{t, c}]; ok {
-					v = vs[i]
+					cell = num(vs[i])
+					if ci := h.Intervals[Key{t, c}][i]; !math.IsNaN(ci[0]) {
+						cell = figureCI(vs[i], ci)
+					}
 				}
-				fmt.Fprintf(tw, "%s\t", num(v))
+				fmt.Fprintf(tw, "%s\t", cell)
 			}
 			fmt.Fprintf(tw, "%s\t\n", p.Name)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+	}
+	if h.HasIntervals() {
+		fmt.Fprintf(w, "\n[LO-HI]: the file's 95%% interval (bootstrap over sessions and messages) around its figure pooled over repeats; a bare figure is the median over repeats (a file without a summary).\n")
 	}
 	return nil
 }
@@ -177,14 +207,25 @@ func (h *History) plot(c Cond) (Figure, error) {
 		"results file, oldest to newest (start date and commit)", fmt.Sprintf("%s (%s)", m.Label, m.Unit))
 	leg := newLegend()
 	hi := 0.0
+	n := len(h.Points)
+	var drawn []string
 	for _, t := range h.Transports {
-		vs, ok := h.Values[Key{t, c}]
-		if !ok {
-			continue
+		if _, ok := h.Values[Key{t, c}]; ok {
+			drawn = append(drawn, t)
 		}
+	}
+	bars := false
+	for ti, t := range drawn {
+		vs, cis := h.Values[Key{t, c}], h.Intervals[Key{t, c}]
 		col := TransportColor(t)
-		var seg plotter.XYs
-		var all plotter.XYs
+		// Transports sit a little apart along x, so that their interval bars do not cover
+		// each other.
+		off := 0.0
+		if len(drawn) > 1 {
+			off = (float64(ti) - float64(len(drawn)-1)/2) * math.Min(0.6/float64(len(drawn)), 0.1)
+		}
+		var seg, all, withCI plotter.XYs
+		var errs plotter.YErrors
 		flush := func() {
 			if len(seg) > 1 {
 				p.Add(line(seg, col, solid, vg.Points(1.6)))
@@ -196,9 +237,15 @@ func (h *History) plot(c Cond) (Figure, error) {
 				flush()
 				continue
 			}
-			seg = append(seg, plotter.XY{X: float64(i), Y: v})
-			all = append(all, plotter.XY{X: float64(i), Y: v})
+			xy := plotter.XY{X: float64(i) + off, Y: v}
+			seg = append(seg, xy)
+			all = append(all, xy)
 			hi = math.Max(hi, v)
+			if ci := cis[i]; !math.IsNaN(ci[0]) {
+				withCI = append(withCI, xy)
+				errs = append(errs, struct{ Low, High float64 }{math.Max(0, v-ci[0]), math.Max(0, ci[1]-v)})
+				hi = math.Max(hi, ci[1])
+			}
 		}
 		flush()
 		if len(all) == 0 {
@@ -210,9 +257,18 @@ func (h *History) plot(c Cond) (Figure, error) {
 		}
 		sc.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(3), Shape: transportGlyph(t)}
 		p.Add(sc)
+		if len(withCI) > 0 {
+			eb, err := plotter.NewYErrorBars(errPoints{withCI, errs})
+			if err != nil {
+				return Figure{}, err
+			}
+			eb.LineStyle = draw.LineStyle{Color: col, Width: vg.Points(1.2)}
+			eb.CapWidth = vg.Points(6)
+			p.Add(eb)
+			bars = true
+		}
 		leg.Add(t, swatch{color: col, line: true, glyph: transportGlyph(t)})
 	}
-	n := len(h.Points)
 	p.X.Min, p.X.Max = -0.5, float64(n)-0.5
 	p.Y.Min, p.Y.Max = 0, math.Max(hi*1.1, 1e-9)
 	var ticks plot.ConstantTicks
@@ -228,11 +284,15 @@ func (h *History) plot(c Cond) (Figure, error) {
 	p.X.Tick.Label.Rotation = math.Pi / 2
 	p.X.Tick.Label.XAlign = draw.XRight
 	p.X.Tick.Label.YAlign = draw.YCenter
-	if m.Count {
+	caption := fmt.Sprintf("%s of each transport across results files; a step up is a regression to look at.", m.Label)
+	switch {
+	case m.Count:
 		leg.Add("value: sum over repeats", swatch{})
-	} else {
+	case bars:
+		leg.Add("value: pooled over repeats, bar: 95% interval", swatch{})
+		caption += " Bars are each file's 95% interval (bootstrap over sessions and messages): a step is evidence of a change where the bars before and after it are apart; a point without a bar is the median over repeats of a file without intervals."
+	default:
 		leg.Add("value: median over repeats", swatch{})
 	}
-	return render(fmt.Sprintf("history-%s-%s", m.Name, c.Slug()),
-		fmt.Sprintf("%s of each transport across results files; a step up is a regression to look at.", m.Label), p, leg)
+	return render(fmt.Sprintf("history-%s-%s", m.Name, c.Slug()), caption, p, leg)
 }

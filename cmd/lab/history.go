@@ -17,10 +17,12 @@ func init() {
 }
 
 // runHistory is `lab history [--metric p99] [--transport T] [--out DIR] FILE|DIR...`. A
-// directory stands for the results files in it (DIR/*.json and DIR/*/results.json).
+// directory stands for the results files in it (DIR/*.json and DIR/*/results.json). For p50,
+// p99 and stall_rate, a file with a summary gives its pooled figure and 95% interval: the
+// table shows "46.7 [45.9-47.6]", the chart a bar.
 func runHistory(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("history", "[--metric p99] [--transport T] [--out DIR] FILE.json|DIR...", stderr)
-	metric := fs.String("metric", "p99", "metric to follow (p50, p99, bytes_per_msg, cpu_us_per_msg, lost, ...)")
+	metric := fs.String("metric", "p99", "metric to follow (p50, p99, stall_rate, bytes_per_msg, cpu_us_per_msg, lost, ...); p50, p99 and stall_rate show each file's 95% interval where it has a summary")
 	var only csvListFlag
 	fs.Var(&only, "transport", "only this transport (repeat or comma-separate)")
 	out := fs.String("out", filepath.Join("out", "history"), "directory for the charts (PNG and SVG)")
