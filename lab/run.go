@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -132,6 +133,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.Fil
 		}
 		for _, s := range sessions { // none when the run failed
 			evidence[k].Add(s)
+		}
+		if dir := os.Getenv("WIRELAB_DEBUG_EVIDENCE"); dir != "" {
+			dumpEvidence(dir, p, sessions)
 		}
 		if left[k]--; left[k] == 0 && evidence[k].Sessions() > 0 {
 			evidence[k].Bootstrap(k, results.BootstrapSeed(f.Seed, k), 0)
@@ -374,6 +378,29 @@ func debugDrain(path string, srv serverHandle, clients []transports.Client, log 
 				direct, ents, _ := ss.Read(e.LastSeq(), 1)
 				log.Warn("drain: behind", "session", s, "client", e.LastSeq(), "server", ss.LastSeq(), "direct", direct, "next", len(ents), "attached", ss.Attached())
 			}
+		}
+	}
+}
+
+// dumpEvidence writes a run's copies (session, message, latency, stall) as CSV into dir, for
+// studying the bootstrap offline (WIRELAB_DEBUG_EVIDENCE=DIR; developers only).
+func dumpEvidence(dir string, p scenarios.Point, sessions []results.SessionData) {
+	name := fmt.Sprintf("%s/%s-%g-%g-r%d.csv", dir, p.Transport, p.Loss, p.Burst, p.Repeat)
+	f, err := os.Create(name)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	w := bufio.NewWriter(f)
+	defer w.Flush()
+	for s, sd := range sessions {
+		for i, ms := range sd.LatencyMS {
+			var m int64
+			var st bool
+			if i < len(sd.Message) {
+				m, st = sd.Message[i], sd.Stall[i]
+			}
+			fmt.Fprintf(w, "%d,%d,%.3f,%t\n", s, m, ms, st)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"syscall"
 )
@@ -45,6 +46,15 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if prefix := os.Getenv("WIRELAB_CPUPROFILE"); prefix != "" {
+		// For developers: where a command's CPU goes (the lab and its server child each write
+		// PREFIX.COMMAND.PID.pprof when they end normally).
+		if f, err := os.Create(fmt.Sprintf("%s.%s.%d.pprof", prefix, args[0], os.Getpid())); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer func() { pprof.StopCPUProfile(); f.Close() }()
+			}
+		}
+	}
 	if err := cmd.run(ctx, args[1:], stdout, stderr); err != nil {
 		if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
 			return 2
