@@ -47,12 +47,17 @@ bench: build
 	echo "report: $(OUT)/bench-$$ts/report.html (also $(OUT)/latest/report.html)"
 
 ## bench-quick: the CI smoke run (scenarios/quick.yaml), compared with the committed baseline.
-## This project's CI runs on a shared 2-core machine whose load varies a lot, so it gates on
-## reliability only (a lost or duplicated copy where the baseline had none); docs/CI.md gates
-## latency and bytes too, for a dedicated runner.
+## It fails on a lost or duplicated copy where the baseline had none, and on a p99 or stall rate
+## that got worse beyond noise: the two files' 95% intervals (their "summary") apart, for a
+## latency by more than the harness's own lateness in the new run (this shared 2-core machine's
+## load varies a lot), AND more than 25% worse; a stall rate also by more than 0.5 percentage
+## points. A re-run on another seed passes; a server holding every 20th message 100 ms
+## (WIRELAB_TEST_HOLD=20:100ms, test-only) fails. cmd/lab's TestGateBothWays runs QUICK_GATE
+## both ways; docs/CI.md says how the gate decides.
+QUICK_GATE ?= --metric p99,stall_rate,lost,duplicates --threshold 25%
 bench-quick: build
 	./bin/lab run scenarios/quick.yaml --out $(OUT)/quick
-	./bin/lab compare --threshold 100% --metric lost,duplicates results/baseline/quick.json $(OUT)/quick/results.json
+	./bin/lab compare $(QUICK_GATE) results/baseline/quick.json $(OUT)/quick/results.json
 
 ## baseline: measure quick.yaml and make it the committed CI baseline
 baseline: build
