@@ -22,8 +22,12 @@ beyond noise AND beyond --threshold (the relative change of the figure):
   - p50, p99 and stall_rate, when both files have a summary for the transport and condition
     (results.json "summary", written since issue 11): beyond noise means the two 95% intervals
     are apart, the new one wholly above the base one (or wholly below). The figures are the
-    summaries' (every copy of all repeats pooled). The stall rate must also move by more than
-    --stall-floor percentage points: 0 -> 0.05% at 0% loss is not a regression.
+    summaries' (every copy of all repeats pooled). For p50 and p99 the intervals must be apart
+    by more than the harness lateness of the run that got worse (its senders' lag behind their
+    schedule, p99: a machine busy with other work makes every copy late together, which the
+    intervals do not cover). The stall rate must also move by more than --stall-floor
+    percentage points (0 -> 0.05% at 0% loss is not a regression), and a run whose senders were
+    over 10 ms late decides nothing for it.
   - otherwise (a file without a summary, other metrics): Mann-Whitney U on the repeat values
     with 4 repeats or more on each side (p < --alpha); with fewer, latency percentiles fall back
     to a bootstrap over the per-copy samples (within-run noise only); the rest is "n too small".
