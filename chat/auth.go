@@ -42,7 +42,7 @@ func (s *Signer) Verify(user, token string, now time.Time) error {
 		return nil
 	}
 	if token == "" {
-		return Errorf(CodeUnauthorized, "this server needs a token for user %q (get one with: lab token %s)", clip(user), clip(user))
+		return Errorf(CodeUnauthorized, "this server needs a token for user %q (get one with: lab token %s)", Clip(user), Clip(user))
 	}
 	i := strings.LastIndexByte(token, '.')
 	if i < 0 {

@@ -205,14 +205,14 @@ func ParseEnvelope(b []byte, lim Limits) (Envelope, error) {
 			return env, Errorf(CodeMissingField, "%s needs a room", env.Type)
 		}
 		if !ValidName(env.Room) {
-			return env, Errorf(CodeBadRoom, "room %q is not a valid name (1-64 of A-Z a-z 0-9 _ . -)", clip(env.Room))
+			return env, Errorf(CodeBadRoom, "room %q is not a valid name (1-64 of A-Z a-z 0-9 _ . -)", Clip(env.Room))
 		}
 	case TypeSay:
 		if env.Room == "" {
 			return env, Errorf(CodeMissingField, "say needs a room")
 		}
 		if !ValidName(env.Room) {
-			return env, Errorf(CodeBadRoom, "room %q is not a valid name (1-64 of A-Z a-z 0-9 _ . -)", clip(env.Room))
+			return env, Errorf(CodeBadRoom, "room %q is not a valid name (1-64 of A-Z a-z 0-9 _ . -)", Clip(env.Room))
 		}
 		if err := checkText(env, lim); err != nil {
 			return env, err
@@ -222,7 +222,7 @@ func ParseEnvelope(b []byte, lim Limits) (Envelope, error) {
 			return env, Errorf(CodeMissingField, `dm needs "to", the user to send to`)
 		}
 		if !ValidName(env.To) {
-			return env, Errorf(CodeBadUser, "user %q is not a valid name (1-64 of A-Z a-z 0-9 _ . -)", clip(env.To))
+			return env, Errorf(CodeBadUser, "user %q is not a valid name (1-64 of A-Z a-z 0-9 _ . -)", Clip(env.To))
 		}
 		if err := checkText(env, lim); err != nil {
 			return env, err
@@ -235,7 +235,7 @@ func ParseEnvelope(b []byte, lim Limits) (Envelope, error) {
 	case "":
 		return env, Errorf(CodeMissingField, `envelope has no "type" (one of join, leave, say, dm, who, pong, ack)`)
 	default:
-		return env, Errorf(CodeUnknownType, "unknown type %q (one of join, leave, say, dm, who, pong, ack)", clip(env.Type))
+		return env, Errorf(CodeUnknownType, "unknown type %q (one of join, leave, say, dm, who, pong, ack)", Clip(env.Type))
 	}
 	return env, nil
 }
@@ -253,9 +253,19 @@ func checkText(env Envelope, lim Limits) error {
 	return nil
 }
 
-func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "..."
+// ClipLen is how many characters of a client's input an error text repeats at most.
+const ClipLen = 64
+
+// Clip shortens s, client input that an error text repeats, to ClipLen characters followed by
+// "...", so that a huge name or header does not come back as a huge answer. It does not split a
+// UTF-8 sequence.
+func Clip(s string) string {
+	n := 0
+	for i := range s {
+		if n == ClipLen {
+			return s[:i] + "..."
+		}
+		n++
 	}
 	return s
 }

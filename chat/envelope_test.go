@@ -261,3 +261,26 @@ func TestErrorEnvelope(t *testing.T) {
 		t.Error("AsError of an ok is not nil")
 	}
 }
+
+func TestClip(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{"short", "alice", "alice"},
+		{"exactly the limit", strings.Repeat("a", ClipLen), strings.Repeat("a", ClipLen)},
+		{"one over", strings.Repeat("a", ClipLen+1), strings.Repeat("a", ClipLen) + "..."},
+		{"huge", strings.Repeat("b", 900<<10), strings.Repeat("b", ClipLen) + "..."},
+		{"multi-byte characters stay whole", strings.Repeat("é", ClipLen+3), strings.Repeat("é", ClipLen) + "..."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Clip(tc.in); got != tc.want {
+				t.Errorf("Clip(%d bytes) = %q (%d bytes), want %d bytes", len(tc.in), got, len(got), len(tc.want))
+			}
+		})
+	}
+	// What the parser repeats is clipped: a room name of 900 KB comes back as a short error.
+	_, err := ParseEnvelope([]byte(`{"type":"join","room":"`+strings.Repeat("r", 60<<10)+`"}`), Limits{}.withDefaults())
+	if code(err) != CodeBadRoom || len(err.Error()) > ClipLen+100 {
+		t.Errorf("a huge room name: %d bytes of error (%.80s...)", len(err.Error()), err)
+	}
+}

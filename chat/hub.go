@@ -192,7 +192,7 @@ func (h *Hub) Limits() Limits { return h.cfg.Limits }
 // Welcome(s).
 func (h *Hub) Open(ctx context.Context, user string) (*Session, error) {
 	if !ValidName(user) {
-		return nil, Errorf(CodeBadUser, "user %q is not a valid name (1-64 of A-Z a-z 0-9 _ . -)", clip(user))
+		return nil, Errorf(CodeBadUser, "user %q is not a valid name (1-64 of A-Z a-z 0-9 _ . -)", Clip(user))
 	}
 	var b [16]byte
 	_, _ = rand.Read(b[:])

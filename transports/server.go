@@ -117,7 +117,7 @@ func (s *Server) Authenticate(r *http.Request) (string, error) {
 		return "", chat.Errorf(chat.CodeMissingField, "the user query parameter is missing (?user=NAME)")
 	}
 	if !chat.ValidName(user) {
-		return "", chat.Errorf(chat.CodeBadUser, "user %q is not a valid name (1-64 of A-Z a-z 0-9 _ . -)", user)
+		return "", chat.Errorf(chat.CodeBadUser, "user %q is not a valid name (1-64 of A-Z a-z 0-9 _ . -)", chat.Clip(user))
 	}
 	if err := s.opt.Signer.Verify(user, Token(r), time.Now()); err != nil {
 		return "", err
@@ -178,7 +178,7 @@ func After(r *http.Request, header string) (uint64, error) {
 	}
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil {
-		return 0, chat.Errorf(chat.CodeBadAfter, "after=%q is not a seq (a whole number, 0 for everything)", v)
+		return 0, chat.Errorf(chat.CodeBadAfter, "after=%q is not a seq (a whole number, 0 for everything)", chat.Clip(v))
 	}
 	return n, nil
 }

@@ -94,6 +94,27 @@ func TestHandleSessionAndSend(t *testing.T) {
 	}
 }
 
+// TestReflectedInputIsClipped: what a request says that an error repeats comes back clipped
+// to chat.ClipLen characters, however long it was.
+func TestReflectedInputIsClipped(t *testing.T) {
+	_, hs := newTestServer(t, ServerOptions{}, chat.Limits{})
+	defer http.DefaultClient.CloseIdleConnections()
+	huge := strings.Repeat("u", 200<<10)
+	code, env := post(t, hs.URL+"/api/session?user="+huge, "")
+	if code != http.StatusBadRequest || env.Code != chat.CodeBadUser {
+		t.Fatalf("a 200 KB user name: %d %+v", code, env)
+	}
+	if !strings.Contains(env.Error, strings.Repeat("u", chat.ClipLen)+"...") || len(env.Error) > chat.ClipLen+100 {
+		t.Errorf("a 200 KB user name came back as %d bytes: %.120q", len(env.Error), env.Error)
+	}
+	r := httptest.NewRequest("GET", "/api/stream?after="+huge, nil)
+	if _, err := After(r, ""); err == nil {
+		t.Error("a 200 KB after was taken")
+	} else if len(err.Error()) > chat.ClipLen+100 {
+		t.Errorf("a 200 KB after: %d bytes of error", len(err.Error()))
+	}
+}
+
 func TestAfter(t *testing.T) {
 	for _, tc := range []struct {
 		query, header string

@@ -23,6 +23,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/wirelab/wirelab/chat"
 )
 
 //go:embed index.html
@@ -112,7 +114,7 @@ func Handler(opt Options) http.Handler {
 		}
 	})
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such page %q: the chat is at / and the protocol is in docs/PROTOCOL.md", r.URL.Path))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such page %q: the chat is at / and the protocol is in docs/PROTOCOL.md", chat.Clip(r.URL.Path)))
 	})
 	return m
 }

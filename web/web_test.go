@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wirelab/wirelab/chat"
 	"github.com/wirelab/wirelab/web"
 )
 
@@ -60,6 +61,15 @@ func TestHandler(t *testing.T) {
 				t.Errorf("%s: Cache-Control %q, want no-store", tc.path, rec.Header().Get("Cache-Control"))
 			}
 		})
+	}
+}
+
+// TestUnknownPathIsClipped: a 404 repeats at most chat.ClipLen characters of the path.
+func TestUnknownPathIsClipped(t *testing.T) {
+	rec := httptest.NewRecorder()
+	web.Handler(web.Options{}).ServeHTTP(rec, httptest.NewRequest("GET", "/"+strings.Repeat("p", 100<<10), nil))
+	if rec.Code != 404 || rec.Body.Len() > 300 || !strings.Contains(rec.Body.String(), strings.Repeat("p", chat.ClipLen-1)+`...`) {
+		t.Errorf("a 100 KB path: %d, %d bytes: %.200q", rec.Code, rec.Body.Len(), rec.Body.String())
 	}
 }
 

@@ -52,8 +52,9 @@ func Handler(srv *transports.Server) http.Handler {
 		if !srv.CheckOrigin(r) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusForbidden)
+			origin := chat.Clip(r.Header.Get("Origin"))
 			env := chat.ErrorEnvelope("", chat.Errorf(chat.CodeUnauthorized,
-				"origin %q may not open WebSockets here; start the server with --allow-origin %s", r.Header.Get("Origin"), r.Header.Get("Origin")))
+				"origin %q may not open WebSockets here (pages from the server's own addresses may); start the server with --allow-origin %s to allow it", origin, origin))
 			_, _ = w.Write(append(chat.Marshal(&env), '\n'))
 			return
 		}

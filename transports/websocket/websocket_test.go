@@ -392,6 +392,15 @@ func TestOrigin(t *testing.T) {
 			t.Errorf("origin refusal says %q", e)
 		}
 	}
+	// A refused origin is repeated clipped, however long it was.
+	huge := "https://" + strings.Repeat("o", 32<<10) + ".example"
+	_, resp, err := l.raw(t, url.Values{"user": {"o"}}, http.Header{"Origin": {huge}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a 32 KB origin: %v %v, want 403", err, resp)
+	}
+	if e := transports.DecodeError(resp); len(e.Error()) > 3*chat.ClipLen+200 || !strings.Contains(e.Error(), "...") {
+		t.Errorf("a 32 KB origin is repeated as %d bytes: %.200q", len(e.Error()), e)
+	}
 }
 
 func TestAuth(t *testing.T) {
