@@ -286,6 +286,11 @@ func (s *Session) Handle(ctx context.Context, env Envelope) (Envelope, error) {
 	case TypePong, TypePing, TypeAck:
 		return Envelope{}, nil
 	case TypeWho:
+		// A member list is for members, as a room's messages are (every session is in the
+		// lobby).
+		if env.Room != Lobby && !s.member(env.Room) {
+			return Envelope{}, Errorf(CodeNotMember, "this session is not in room %q; join it to see its members", env.Room)
+		}
 		if h.shared != nil {
 			// Everything published to this session before the who is in its outbox ahead
 			// of the answer, as on a single node, wherever it was published.
@@ -359,10 +364,7 @@ func (s *Session) Handle(ctx context.Context, env Envelope) (Envelope, error) {
 		}
 		reply = Envelope{Type: TypeOK, CID: env.CID, Room: env.Room}
 	case TypeSay:
-		s.mu.Lock()
-		_, member := s.rooms[env.Room]
-		s.mu.Unlock()
-		if !member {
+		if !s.member(env.Room) {
 			return Envelope{}, Errorf(CodeNotMember, "this session is not in room %q; join it first", env.Room)
 		}
 		id := h.newID()

@@ -293,6 +293,20 @@ func TestPresence(t *testing.T) {
 	if !slices.Equal(who.Members, []string{"alice"}) {
 		t.Errorf("who after bob left = %v", who.Members)
 	}
+	// The member list is for members, as the room's messages are; the lobby's is everyone's.
+	before := b1.LastSeq()
+	if _, err := b1.Handle(context.Background(), Envelope{Type: TypeWho, Room: "p", CID: `8`}); code(err) != CodeNotMember {
+		t.Errorf("who of a room left: %v, want %s", err, CodeNotMember)
+	}
+	if _, err := b1.Handle(context.Background(), Envelope{Type: TypeWho, Room: "never"}); code(err) != CodeNotMember {
+		t.Errorf("who of a room never joined: %v, want %s", err, CodeNotMember)
+	}
+	if b1.LastSeq() != before {
+		t.Errorf("a refused who queued %d envelopes", b1.LastSeq()-before)
+	}
+	if who := h.do(b1, Envelope{Type: TypeWho, Room: Lobby}); !slices.Equal(who.Members, []string{"alice", "bob"}) {
+		t.Errorf("who lobby = %v", who.Members)
+	}
 }
 
 func TestPresenceLimit(t *testing.T) {
@@ -568,8 +582,9 @@ func TestSessionExpiry(t *testing.T) {
 	if _, err := b.Handle(context.Background(), Envelope{Type: TypeJoin, Room: "again"}); code(err) != CodeUnknownSession {
 		t.Errorf("joining with an expired session: %v", err)
 	}
+	h.do(a, Envelope{Type: TypeJoin, Room: "again"})
 	who = h.do(a, Envelope{Type: TypeWho, Room: "again"})
-	if len(who.Members) != 0 {
+	if !slices.Equal(who.Members, []string{"a"}) {
 		t.Errorf("an expired session joined a room: %v", who.Members)
 	}
 }

@@ -65,6 +65,14 @@ func (s *Session) Rooms() []string {
 	return r
 }
 
+// member reports whether the session is in room.
+func (s *Session) member(room string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.rooms[room]
+	return ok
+}
+
 // topics are the broker topics the session hears: its user's and its rooms'.
 func (s *Session) topics() []string {
 	s.mu.Lock()

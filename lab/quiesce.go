@@ -14,8 +14,9 @@ import (
 // of n users with events on (n up to the presence limit, 1,000) the joins alone queue about n²/2
 // envelopes, which take seconds to cross the emulated links and would sit ahead of the first
 // measured messages (seconds of head-of-line delay that belong to the set-up). Each session
-// sends who and waits until every seq up to the answer's has arrived; what arrives meanwhile is
-// set-up traffic and is not recorded. Clients that do not say how far they have received
+// leaves a room it is not in (a no-op whose ok is queued in seq order like everything else) and
+// waits until every seq up to the ok's has arrived; what arrives meanwhile is set-up traffic and
+// is not recorded. Clients that do not say how far they have received
 // (LastSeq) are not waited for.
 func (pt *point) quiesce(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
@@ -43,12 +44,13 @@ func (pt *point) quiesce(ctx context.Context) (time.Duration, error) {
 			}
 		})
 		defer func() { close(done); reader.Wait() }()
-		// who of a room nobody is in: the answer is queued in seq order like everything else
-		// but carries no member list (who lobby would queue 10,000 names to each of 10,000
-		// sessions in scale.yaml, and show in the server's memory).
-		r, err := c.Send(ctx, chat.Envelope{Type: chat.TypeWho, Room: "lab-quiesce"})
+		// Not who: who lobby would queue 10,000 names to each of 10,000 sessions in
+		// scale.yaml (and show in the server's memory), and who of a room the session is
+		// not in is refused (not_member). On several nodes the ok does not wait for other
+		// nodes' publications as who's answer does; the warmup covers those milliseconds.
+		r, err := c.Send(ctx, chat.Envelope{Type: chat.TypeLeave, Room: "lab-quiesce"})
 		if err != nil {
-			return fmt.Errorf("session %d: who: %w", i, err)
+			return fmt.Errorf("session %d: the barrier (leave lab-quiesce): %w", i, err)
 		}
 		t := time.NewTicker(5 * time.Millisecond)
 		defer t.Stop()

@@ -78,6 +78,7 @@ func TestHandleSessionAndSend(t *testing.T) {
 		{`{"type":"who","room":"lobby"}` + "\n", 200, chat.TypePresence, ""},
 		{`{"type":"say","room":"lobby","text":"hi","cid":"2"`, 400, chat.TypeError, chat.CodeBadJSON},
 		{`{"type":"say","room":"x","text":"hi","cid":"3"}`, 422, chat.TypeError, chat.CodeNotMember},
+		{`{"type":"who","room":"x"}`, 422, chat.TypeError, chat.CodeNotMember},
 		{`{"type":"say","room":"lobby","cid":"4","text":"` + strings.Repeat("x", 100) + `"}`, 413, chat.TypeError, chat.CodeTooLarge},
 		{strings.Repeat(" ", 1601), 413, chat.TypeError, chat.CodeTooLarge}, // beyond FrameLimit
 	} {
