@@ -99,15 +99,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // Token returns the token a request carries: the token query parameter or an
-// "Authorization: Bearer" header.
+// "Authorization: Bearer T" header. The scheme's name is case-insensitive and may be followed by
+// more than one space (RFC 7235 section 2.1).
 func Token(r *http.Request) string {
 	if t := r.URL.Query().Get("token"); t != "" {
 		return t
 	}
-	if a := r.Header.Get("Authorization"); strings.HasPrefix(a, "Bearer ") {
-		return a[7:]
+	scheme, cred, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
 	}
-	return ""
+	return strings.TrimLeft(cred, " ")
 }
 
 // Authenticate checks the request's user (query parameter user) and token.

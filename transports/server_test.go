@@ -116,6 +116,47 @@ func TestReflectedInputIsClipped(t *testing.T) {
 	}
 }
 
+func TestToken(t *testing.T) {
+	for _, tc := range []struct {
+		name, query, auth, want string
+	}{
+		{"none", "", "", ""},
+		{"query", "token=q", "", "q"},
+		{"query wins", "token=q", "Bearer h", "q"},
+		{"Bearer", "", "Bearer T.1.m", "T.1.m"},
+		{"lower case", "", "bearer T.1.m", "T.1.m"},
+		{"upper case", "", "BEARER T.1.m", "T.1.m"},
+		{"several spaces", "", "Bearer   T.1.m", "T.1.m"},
+		{"another scheme", "", "Basic dTpw", ""},
+		{"a scheme without credentials", "", "Bearer", ""},
+		{"a longer scheme name", "", "Bearerish T", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/ws?"+tc.query, nil)
+			if tc.auth != "" {
+				r.Header.Set("Authorization", tc.auth)
+			}
+			if got := Token(r); got != tc.want {
+				t.Errorf("Token(?%s, Authorization: %q) = %q, want %q", tc.query, tc.auth, got, tc.want)
+			}
+		})
+	}
+	// End to end: a lower-case scheme opens a session on a server that needs tokens.
+	signer := chat.NewSigner("k")
+	_, hs := newTestServer(t, ServerOptions{Signer: signer}, chat.Limits{})
+	defer http.DefaultClient.CloseIdleConnections()
+	req, _ := http.NewRequest("POST", hs.URL+"/api/session?user=alice", nil)
+	req.Header.Set("Authorization", "bearer "+signer.Token("alice", time.Hour, time.Now()))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("Authorization: bearer T answered %s", resp.Status)
+	}
+}
+
 func TestAfter(t *testing.T) {
 	for _, tc := range []struct {
 		query, header string
