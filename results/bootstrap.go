@@ -26,8 +26,9 @@ const BootstrapRounds = 2000
 // of every copy it received (ms) and how many of those copies stalled.
 //
 // Message and Stall are optional (both or neither), one entry per copy: the copy's message, as
-// an id unique within the point (the lab uses repeat<<32 | message index), and whether the copy
-// stalled. With them the bootstrap resamples messages as well as sessions: a room message
+// an id unique within the point, and whether the copy stalled. The id is the resampled unit: the
+// lab gives every message of one 250 ms block of its schedule the same id (repeat<<32 | block),
+// since messages sent together share the machine's state as well as their own losses. With them the bootstrap resamples messages as well as sessions: a room message
 // reaches every session of its room at once, and a loss on its sender's upstream, or a burst
 // at the server, delays all its copies together, in many sessions.
 type SessionData struct {
