@@ -128,6 +128,11 @@ func (s *Server) Handler() http.Handler { return s.mux }
 // Serve serves HTTP on ln and, if pc is not nil, WebTransport on pc, until Shutdown. It returns
 // nil after a clean shutdown.
 func (s *Server) Serve(ln net.Listener, pc net.PacketConn) error {
+	// Pages served from the listener's address are the server's own origin (WebSocket and
+	// WebTransport check it).
+	if err := s.T.AddAddr(ln.Addr().String()); err != nil {
+		s.log.Warn("the listener's address is not an origin", "err", err)
+	}
 	errc := make(chan error, 2)
 	n := 1
 	go func() { errc <- s.http.Serve(ln) }()

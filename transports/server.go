@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,8 +21,8 @@ import (
 type ServerOptions struct {
 	// Signer checks user tokens; nil runs the server open (any user id accepted).
 	Signer *chat.Signer
-	// AllowOrigins lists origins (scheme://host[:port]) accepted besides the server's own, for
-	// WebSocket and WebTransport. "*" accepts any.
+	// AllowOrigins lists origins (scheme://host[:port]) accepted besides the server's own
+	// (AddAddr), for WebSocket, WebTransport and lab demo's link controls. "*" accepts any.
 	AllowOrigins []string
 	// LongPollTimeout is how long a long poll is held without news (default 25 s).
 	LongPollTimeout time.Duration
@@ -41,6 +40,7 @@ type Server struct {
 	ctx  context.Context
 	stop context.CancelFunc
 	wg   sync.WaitGroup
+	own  ownOrigins // where browsers reach the server (AddAddr)
 
 	Requests atomic.Int64 // HTTP requests and WebTransport sessions served
 }
@@ -55,12 +55,6 @@ func NewServer(hub *chat.Hub, opt ServerOptions) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{Hub: hub, opt: opt, Log: opt.Logger, ctx: ctx, stop: cancel}
-}
-
-// AllowOrigin adds an accepted origin; call it before the server serves (lab serve adds
-// http://localhost:PORT once it knows its port, since pages often load from there).
-func (s *Server) AllowOrigin(origin string) {
-	s.opt.AllowOrigins = append(s.opt.AllowOrigins, origin)
 }
 
 // Options returns the options with defaults.
@@ -183,28 +177,6 @@ func After(r *http.Request, header string) (uint64, error) {
 		return 0, chat.Errorf(chat.CodeBadAfter, "after=%q is not a seq (a whole number, 0 for everything)", chat.Clip(v))
 	}
 	return n, nil
-}
-
-// CheckOrigin accepts requests without an Origin (not from a browser), from the server's own
-// origin, and from AllowOrigins.
-func (s *Server) CheckOrigin(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	u, err := url.Parse(origin)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	for _, a := range s.opt.AllowOrigins {
-		if a == "*" || strings.EqualFold(strings.TrimSuffix(a, "/"), origin) {
-			return true
-		}
-	}
-	return false
 }
 
 // Status is the HTTP status for an error from the chat core.

@@ -181,28 +181,6 @@ func TestAfter(t *testing.T) {
 	}
 }
 
-func TestCheckOrigin(t *testing.T) {
-	s := &Server{opt: ServerOptions{AllowOrigins: []string{"https://ok.example/"}}}
-	for origin, want := range map[string]bool{
-		"": true, "http://srv.example:8080": true, "https://ok.example": true,
-		"https://evil.example": false, "http://srv.example:9090": false, "::bad": false,
-	} {
-		r := httptest.NewRequest("GET", "http://srv.example:8080/ws", nil)
-		if origin != "" {
-			r.Header.Set("Origin", origin)
-		}
-		if got := s.CheckOrigin(r); got != want {
-			t.Errorf("CheckOrigin(%q) = %v, want %v", origin, got, want)
-		}
-	}
-	s.opt.AllowOrigins = []string{"*"}
-	r := httptest.NewRequest("GET", "http://srv.example/ws", nil)
-	r.Header.Set("Origin", "https://any.example")
-	if !s.CheckOrigin(r) {
-		t.Error(`"*" refused an origin`)
-	}
-}
-
 func TestAppendArray(t *testing.T) {
 	p := chat.NewPayload(chat.Envelope{Type: chat.TypeMsg, ID: "m", Text: "x"})
 	b := AppendArray(nil, []chat.Envelope{{Type: chat.TypeError, Code: chat.CodeGap, First: 3}}, []chat.Entry{{Seq: 3, P: p}, {Seq: 4, P: p}})

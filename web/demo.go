@@ -104,17 +104,20 @@ func StartDemo(cfg DemoConfig) (d *Demo, err error) {
 		return nil, err
 	}
 	srv, err := server.New(server.Config{
-		Hub: cfg.Hub,
-		Transport: transports.ServerOptions{Logger: cfg.Logger,
-			// The page opened as localhost (not the printed 127.0.0.1) is another origin.
-			AllowOrigins: []string{fmt.Sprintf("http://localhost:%d", d.relay.TCPAddr().Port)}},
-		Web:    Handler(Options{PollInterval: cfg.PollInterval, Link: d}),
-		Logger: cfg.Logger,
+		Hub:       cfg.Hub,
+		Transport: transports.ServerOptions{Logger: cfg.Logger},
+		Web:       Handler(Options{PollInterval: cfg.PollInterval, Link: d}),
+		Logger:    cfg.Logger,
 	})
 	if err != nil {
 		return nil, err
 	}
 	d.srv = srv
+	// The browser reaches the server at the relay's address (and, on loopback, as localhost):
+	// pages from there are the server's own origin.
+	if err := srv.T.AddAddr(d.relay.TCPAddr().String()); err != nil {
+		return nil, err
+	}
 	ln, err := sh.ListenTCP(demoPort)
 	if err != nil {
 		return nil, err

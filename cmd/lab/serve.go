@@ -31,7 +31,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	addr := fs.String("addr", "127.0.0.1:8080", "TCP address for HTTP; WebTransport uses UDP on the same port (port 0 picks one)")
 	secret := fs.String("auth-secret", os.Getenv("WIRELAB_AUTH_SECRET"), "require signed user tokens made with this secret (lab token USER); empty runs open")
 	var origins listFlag
-	fs.Var(&origins, "allow-origin", "an origin (https://host:port) allowed for WebSocket and WebTransport besides the server's own; repeatable")
+	fs.Var(&origins, "allow-origin", "an origin (https://host:port) allowed for WebSocket and WebTransport besides the server's own (http and https on the addresses it listens on, localhost for loopback; the Host header does not count); repeatable")
 	cert := fs.String("cert", "", "WebTransport certificate (PEM); default: generated at start, valid 13 days")
 	key := fs.String("key", "", "key for --cert (PEM)")
 	heartbeat := fs.Duration("heartbeat", 25*time.Second, "ping interval on persistent transports")
@@ -86,10 +86,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	hp := ln.Addr().String()
-	if _, port, err := net.SplitHostPort(hp); err == nil {
-		// A page opened as http://localhost:PORT reaches WebTransport at 127.0.0.1 (localhost
-		// tries ::1 first): its origin is this server's too.
-		srv.T.AllowOrigin("http://localhost:" + port)
+	if host, _, err := net.SplitHostPort(*addr); err == nil {
+		// The name --addr gave (Serve adds the address it resolved to): pages from
+		// http://NAME:PORT are this server's own origin.
+		_, port, _ := net.SplitHostPort(hp)
+		if err := srv.T.AddAddr(net.JoinHostPort(host, port)); err != nil {
+			log.Warn("--addr is not an origin", "err", err)
+		}
 	}
 	fmt.Fprintf(stdout, "listening http://%s webtransport https://%s/wt\n", hp, hp)
 	if f, ok := stdout.(*os.File); ok {

@@ -367,13 +367,24 @@ func TestOversize(t *testing.T) {
 func TestOrigin(t *testing.T) {
 	l := start(t, server.Config{Transport: transports.ServerOptions{AllowOrigins: []string{"https://ok.example"}}})
 	host := strings.TrimPrefix(l.base, "http://")
+	_, port, _ := net.SplitHostPort(host)
 	for _, tc := range []struct {
 		origin string
+		host   string // the Host header, if not the server's address
 		ok     bool
-	}{{"", true}, {"http://" + host, true}, {"https://ok.example", true}, {"https://evil.example", false}} {
+	}{
+		{"", "", true}, {"http://" + host, "", true}, {"http://localhost:" + port, "localhost:" + port, true},
+		{"https://ok.example", "", true}, {"https://evil.example", "", false},
+		// DNS rebinding: evil.example resolves to 127.0.0.1, so the page and its request both
+		// name it; the server does not take Host's word for its own name.
+		{"http://evil.example:" + port, "evil.example:" + port, false},
+	} {
 		h := http.Header{}
 		if tc.origin != "" {
 			h.Set("Origin", tc.origin)
+		}
+		if tc.host != "" {
+			h.Set("Host", tc.host)
 		}
 		r, resp, err := l.raw(t, url.Values{"user": {"o"}}, h)
 		if tc.ok {

@@ -2,17 +2,20 @@ package webtransport_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 	wt "github.com/quic-go/webtransport-go"
 
@@ -56,6 +59,21 @@ func TestOriginAndToken(t *testing.T) {
 // rawDial opens a WebTransport session with webtransport-go itself, so a test can set headers.
 func rawDial(t *testing.T, l *lab, query string, h http.Header) (*http.Response, *wt.Session, error) {
 	t.Helper()
+	return rawDialOpts(t, l, query, h, rawOpts{})
+}
+
+// rawOpts change rawDialOpts' client.
+type rawOpts struct {
+	// authority is the host:port the request names (the server's address if empty); the
+	// QUIC connection goes to the server's address whatever it says.
+	authority string
+	// config is the client's WebTransport config (nil: the zero value, no WT_INITIAL_MAX_*).
+	config *wt.Config
+}
+
+// rawDialOpts is rawDial with a client changed by o.
+func rawDialOpts(t *testing.T, l *lab, query string, h http.Header, o rawOpts) (*http.Response, *wt.Session, error) {
+	t.Helper()
 	hash := l.hash
 	tlsConf := &tls.Config{InsecureSkipVerify: true, NextProtos: []string{http3.NextProtoH3},
 		VerifyConnection: func(cs tls.ConnectionState) error {
@@ -64,12 +82,16 @@ func rawDial(t *testing.T, l *lab, query string, h http.Header) (*http.Response,
 			}
 			return nil
 		}}
-	d := &wt.Transport{TLSClientConfig: tlsConf}
+	host := strings.TrimPrefix(l.base, "http://")
+	d := &wt.Transport{TLSClientConfig: tlsConf, Config: o.config,
+		DialAddr: func(ctx context.Context, _ string, tlsCfg *tls.Config, cfg *quic.Config) (*quic.Conn, error) {
+			return quic.DialAddrEarly(ctx, host, tlsCfg, cfg)
+		}}
 	t.Cleanup(func() { d.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	host := strings.TrimPrefix(l.base, "http://")
-	rsp, s, err := d.Dial(ctx, "https://"+host+"/wt?"+query, h)
+	authority := cmp.Or(o.authority, host)
+	rsp, s, err := d.Dial(ctx, "https://"+authority+"/wt?"+query, h)
 	if s != nil {
 		t.Cleanup(func() { s.CloseWithError(0, "") })
 	}
@@ -81,6 +103,20 @@ func TestOrigin(t *testing.T) {
 	rsp, _, err := rawDial(t, l, "user=o", http.Header{"Origin": {"http://evil.example"}})
 	if err == nil || rsp == nil || rsp.StatusCode != http.StatusForbidden {
 		t.Fatalf("foreign origin: %v %v, want 403", rsp, err)
+	}
+	// DNS rebinding: evil.example resolves to the server, so the page's origin and the
+	// request's authority both name it; the server does not take the authority's word.
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(l.base, "http://"))
+	evil := "evil.example:" + port
+	rsp, _, err = rawDialOpts(t, l, "user=o", http.Header{"Origin": {"http://" + evil}}, rawOpts{authority: evil})
+	if err == nil || rsp == nil || rsp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a rebound name: %v %v, want 403", rsp, err)
+	}
+	// A page from the server's own address, as localhost too, is accepted.
+	for _, origin := range []string{l.base, "http://localhost:" + port} {
+		if _, _, err := rawDial(t, l, "user=o", http.Header{"Origin": {origin}}); err != nil {
+			t.Fatalf("the server's own origin %s: %v", origin, err)
+		}
 	}
 	rsp, _, err = rawDial(t, l, "user=o&mode=nope", nil)
 	if err == nil || rsp == nil || rsp.StatusCode != http.StatusBadRequest {
