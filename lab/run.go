@@ -150,8 +150,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.Fil
 			run.Warnings = append(run.Warnings, "the run failed: "+err.Error())
 			failed++
 		}
-		if p.Loss == 0 && err == nil {
-			noLoss[key] = append(noLoss[key], run.Latency.P99)
+		if p.Loss == 0 && err == nil && run.Stalls.ThresholdMS > 0 {
+			// the run's typical no-loss p99 (typicalP99), which its threshold was made of
+			noLoss[key] = append(noLoss[key], run.Stalls.ThresholdMS-2*float64(p.Delay)/1e6)
 		}
 		if hold != nil {
 			run.Warnings = append(run.Warnings, hold.Describe())

@@ -198,6 +198,10 @@ type Stalls struct {
 	// up and on the way down (a stall can be both). Beyond DESIGN's three fields.
 	OwnUpstream   int64 `json:"own_upstream,omitempty"`
 	OwnDownstream int64 `json:"own_downstream,omitempty"`
+	// ThresholdMS is the latency past which a copy stalled in this run: the transport's
+	// no-loss p99 (the median over the no-loss run's 250 ms blocks of each block's p99, so that
+	// a busy moment of the machine in that run does not move it) plus one RTT.
+	ThresholdMS float64 `json:"threshold_ms,omitempty"`
 }
 
 // LinkFigures count what the emulated link carried, both directions, all clients.

@@ -8,6 +8,8 @@ import (
 	"image/png"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -496,6 +498,41 @@ func TestDemoSliders(t *testing.T) {
 	}
 	if err := os.WriteFile(filepath.Join("..", "out", "web-chat.png"), img, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDemoLinkRefusesOtherSites: a page of another site (another origin: another port on
+// loopback) does what a CSRF attack on the teacher's demo would — a text/plain POST, which needs
+// no CORS preflight, and a JSON one, which does — and the link stays as it was. (TestDemoSliders
+// shows the demo's own page still moves it.)
+func TestDemoLinkRefusesOtherSites(t *testing.T) {
+	needBrowser(t)
+	base := startDemo(t)
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, "<!doctype html><title>another site</title><p>nothing to see")
+	}))
+	defer other.Close()
+	p := openPage(t, "another site", other.URL, url.Values{})
+	// Each fetch settles once the demo has answered it (the no-cors one with an answer the page
+	// may not read; the JSON one when its preflight is refused).
+	got := poll[string](p, "the demo to answer both requests", fmt.Sprintf(`(window.attack ||= Promise.allSettled([
+		fetch(%[1]s, {method: "POST", mode: "no-cors", body: '{"rtt_ms":1500,"loss_pct":50}'}),
+		fetch(%[1]s, {method: "POST", headers: {"Content-Type": "application/json"}, body: '{"rtt_ms":1500,"loss_pct":50}'}),
+	]).then(r => window.settled = r.map(x => x.status).join(" "))) && window.settled`, jsString(base+"/api/demo/link")))
+	t.Logf("the other site's requests: %s", got)
+	defer http.DefaultClient.CloseIdleConnections()
+	resp, err := http.Get(base + "/api/demo/link")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st web.LinkState
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	if st.RTTms != 80 || st.LossPct != 2 {
+		t.Errorf("another site's page changed the link to %v ms, %v%%", st.RTTms, st.LossPct)
 	}
 }
 

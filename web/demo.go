@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -106,8 +107,10 @@ func StartDemo(cfg DemoConfig) (d *Demo, err error) {
 	srv, err := server.New(server.Config{
 		Hub:       cfg.Hub,
 		Transport: transports.ServerOptions{Logger: cfg.Logger},
-		Web:       Handler(Options{PollInterval: cfg.PollInterval, Link: d}),
-		Logger:    cfg.Logger,
+		Web: Handler(Options{PollInterval: cfg.PollInterval, Link: d,
+			// d.srv is set before the server serves.
+			CheckOrigin: func(r *http.Request) bool { return d.srv.T.CheckOrigin(r) }}),
+		Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, err

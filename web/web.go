@@ -10,7 +10,9 @@
 //	GET  /api/config     {"poll_ms":N,"demo":BOOL}: the short-polling interval and whether the
 //	                     emulated link can be changed
 //	GET  /api/demo/link  the emulated link's settings and counters (lab demo only)
-//	POST /api/demo/link  {"rtt_ms":X,"loss_pct":Y} changes them while traffic flows (lab demo only)
+//	POST /api/demo/link  {"rtt_ms":X,"loss_pct":Y} changes them while traffic flows (lab demo
+//	                     only; Content-Type application/json, and from the page's own origin:
+//	                     another site's page cannot move the teacher's sliders)
 //
 // The chat itself is the server's (docs/PROTOCOL.md); the page speaks exactly that protocol.
 // The handler starts no goroutines.
@@ -21,6 +23,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"time"
 
@@ -41,6 +44,10 @@ type Options struct {
 	// Link, when set, lets the page read and change the emulated link (lab demo). Nil hides the
 	// controls and answers 404 on /api/demo/link.
 	Link LinkControl
+	// CheckOrigin says whether a request's Origin header is one of the server's own
+	// (transports.Server.CheckOrigin): POST /api/demo/link from any other origin is refused
+	// with 403. Nil accepts only requests without an Origin (not from a browser).
+	CheckOrigin func(*http.Request) bool
 }
 
 // LinkControl is the emulated network of `lab demo` as the page sees it.
@@ -107,6 +114,9 @@ func Handler(opt Options) http.Handler {
 		case http.MethodGet:
 			writeJSON(w, http.StatusOK, opt.Link.LinkState())
 		case http.MethodPost:
+			if !linkAllowed(w, r, opt.CheckOrigin) {
+				return
+			}
 			setLink(w, r, opt.Link)
 		default:
 			w.Header().Set("Allow", "GET, POST")
@@ -117,6 +127,21 @@ func Handler(opt Options) http.Handler {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such page %q: the chat is at / and the protocol is in docs/PROTOCOL.md", chat.Clip(r.URL.Path)))
 	})
 	return m
+}
+
+// linkAllowed refuses a POST /api/demo/link that another site's page could have sent (CSRF):
+// one from a foreign origin, and one whose body is not declared JSON (a cross-origin form or a
+// fetch with a text/plain body needs no CORS preflight; application/json does).
+func linkAllowed(w http.ResponseWriter, r *http.Request, checkOrigin func(*http.Request) bool) bool {
+	if origin := r.Header.Get("Origin"); origin != "" && (checkOrigin == nil || !checkOrigin(r)) {
+		writeError(w, http.StatusForbidden, fmt.Sprintf("origin %q may not change the link: only the demo's own page may", chat.Clip(origin)))
+		return false
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q: send the settings as application/json, like {\"rtt_ms\":80,\"loss_pct\":2}", chat.Clip(r.Header.Get("Content-Type"))))
+		return false
+	}
+	return true
 }
 
 func setLink(w http.ResponseWriter, r *http.Request, l LinkControl) {

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -27,30 +28,51 @@ func (f *fakeLink) SetLink(rtt time.Duration, loss float64) error {
 
 func TestHandler(t *testing.T) {
 	link := &fakeLink{rtt: 80 * time.Millisecond, loss: 0.02}
+	demo := web.Options{Link: link, CheckOrigin: func(r *http.Request) bool { return r.Header.Get("Origin") == "http://127.0.0.1:8080" }}
+	const jsonType = "application/json"
 	for _, tc := range []struct {
 		name         string
 		opt          web.Options
 		method, path string
+		ctype        string // Content-Type of the body
+		origin       string // Origin header, if any
 		body         string
 		status       int
 		want         string // a substring of the answer
 	}{
-		{"page", web.Options{}, "GET", "/", "", 200, `data-testid="session-id"`},
-		{"config of serve", web.Options{}, "GET", "/api/config", "", 200, `{"demo":false,"poll_ms":1000}`},
-		{"config of demo", web.Options{PollInterval: 2 * time.Second, Link: link}, "GET", "/api/config", "", 200, `{"demo":true,"poll_ms":2000}`},
-		{"no link in serve", web.Options{}, "GET", "/api/demo/link", "", 404, "lab demo"},
-		{"link state", web.Options{Link: link}, "GET", "/api/demo/link", "", 200, `"rtt_ms":80`},
-		{"set link", web.Options{Link: link}, "POST", "/api/demo/link", `{"rtt_ms":200,"loss_pct":5}`, 200, `"rtt_ms":200,"loss_pct":5`},
-		{"set loss only", web.Options{Link: link}, "POST", "/api/demo/link", `{"loss_pct":1}`, 200, `"rtt_ms":200,"loss_pct":1`},
-		{"loss out of range", web.Options{Link: link}, "POST", "/api/demo/link", `{"loss_pct":80}`, 400, "out of range"},
-		{"rtt out of range", web.Options{Link: link}, "POST", "/api/demo/link", `{"rtt_ms":-1}`, 400, "out of range"},
-		{"not json", web.Options{Link: link}, "POST", "/api/demo/link", `rtt=1`, 400, `{\"rtt_ms\":80`},
-		{"other method", web.Options{Link: link}, "DELETE", "/api/demo/link", "", 405, "POST"},
-		{"unknown path", web.Options{}, "GET", "/nope", "", 404, "docs/PROTOCOL.md"},
+		{"page", web.Options{}, "GET", "/", "", "", "", 200, `data-testid="session-id"`},
+		{"config of serve", web.Options{}, "GET", "/api/config", "", "", "", 200, `{"demo":false,"poll_ms":1000}`},
+		{"config of demo", web.Options{PollInterval: 2 * time.Second, Link: link}, "GET", "/api/config", "", "", "", 200, `{"demo":true,"poll_ms":2000}`},
+		{"no link in serve", web.Options{}, "GET", "/api/demo/link", "", "", "", 404, "lab demo"},
+		{"link state", demo, "GET", "/api/demo/link", "", "", "", 200, `"rtt_ms":80`},
+		{"set link", demo, "POST", "/api/demo/link", jsonType, "", `{"rtt_ms":200,"loss_pct":5}`, 200, `"rtt_ms":200,"loss_pct":5`},
+		{"set loss only", demo, "POST", "/api/demo/link", jsonType, "", `{"loss_pct":1}`, 200, `"rtt_ms":200,"loss_pct":1`},
+		{"from the page", demo, "POST", "/api/demo/link", "application/json; charset=utf-8", "http://127.0.0.1:8080", `{"loss_pct":2}`, 200, `"loss_pct":2`},
+		{"loss out of range", demo, "POST", "/api/demo/link", jsonType, "", `{"loss_pct":80}`, 400, "out of range"},
+		{"rtt out of range", demo, "POST", "/api/demo/link", jsonType, "", `{"rtt_ms":-1}`, 400, "out of range"},
+		{"not json", demo, "POST", "/api/demo/link", jsonType, "", `rtt=1`, 400, `{\"rtt_ms\":80`},
+		// CSRF: another site's page posts without a preflight (text/plain, a form) or from its
+		// own origin; none of them moves the link.
+		{"text/plain", demo, "POST", "/api/demo/link", "text/plain", "", `{"loss_pct":50}`, 415, "application/json"},
+		{"a form", demo, "POST", "/api/demo/link", "application/x-www-form-urlencoded", "https://evil.example", `{"loss_pct":50}`, 403, "evil.example"},
+		{"no content type", demo, "POST", "/api/demo/link", "", "", `{"loss_pct":50}`, 415, "application/json"},
+		{"a foreign origin", demo, "POST", "/api/demo/link", jsonType, "https://evil.example", `{"loss_pct":50}`, 403, "own page"},
+		{"a foreign origin, text/plain", demo, "POST", "/api/demo/link", "text/plain;charset=UTF-8", "https://evil.example", `{"loss_pct":50}`, 403, "own page"},
+		{"an origin and no checker", web.Options{Link: link}, "POST", "/api/demo/link", jsonType, "http://127.0.0.1:8080", `{"loss_pct":50}`, 403, "own page"},
+		{"other method", demo, "DELETE", "/api/demo/link", "", "", "", 405, "POST"},
+		{"unknown path", web.Options{}, "GET", "/nope", "", "", "", 404, "docs/PROTOCOL.md"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			before := link.LinkState()
 			rec := httptest.NewRecorder()
-			web.Handler(tc.opt).ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body)))
+			r := httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body))
+			if tc.ctype != "" {
+				r.Header.Set("Content-Type", tc.ctype)
+			}
+			if tc.origin != "" {
+				r.Header.Set("Origin", tc.origin)
+			}
+			web.Handler(tc.opt).ServeHTTP(rec, r)
 			if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.want) {
 				t.Errorf("%s %s: %d %q, want %d and %q", tc.method, tc.path, rec.Code, rec.Body.String(), tc.status, tc.want)
 			}
@@ -59,6 +81,9 @@ func TestHandler(t *testing.T) {
 			}
 			if rec.Header().Get("Cache-Control") != "no-store" {
 				t.Errorf("%s: Cache-Control %q, want no-store", tc.path, rec.Header().Get("Cache-Control"))
+			}
+			if tc.status >= 400 && link.LinkState() != before {
+				t.Errorf("a refused request changed the link from %+v to %+v", before, link.LinkState())
 			}
 		})
 	}
