@@ -96,7 +96,7 @@ func New(cfg Config) (*Server, error) {
 	m := s.mux
 	m.HandleFunc("/api/session", t.HandleSession)
 	m.HandleFunc("/api/send", t.HandleSend)
-	m.Handle("GET /api/poll", shortpoll.Handler(t))
+	s.handleGet("/api/poll", shortpoll.Handler(t))
 	if err := s.setupTransports(cfg); err != nil {
 		_ = hub.Shutdown(context.Background())
 		return nil, err

@@ -196,6 +196,8 @@ func Status(err error) int {
 		return http.StatusServiceUnavailable
 	case chat.CodeUnknownUser, chat.CodeNotMember:
 		return http.StatusUnprocessableEntity
+	case CodeBadMethod:
+		return http.StatusMethodNotAllowed
 	}
 	return http.StatusBadRequest
 }
@@ -242,8 +244,7 @@ func AppendArray(b []byte, direct []chat.Envelope, entries []chat.Entry) []byte 
 func (s *Server) HandleSession(w http.ResponseWriter, r *http.Request) {
 	s.Requests.Add(1)
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		WriteError(w, "", chat.Errorf(chat.CodeBadJSON, "use POST /api/session?user=NAME"))
+		WriteMethodNotAllowed(w, r, http.MethodPost, "POST /api/session?user=NAME")
 		return
 	}
 	user, err := s.Authenticate(r)
@@ -267,8 +268,7 @@ func (s *Server) HandleSession(w http.ResponseWriter, r *http.Request) {
 func (s *Server) HandleSend(w http.ResponseWriter, r *http.Request) {
 	s.Requests.Add(1)
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		WriteError(w, "", chat.Errorf(chat.CodeBadJSON, "use POST /api/send?session=ID with one envelope as the body"))
+		WriteMethodNotAllowed(w, r, http.MethodPost, "POST /api/send?session=ID with one envelope as the body")
 		return
 	}
 	sid := r.URL.Query().Get("session")

@@ -123,6 +123,13 @@ func Handler(opt Options) http.Handler {
 			writeError(w, http.StatusMethodNotAllowed, "use GET to read the link or POST {\"rtt_ms\":80,\"loss_pct\":2} to change it")
 		}
 	})
+	// The page and its config take GET only: any other method is 405, not the 404 below.
+	for _, path := range []string{"/{$}", "/api/config"} {
+		m.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not a method of %s: use GET", chat.Clip(r.Method), r.URL.Path))
+		})
+	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such page %q: the chat is at / and the protocol is in docs/PROTOCOL.md", chat.Clip(r.URL.Path)))
 	})
