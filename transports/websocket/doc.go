@@ -11,9 +11,11 @@
 // buffers) and the connection costs two goroutines, both tracked by transports.Server so that
 // server shutdown waits for them:
 //
-//   - the reader (frameReader: a 128-byte buffer, masked client frames checked as RFC 6455 says,
-//     pings answered with pongs, a message over Limits.FrameLimit closed with 1009) hands each
-//     envelope to the chat core;
+//   - the reader (frameReader: a 128-byte buffer, client frames checked as RFC 6455 says, a text
+//     message's UTF-8 fragment by fragment, pings answered with pongs, a message over
+//     Limits.FrameLimit closed with 1009, bad UTF-8 with 1007, any other breach with 1002)
+//     hands each envelope to the chat core. rfc6455_test.go plays the Autobahn TestSuite's
+//     cases of sections 1-7 against the server with a raw client;
 //   - the writer drains the session's cursor. It encodes a whole batch of envelopes, one frame
 //     each, into one pooled buffer and writes it with one system call, so a connection that
 //     falls behind catches up in a few large writes; the buffer goes back to the pool after
@@ -24,7 +26,7 @@
 // Everything both goroutines need is allocated before they start, so that they wait on the
 // smallest (2 KiB) stacks: an idle connection costs about 4.6 KiB of stack and 2.9 KiB of heap
 // (BenchmarkIdleConnMemory). Only one close frame goes out per connection, whichever side ends
-// it.
+// it, and nothing after it: both goroutines write under one mutex that knows whether it has.
 //
 // Errors in client envelopes are answered with error envelopes and the connection goes on; a
 // message larger than Limits.FrameLimit closes it with status 1009 (message too big). When the

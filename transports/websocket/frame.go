@@ -36,8 +36,12 @@ func appendEntry(b []byte, e chat.Entry) []byte {
 	return e.AppendJSON(appendHeader(b, finText, n))
 }
 
-// appendClose appends a close frame with a status code and a reason (at most 123 bytes).
+// appendClose appends a close frame with a status code and a reason (at most 123 bytes); code 0
+// makes a close frame without a payload (the answer to one without a status code).
 func appendClose(b []byte, code int, reason string) []byte {
+	if code == 0 {
+		return appendHeader(b, finClose, 0)
+	}
 	if len(reason) > 123 {
 		reason = reason[:123]
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf8"
 )
 
 // Opcodes (RFC 6455 section 5.2).
@@ -22,17 +23,34 @@ const (
 	closeNormal        = 1000
 	closeGoingAway     = 1001
 	closeProtocolError = 1002
+	closeBadData       = 1007 // a text message (or close reason) that is not UTF-8
 	closeTooBig        = 1009
 	closeTryAgainLater = 1013
 )
 
-// errClosed is returned by readMessage when the client sent a close frame.
+// errClosed is returned by readMessage when the client sent a valid close frame; the frame's
+// status code is in frameReader.closeCode.
 var errClosed = errors.New("websocket: the client closed the connection")
+
+// validCloseCode reports whether a client may send code in a close frame (RFC 6455 section
+// 7.4 and the IANA registry): the defined codes except those reserved for reporting a missing
+// status (1005), an abnormal closure (1006) and a TLS failure (1015), and the 3000-4999 range
+// for libraries and applications. 1004 is reserved, 1016-2999 unassigned.
+func validCloseCode(code int) bool {
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014:
+		return true
+	}
+	return code >= 3000 && code <= 4999
+}
 
 // protocolError is a frame the server cannot accept; the connection ends with code.
 type protocolError struct {
 	code int
 	text string
+	// whole: the frame was read to its end, so the frames after it can still be read (the
+	// client's answer to the server's close among them).
+	whole bool
 }
 
 func (e *protocolError) Error() string {
@@ -43,6 +61,14 @@ func (e *protocolError) Error() string {
 // It keeps only a small header buffer while it waits, so an idle connection costs little, and it
 // runs on a shallow stack. Control frames are handled on the way: a ping is answered with a pong
 // through pong, a close ends reading with errClosed.
+//
+// It checks what RFC 6455 asks a server to check (the cases of the Autobahn TestSuite's
+// sections 1-7): masking, reserved bits and opcodes, control frames (final, at most 125 bytes,
+// allowed between the fragments of a message), the order of fragments, close frames (empty or
+// a valid status code and a UTF-8 reason) and that a text message is UTF-8. A text message is
+// checked as its fragments arrive, so a bad one fails at the first fragment that cannot be the
+// start of valid UTF-8, not when it ends. Each failure is a *protocolError with the status to
+// close with.
 type frameReader struct {
 	r     io.Reader
 	limit int // the largest message; a bigger one is a protocolError with closeTooBig
@@ -53,6 +79,12 @@ type frameReader struct {
 	end   int
 	msg   []byte // the message being assembled across continuation frames
 	inMsg bool
+	text  bool // the message is a text message: its bytes must be UTF-8
+	valid int  // msg[:valid] is known to be whole UTF-8 runes
+
+	// closeCode is the status code of the client's close frame once readMessage has returned
+	// errClosed (0: the frame had none).
+	closeCode int
 }
 
 // fill makes at least n bytes (n <= len(buf)) available in buf[off:end].
@@ -125,7 +157,7 @@ func (f *frameReader) readMessage() ([]byte, error) {
 		case 127:
 			u := binary.BigEndian.Uint64(h[2:10])
 			if u > 1<<62 {
-				return nil, &protocolError{closeProtocolError, "frame length out of range"}
+				return nil, &protocolError{code: closeProtocolError, text: "frame length out of range"}
 			}
 			n = int64(u)
 		}
@@ -136,26 +168,29 @@ func (f *frameReader) readMessage() ([]byte, error) {
 		f.off += hl
 		switch {
 		case rsv != 0:
-			return nil, &protocolError{closeProtocolError, "reserved bits set (no extension was negotiated)"}
+			return nil, &protocolError{code: closeProtocolError, text: "reserved bits set (no extension was negotiated)"}
 		case !masked:
-			return nil, &protocolError{closeProtocolError, "client frames must be masked"}
+			return nil, &protocolError{code: closeProtocolError, text: "client frames must be masked"}
 		}
 		control := op >= opClose
 		switch op {
 		case opClose, opPing, opPong:
-			if !fin || n > 125 {
-				return nil, &protocolError{closeProtocolError, "a control frame must be final and at most 125 bytes"}
+			if !fin {
+				return nil, &protocolError{code: closeProtocolError, text: "a control frame must not be fragmented"}
+			}
+			if n > 125 {
+				return nil, &protocolError{code: closeProtocolError, text: fmt.Sprintf("a control frame of %d bytes (at most 125)", n)}
 			}
 		case opText, opBinary:
 			if f.inMsg {
-				return nil, &protocolError{closeProtocolError, "a new message began before the last one ended"}
+				return nil, &protocolError{code: closeProtocolError, text: "a new message began before the last one ended"}
 			}
 		case opContinuation:
 			if !f.inMsg {
-				return nil, &protocolError{closeProtocolError, "a continuation frame without a message"}
+				return nil, &protocolError{code: closeProtocolError, text: "a continuation frame without a message"}
 			}
 		default:
-			return nil, &protocolError{closeProtocolError, fmt.Sprintf("unknown opcode %d", op)}
+			return nil, &protocolError{code: closeProtocolError, text: fmt.Sprintf("unknown opcode %d", op)}
 		}
 		if control {
 			var p [125]byte
@@ -165,6 +200,9 @@ func (f *frameReader) readMessage() ([]byte, error) {
 			unmask(p[:n], key, 0)
 			switch op {
 			case opClose:
+				if err := f.closeFrame(p[:n]); err != nil {
+					return nil, err
+				}
 				return nil, errClosed
 			case opPing:
 				if f.pong != nil {
@@ -178,9 +216,11 @@ func (f *frameReader) readMessage() ([]byte, error) {
 		if !f.inMsg {
 			f.msg = f.msg[:0]
 			f.inMsg = true
+			f.text = op == opText
+			f.valid = 0
 		}
 		if int64(len(f.msg))+n > int64(f.limit) {
-			return nil, &protocolError{closeTooBig, fmt.Sprintf("message over %d bytes", f.limit)}
+			return nil, &protocolError{code: closeTooBig, text: fmt.Sprintf("message over %d bytes", f.limit)}
 		}
 		start := len(f.msg)
 		if need := start + int(n); need > cap(f.msg) {
@@ -193,6 +233,11 @@ func (f *frameReader) readMessage() ([]byte, error) {
 			return nil, err
 		}
 		unmask(f.msg[start:], key, 0)
+		if f.text {
+			if err := f.checkUTF8(fin); err != nil {
+				return nil, err
+			}
+		}
 		if fin {
 			f.inMsg = false
 			msg := f.msg
@@ -202,6 +247,64 @@ func (f *frameReader) readMessage() ([]byte, error) {
 			return msg, nil
 		}
 	}
+}
+
+// closeFrame checks a close frame's payload: nothing, or a status code a client may send
+// followed by a UTF-8 reason. A good one sets closeCode.
+func (f *frameReader) closeFrame(p []byte) error {
+	switch {
+	case len(p) == 0:
+		return nil
+	case len(p) == 1:
+		return &protocolError{code: closeProtocolError, text: "a close frame of 1 byte (a status code takes 2)", whole: true}
+	}
+	code := int(binary.BigEndian.Uint16(p))
+	if !validCloseCode(code) {
+		return &protocolError{code: closeProtocolError, text: fmt.Sprintf("close status %d may not be sent (1000-1003, 1007-1014, 3000-4999)", code), whole: true}
+	}
+	if !utf8.Valid(p[2:]) {
+		return &protocolError{code: closeBadData, text: "the close reason is not UTF-8", whole: true}
+	}
+	f.closeCode = code
+	return nil
+}
+
+// checkUTF8 checks the text message's bytes not checked yet. Before the last fragment the
+// message may end in the first bytes of a rune still to come, as long as they can begin one.
+func (f *frameReader) checkUTF8(fin bool) error {
+	rest := f.msg[f.valid:]
+	if utf8.Valid(rest) { // the common case: whole runes
+		f.valid = len(f.msg)
+		return nil
+	}
+	n, ok := validPrefix(rest)
+	if !ok || fin {
+		return &protocolError{code: closeBadData, text: "a text message that is not UTF-8", whole: true}
+	}
+	f.valid += n
+	return nil
+}
+
+// validPrefix reports whether b is valid UTF-8 but for an unfinished rune at its end whose
+// bytes so far can begin a valid one; n is where that rune starts (len(b) if there is none).
+func validPrefix(b []byte) (n int, ok bool) {
+	for n < len(b) {
+		if b[n] < utf8.RuneSelf {
+			n++
+			continue
+		}
+		// FullRune is false only for the valid beginning of a rune (it checks the second and
+		// third bytes' ranges, so a surrogate's or an overlong form's beginning is "full").
+		if !utf8.FullRune(b[n:]) {
+			return n, true
+		}
+		r, size := utf8.DecodeRune(b[n:])
+		if r == utf8.RuneError && size == 1 {
+			return n, false
+		}
+		n += size
+	}
+	return n, true
 }
 
 // unmask XORs p with the masking key, starting at key offset pos.

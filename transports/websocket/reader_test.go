@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"unicode/utf8"
 )
 
 // clientFrame encodes a masked client frame.
@@ -99,6 +100,14 @@ func TestFrameReaderRefuses(t *testing.T) {
 		{"new message mid-message", append(clientFrame(false, opText, []byte("a")), clientFrame(true, opText, []byte("b"))...), closeProtocolError},
 		{"too big", clientFrame(true, opText, make([]byte, 1025)), closeTooBig},
 		{"too big in pieces", append(clientFrame(false, opText, make([]byte, 600)), clientFrame(true, opContinuation, make([]byte, 600))...), closeTooBig},
+		{"ping of 126 bytes", clientFrame(true, opPing, make([]byte, 126)), closeProtocolError},
+		{"text not UTF-8", clientFrame(true, opText, []byte("a\xffb")), closeBadData},
+		{"text ending inside a rune", append(clientFrame(false, opText, []byte("a")), clientFrame(true, opContinuation, []byte("\xe2\x82"))...), closeBadData},
+		{"a bad fragment fails before the message ends", clientFrame(false, opText, []byte("\xed\xa0\x80")), closeBadData},
+		{"close of 1 byte", clientFrame(true, opClose, []byte{3}), closeProtocolError},
+		{"close 1005", clientFrame(true, opClose, []byte{0x03, 0xed}), closeProtocolError},
+		{"close 5000", clientFrame(true, opClose, []byte{0x13, 0x88}), closeProtocolError},
+		{"close reason not UTF-8", clientFrame(true, opClose, []byte{0x03, 0xe8, 0xff}), closeBadData},
 	} {
 		f := &frameReader{r: bytes.NewReader(tc.in), limit: 1024}
 		var err error
@@ -110,7 +119,21 @@ func TestFrameReaderRefuses(t *testing.T) {
 			t.Errorf("%s: %v, want close %d", tc.name, err, tc.code)
 		}
 	}
-	f := &frameReader{r: bytes.NewReader(clientFrame(true, opText, []byte("abc"))[:4]), limit: 1024}
+	// A binary message is not UTF-8 checked; a text message may split a rune between frames.
+	in := append(clientFrame(true, opBinary, []byte{0xff}), clientFrame(false, opText, []byte("\xe2"))...)
+	in = append(in, clientFrame(false, opContinuation, []byte("\x82"))...)
+	in = append(in, clientFrame(true, opContinuation, []byte("\xac"))...)
+	in = append(in, clientFrame(true, opClose, []byte{0x0f, 0xa0, 'o', 'k'})...)
+	f := &frameReader{r: bytes.NewReader(in), limit: 1024}
+	for _, want := range []string{"\xff", "€"} {
+		if got, err := f.readMessage(); err != nil || string(got) != want {
+			t.Errorf("got %q, %v; want %q", got, err, want)
+		}
+	}
+	if _, err := f.readMessage(); !errors.Is(err, errClosed) || f.closeCode != 4000 {
+		t.Errorf("close 4000: %v, code %d", err, f.closeCode)
+	}
+	f = &frameReader{r: bytes.NewReader(clientFrame(true, opText, []byte("abc"))[:4]), limit: 1024}
 	if _, err := f.readMessage(); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("truncated frame: %v", err)
 	}
@@ -160,12 +183,56 @@ func FuzzFrameReader(f *testing.F) {
 		}}
 		for i := 0; i < 64; i++ {
 			msg, err := fr.readMessage()
+			if errors.Is(err, errClosed) && fr.closeCode != 0 && !validCloseCode(fr.closeCode) {
+				t.Fatalf("close status %d accepted", fr.closeCode)
+			}
 			if err != nil {
 				return
 			}
 			if len(msg) > 4096 {
 				t.Fatalf("message of %d bytes over the limit", len(msg))
 			}
+			if fr.text && !utf8.Valid(msg) {
+				t.Fatalf("text message %q is not UTF-8", msg)
+			}
+		}
+	})
+}
+
+// runePrefixes holds every proper beginning (1-3 bytes) of a valid UTF-8 encoding.
+var runePrefixes = func() map[string]bool {
+	m := map[string]bool{}
+	var b [4]byte
+	for r := rune(0x80); r <= utf8.MaxRune; r++ {
+		if !utf8.ValidRune(r) {
+			continue
+		}
+		n := utf8.EncodeRune(b[:], r)
+		for k := 1; k < n; k++ {
+			m[string(b[:k])] = true
+		}
+	}
+	return m
+}()
+
+// FuzzValidPrefix checks validPrefix against its definition: b is valid UTF-8 followed by at
+// most the proper beginning of one more rune.
+func FuzzValidPrefix(f *testing.F) {
+	for _, s := range []string{"", "abc", "κόσμε", "\xce", "\xe2\x82", "\xf0\x90\x80", "\xed\xa0", "\xed\x9f",
+		"\xc0\xaf", "\xf4\x90", "\xf5", "a\xff", "\xef\xbf\xbf", "\xe0\x80"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, ok := validPrefix(b)
+		want := utf8.Valid(b)
+		for k := 1; k <= 3 && k <= len(b) && !want; k++ {
+			want = utf8.Valid(b[:len(b)-k]) && runePrefixes[string(b[len(b)-k:])]
+		}
+		if ok != want {
+			t.Fatalf("validPrefix(%q) = %v, want %v", b, ok, want)
+		}
+		if ok && (!utf8.Valid(b[:n]) || n < len(b) && !runePrefixes[string(b[n:])]) {
+			t.Fatalf("validPrefix(%q): the runes end at %d", b, n)
 		}
 	})
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -103,7 +102,7 @@ func Handler(srv *transports.Server) http.Handler {
 }
 
 // serverConn is one connection: its socket, its session and cursor, and whether a close frame
-// has gone out on it (after which nothing else may).
+// has gone out on it (after which nothing else may: RFC 6455 section 5.5.1).
 type serverConn struct {
 	srv    *transports.Server
 	sess   *chat.Session
@@ -116,8 +115,12 @@ type serverConn struct {
 	wrote  chan struct{} // closed when the writer is done
 	small  [smallBatch]chat.Entry
 
-	closeSent atomic.Bool
+	wmu       sync.Mutex // held for every write, by the reader (pongs, close) and the writer
+	closeSent bool       // under wmu
 }
+
+// errCloseSent is send's error once a close frame has gone out.
+var errCloseSent = errors.New("websocket: a close frame has been sent")
 
 // newServerConn allocates everything the connection's goroutines need up front, on the
 // handler's stack: a goroutine that allocates can run into the allocator's slow path and grow
@@ -147,15 +150,25 @@ func (c *serverConn) serve() {
 		if err != nil {
 			var pe *protocolError
 			if errors.As(err, &pe) {
-				// Too big or not WebSocket: say why and stop reading (the rest of the frame
-				// is not worth reading).
+				// Too big, not UTF-8 or not WebSocket: say why and stop handling messages.
 				_ = c.control(appendClose(make([]byte, 0, 128), pe.code, pe.text))
-				// Read on (and drop) until the client closes, so that closing the socket does
-				// not reset it before the client has read the close frame.
+				// Read on until the client answers with its close frame (when the bad frame
+				// was read whole, frames can still be told apart) or closes the connection,
+				// so that closing the socket does not reset it before the client has read
+				// the close frame.
 				_ = nc.SetReadDeadline(time.Now().Add(closeWait))
-				_, _ = io.Copy(io.Discard, nc)
+				if pe.whole {
+					for { // messages are dropped now
+						if _, err := fr.readMessage(); err != nil {
+							break
+						}
+					}
+				} else {
+					_, _ = io.Copy(io.Discard, nc)
+				}
 			} else if errors.Is(err, errClosed) {
-				_ = c.control(appendClose(make([]byte, 0, 16), closeNormal, ""))
+				// Echo the client's status code, as RFC 6455 section 5.5.1 suggests.
+				_ = c.control(appendClose(make([]byte, 0, 16), fr.closeCode, ""))
 			}
 			break
 		}
@@ -210,7 +223,11 @@ func (c *serverConn) writeLoop() {
 		}
 		full := len(b.Entries) == cap(entries)
 		if err := c.writeBatch(&b); err != nil {
-			_ = c.nc.SetReadDeadline(time.Now()) // the reader stops too
+			if !errors.Is(err, errCloseSent) {
+				// The socket failed: the reader stops too. (After a close frame the reader
+				// ends the connection itself, once the client has answered it.)
+				_ = c.nc.SetReadDeadline(time.Now())
+			}
 			if big != nil {
 				entryPool.Put(big)
 			}
@@ -248,12 +265,7 @@ func (c *serverConn) writeBatch(b *chat.Batch) error {
 	if b.Ping {
 		buf = appendText(buf, pingJSON)
 	}
-	var err error
-	if c.closeSent.Load() {
-		err = net.ErrClosed // the reader has answered the client's close: nothing more
-	} else {
-		err = write(c.nc, buf)
-	}
+	err := c.send(buf, false)
 	clear(b.Entries) // drop payload references while idle
 	if cap(buf) <= 4*batchBufSize {
 		*bp = buf[:0]
@@ -287,25 +299,30 @@ func write(nc net.Conn, b []byte) error {
 	return err
 }
 
+// send writes frames unless a close frame has gone out (then errCloseSent); closing says that
+// they end with one. The check and the write are one step under wmu, so that nothing the
+// writer had ready can follow the reader's close frame on the wire.
+func (c *serverConn) send(frames []byte, closing bool) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closeSent {
+		return errCloseSent
+	}
+	c.closeSent = closing
+	return write(c.nc, frames)
+}
+
 // control writes a pong or a close frame from the reader, unless a close frame has gone out.
 func (c *serverConn) control(frame []byte) error {
-	if frame[0]&0x0f == opClose {
-		if c.closeSent.Swap(true) {
-			return nil
-		}
-	} else if c.closeSent.Load() {
-		return nil
+	if err := c.send(frame, frame[0]&0x0f == opClose); err != errCloseSent {
+		return err
 	}
-	return write(c.nc, frame)
+	return nil
 }
 
 // end writes why the connection ends and a close frame, then lets the reader wait closeWait for
 // the client's close.
 func (c *serverConn) end(why *chat.Error) {
-	nc := c.nc
-	if c.closeSent.Swap(true) {
-		return
-	}
 	env := chat.ErrorEnvelope("", why)
 	code := closeNormal
 	switch why.Code {
@@ -316,6 +333,8 @@ func (c *serverConn) end(why *chat.Error) {
 	}
 	buf := appendText(make([]byte, 0, 256), chat.Marshal(&env))
 	buf = appendClose(buf, code, why.Code)
-	_ = write(nc, buf)
-	_ = nc.SetReadDeadline(time.Now().Add(closeWait))
+	if c.send(buf, true) == errCloseSent {
+		return
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(closeWait))
 }
