@@ -171,9 +171,15 @@ func (s ProfileSpec) Profile() (LinkProfile, error) {
 		if p.Delay, err = ParseDuration("delay", s.Delay); err != nil {
 			return p, err
 		}
+		if err := checkDelay("delay", s.Delay, p.Delay); err != nil {
+			return p, err
+		}
 	}
 	if s.Jitter != "" {
 		if p.Jitter, err = ParseDuration("jitter", s.Jitter); err != nil {
+			return p, err
+		}
+		if err := checkDelay("jitter", s.Jitter, p.Jitter); err != nil {
 			return p, err
 		}
 	}

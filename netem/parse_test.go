@@ -46,6 +46,8 @@ func TestParseErrorsNameFieldAndForm(t *testing.T) {
 		{"loss above 100", "loss=120%", `netem: loss "120%" is out of range (use 0% up to below 100%, e.g. 2%)`},
 		{"negative delay", "delay=-5ms", `netem: delay "-5ms" is negative (try 5ms)`},
 		{"delay without unit", "delay=20", `netem: delay "20" has no unit (try 20ms)`},
+		{"delay 100h", "delay=100h", `netem: delay "100h" is out of range (use 0 to 10s one way, e.g. 20ms)`},
+		{"jitter 11s", "delay=20ms jitter=11s", `netem: jitter "11s" is out of range (use 0 to 10s one way, e.g. 20ms)`},
 		{"rate fast", "rate=fast", `netem: rate "fast" is not a rate (try 10mbit (bits/s: bit, kbit, mbit, gbit))`},
 		{"rate without unit", "rate=10", `netem: rate "10" has no unit (try 10mbit (bits/s: bit, kbit, mbit, gbit))`},
 		{"rate mbps", "rate=10Mbps", `netem: rate "10Mbps" is ambiguous (tc reads bps as bytes per second) (write 10mbit for bits per second)`},
@@ -80,6 +82,8 @@ func TestValidateStruct(t *testing.T) {
 		field string
 	}{
 		{"negative delay", LinkProfile{Delay: -time.Millisecond}, "delay"},
+		{"delay 100h", LinkProfile{Delay: 100 * time.Hour}, "delay"},
+		{"jitter over MaxDelay", LinkProfile{Jitter: MaxDelay + 1}, "jitter"},
 		{"loss 120%", LinkProfile{Loss: Loss{Rate: 1.2}}, "loss"},
 		{"burst without loss", LinkProfile{Loss: Loss{Burst: 3}}, "burst"},
 		{"burst with bernoulli", LinkProfile{Loss: Loss{Model: LossBernoulli, Rate: 0.02, Burst: 3}}, "burst"},

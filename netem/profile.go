@@ -17,11 +17,11 @@ import (
 // jitter.
 type LinkProfile struct {
 	// Delay is the one-way propagation delay added to every packet.
-	// Zero means none.
+	// Zero means none; at most MaxDelay.
 	Delay time.Duration
 
 	// Jitter spreads the delay uniformly over [Delay-Jitter, Delay+Jitter]
-	// (never below zero). Zero means none.
+	// (never below zero). Zero means none; at most MaxDelay.
 	Jitter time.Duration
 
 	// Reorder lets a packet with a short jittered delay overtake an earlier
@@ -223,6 +223,20 @@ func (l Loss) compile() (compiledLoss, error) {
 	}
 }
 
+// MaxDelay is the longest one-way delay (and jitter) a link takes. A
+// geostationary satellite hop is about 270 ms one way; a link slower than
+// this one holds every packet of a run in its queue and stalls every
+// timeout built for the Internet (TCP's give up after minutes of it).
+const MaxDelay = 10 * time.Second
+
+// checkDelay refuses a delay or jitter (value as given) over MaxDelay.
+func checkDelay(field, value string, d time.Duration) error {
+	if d > MaxDelay {
+		return fieldErr(field, value, "is out of range", "use 0 to "+MaxDelay.String()+" one way, e.g. 20ms")
+	}
+	return nil
+}
+
 // Validate reports the first problem with the profile, as a *FieldError.
 func (p LinkProfile) Validate() error {
 	_, err := p.compile()
@@ -243,6 +257,12 @@ func (p LinkProfile) compile() (*compiledProfile, error) {
 	}
 	if p.Jitter < 0 {
 		return nil, fieldErr("jitter", p.Jitter.String(), "is negative", "try 5ms, or 0")
+	}
+	if err := checkDelay("delay", p.Delay.String(), p.Delay); err != nil {
+		return nil, err
+	}
+	if err := checkDelay("jitter", p.Jitter.String(), p.Jitter); err != nil {
+		return nil, err
 	}
 	if p.Queue < 0 {
 		return nil, fieldErr("queue", fmt.Sprint(p.Queue), "is negative", "try 1000 (packets), or 0 for the default")

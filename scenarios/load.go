@@ -88,13 +88,13 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	p.mapping(root, "", map[string]func(*yaml.Node){
 		"name":          func(n *yaml.Node) { s.Name = p.str(n, "name") },
 		"seed":          func(n *yaml.Node) { s.Seed = uint64(p.intIn(n, "seed", 0, math.MaxInt64)) },
-		"duration":      func(n *yaml.Node) { s.Duration = p.duration(n, "duration", true) },
-		"warmup":        func(n *yaml.Node) { s.Warmup = p.duration(n, "warmup", false) },
+		"duration":      func(n *yaml.Node) { s.Duration = p.duration(n, "duration", true, maxDuration) },
+		"warmup":        func(n *yaml.Node) { s.Warmup = p.duration(n, "warmup", false, maxWarmup) },
 		"transports":    func(n *yaml.Node) { s.Transports = p.transports(n) },
 		"users":         func(n *yaml.Node) { s.Users = p.intIn(n, "users", 1, 100000) },
 		"tabs":          func(n *yaml.Node) { s.Tabs = p.intIn(n, "tabs", 1, 16) },
 		"rooms":         func(n *yaml.Node) { s.Rooms = p.intIn(n, "rooms", 0, 10000) },
-		"poll_interval": func(n *yaml.Node) { s.PollInterval = p.duration(n, "poll_interval", true) },
+		"poll_interval": func(n *yaml.Node) { s.PollInterval = p.duration(n, "poll_interval", true, maxPollInterval) },
 		"repeat":        func(n *yaml.Node) { s.Repeat = p.intIn(n, "repeat", 1, 100) },
 		"nodes":         func(n *yaml.Node) { s.Nodes = p.intIn(n, "nodes", 1, 16) },
 		"stack":         func(n *yaml.Node) { s.Stacks = p.stacks(n) },
@@ -160,6 +160,14 @@ func Parse(file string, data []byte) (*Scenario, error) {
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+// The longest durations a scenario takes: past them a value is a slip (100h for 100ms), and a
+// run would hold the machine for a day.
+const (
+	maxDuration     = 24 * time.Hour
+	maxWarmup       = time.Hour
+	maxPollInterval = 10 * time.Minute
+)
 
 // parser walks the YAML tree and keeps the first error.
 type parser struct {
@@ -286,7 +294,8 @@ func (p *parser) oneOf(n *yaml.Node, field string, choices ...string) string {
 	return ""
 }
 
-func (p *parser) duration(n *yaml.Node, field string, positive bool) time.Duration {
+// duration reads a duration up to hi, above zero when positive.
+func (p *parser) duration(n *yaml.Node, field string, positive bool, hi time.Duration) time.Duration {
 	v, ok := p.scalar(n, field)
 	if !ok {
 		return 0
@@ -304,9 +313,30 @@ func (p *parser) duration(n *yaml.Node, field string, positive bool) time.Durati
 		p.fail(n, field, fmt.Sprintf("%q must be more than zero", v))
 		return 0
 	}
+	if d > hi {
+		lo := "0"
+		if positive {
+			lo = "more than 0"
+		}
+		p.fail(n, field, fmt.Sprintf("%q is out of range (%s up to %s)", v, lo, shortDuration(hi)))
+		return 0
+	}
 	return d
 }
 
+// shortDuration writes d without zero minutes and seconds: 24h, not 24h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// netemDuration reads a link's delay or jitter: netem's form, 0 to netem.MaxDelay.
 func (p *parser) netemDuration(n *yaml.Node, field string) time.Duration {
 	v, ok := p.scalar(n, field)
 	if !ok {
@@ -315,6 +345,8 @@ func (p *parser) netemDuration(n *yaml.Node, field string) time.Duration {
 	d, err := netem.ParseDuration(field, v)
 	if err != nil {
 		p.fail(n, field, netemMsg(err))
+	} else if d > netem.MaxDelay {
+		p.fail(n, field, fmt.Sprintf("%q is out of range (0 to %s one way, e.g. 20ms)", v, netem.MaxDelay))
 	}
 	return d
 }
