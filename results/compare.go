@@ -31,7 +31,10 @@ const DefaultStallFloor = 0.005
 // CompareOptions tune Compare. The zero value means: DefaultCompareMetrics, a 10% threshold,
 // alpha 0.05, the DefaultStallFloor.
 type CompareOptions struct {
-	Threshold float64  // a change smaller than this fraction is never a verdict (0.1 = 10%)
+	// Threshold: a change smaller than this fraction is never a verdict (0.1 = 10%); 0 means
+	// 10%, a negative value none (every change beyond noise is one; the Comparison's Options
+	// then say 0).
+	Threshold float64
 	Metrics   []string // metric names (see Metrics)
 	Alpha     float64  // significance level of the tests
 	Seed      uint64   // of the bootstrap
@@ -170,9 +173,10 @@ func Compare(base, new *File, o CompareOptions) (*Comparison, error) {
 	if len(o.Metrics) == 0 {
 		o.Metrics = DefaultCompareMetrics
 	}
-	if o.Threshold < 0 || math.IsNaN(o.Threshold) {
-		return nil, fmt.Errorf("results: threshold %g is negative", o.Threshold)
+	if math.IsNaN(o.Threshold) {
+		return nil, fmt.Errorf("results: threshold is not a number")
 	}
+	o.Threshold = max(o.Threshold, 0)
 	if o.Alpha <= 0 || o.Alpha >= 1 {
 		return nil, fmt.Errorf("results: alpha %g is not between 0 and 1 (try 0.05)", o.Alpha)
 	}

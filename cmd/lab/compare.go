@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 
@@ -43,11 +44,11 @@ func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlags("compare", "BASE.json NEW.json [--threshold 10%] [--metric p50,p99,...] [--alpha 0.05] [--stall-floor 0.5%]", stderr)
 	usage := fs.Usage
 	fs.Usage = func() { usage(); fmt.Fprint(stderr, compareHelp) }
-	threshold := fs.String("threshold", "10%", "smallest relative change that counts, as a percentage (every metric)")
+	threshold := fs.String("threshold", "10%", "smallest relative change that counts, as a percentage (every metric): 0% to 1000%; 0% counts every change beyond noise")
 	var metrics csvListFlag
 	fs.Var(&metrics, "metric", "metric to compare (repeat or comma-separate; default "+strings.Join(results.DefaultCompareMetrics, ",")+"; also stall_rate, p90, ...)")
-	alpha := fs.Float64("alpha", 0.05, "significance level of the U test (files without a summary)")
-	stallFloor := fs.String("stall-floor", fmtPercent(100*results.DefaultStallFloor)+"%", "smallest absolute change of the stall rate that counts, in percentage points of the delivered copies")
+	alpha := fs.Float64("alpha", 0.05, "significance level of the U test (files without a summary): above 0, at most 0.5")
+	stallFloor := fs.String("stall-floor", fmtPercent(100*results.DefaultStallFloor)+"%", "smallest absolute change of the stall rate that counts, in percentage points of the delivered copies (0% to 100%)")
 	files, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -60,13 +61,16 @@ func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.Usage()
 		return bad("want two files, BASE.json and NEW.json; got %d", len(files))
 	}
-	th, err := parsePercent(*threshold)
+	th, err := parsePercent(*threshold, 1000)
 	if err != nil {
 		return bad("--threshold: %v", err)
 	}
-	floor, err := parsePercent(*stallFloor)
+	floor, err := parsePercent(*stallFloor, 100)
 	if err != nil {
 		return bad("--stall-floor: %v", err)
+	}
+	if err := fraction("alpha", *alpha, 0.5, "0.05"); err != nil {
+		return bad("%v", err)
 	}
 	if floor == 0 {
 		floor = -1 // "0%": no floor (the zero value would mean the default)
@@ -80,7 +84,7 @@ func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		return bad("new: %v", err)
 	}
 	if th == 0 {
-		th = 1e-12 // "0%": every change beyond noise counts (the zero value would mean the default)
+		th = -1 // "0%": every change beyond noise counts (the zero value would mean the default)
 	}
 	c, err := results.Compare(base, next, results.CompareOptions{Threshold: th, Metrics: metrics, Alpha: *alpha, Seed: base.Seed, StallFloor: floor})
 	if err != nil {
@@ -119,15 +123,18 @@ func describeFile(f *results.File) string {
 // fmtPercent formats a percentage for a flag's default: 0.5, not 0.5000000001.
 func fmtPercent(x float64) string { return strconv.FormatFloat(x, 'g', 4, 64) }
 
-// parsePercent reads "10%" as 0.10.
-func parsePercent(s string) (float64, error) {
+// parsePercent reads "10%" as 0.10; the percentage must be from 0 to hi.
+func parsePercent(s string, hi float64) (float64, error) {
 	num, ok := strings.CutSuffix(strings.TrimSpace(s), "%")
 	if !ok {
 		return 0, fmt.Errorf("%q is not a percentage (try 10%%)", s)
 	}
 	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || v < 0 || v > 1e6 {
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
 		return 0, fmt.Errorf("%q is not a percentage (try 10%%)", s)
+	}
+	if v < 0 || v > hi {
+		return 0, fmt.Errorf("%s is out of range (0%% to %g%%)", s, hi)
 	}
 	return v / 100, nil
 }
@@ -151,7 +158,7 @@ func (l *csvListFlag) Set(s string) error {
 func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args); err != nil {
 			return nil, err
 		}
 		args = fs.Args()

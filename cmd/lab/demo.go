@@ -23,30 +23,33 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	lossS := fs.String("loss", "2%", "random packet loss, each direction")
 	addr := fs.String("addr", "127.0.0.1:8080", "where the browser connects: TCP for HTTP, UDP on the same port for WebTransport (port 0 picks one)")
 	open := fs.Bool("open", false, "open the page in the default browser (xdg-open)")
-	poll := fs.Duration("poll", 2*time.Second, "the page's short-polling interval")
+	poll := fs.Duration("poll", 2*time.Second, "the page's short-polling interval (100ms to 1m)")
 	seed := fs.Uint64("seed", 1, "seed of the link's loss process")
 	logLevel := fs.String("log", "warn", "log level: debug, info, warn, error")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return badFlag("unexpected argument %q", fs.Arg(0))
 	}
-	rtt, err := netem.ParseDuration("--rtt", *rttS)
+	rtt, err := netem.ParseDuration("rtt", *rttS)
 	if err != nil {
-		return err
+		return linkFlag(err)
 	}
-	loss, err := netem.ParsePercent("--loss", *lossS)
+	loss, err := netem.ParsePercent("loss", *lossS)
 	if err != nil {
-		return err
+		return linkFlag(err)
 	}
 	if rtt > web.MaxRTT {
-		return fmt.Errorf("--rtt %s is more than the page's slider allows (at most %s)", rtt, web.MaxRTT)
+		return badFlag("--rtt %s is more than the page's slider allows (0 to %s)", shortDuration(rtt), shortDuration(web.MaxRTT))
+	}
+	if err := durationIn("poll", *poll, 100*time.Millisecond, time.Minute); err != nil {
+		return err
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log %q: use debug, info, warn or error", *logLevel)
+		return badFlag("--log %q is not a log level: use debug, info, warn or error", *logLevel)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 

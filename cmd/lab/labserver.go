@@ -24,7 +24,7 @@ func runLabServer(_ context.Context, args []string, stdout, stderr io.Writer) er
 	redisURL := fs.String("redis", "", "run as one node of a cluster on this Redis")
 	node := fs.String("node", "", "with --redis: this node's name")
 	listen := fs.String("listen", "", "serve on kernel sockets at this address (the lab started this process in a kernel host's namespace) instead of the bridge on fd 3")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	hub := chat.Config{Outbox: *outbox, SendQueue: *sendQueue, Node: *node}

@@ -13,6 +13,8 @@ import (
 	"runtime/pprof"
 	"sort"
 	"syscall"
+
+	"github.com/wirelab/wirelab/scenarios"
 )
 
 type command struct {
@@ -23,7 +25,8 @@ type command struct {
 // commands is filled by each command's file in its init.
 var commands = map[string]command{}
 
-// errUsage means the command printed its own usage; exit 2 without more words.
+// errUsage means the command printed its own usage; exit 2 without more words. (A bad value
+// that the command reports itself is a badValue, also exit 2.)
 var errUsage = errors.New("usage")
 
 func main() {
@@ -64,6 +67,11 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 			return int(ec)
 		}
 		fmt.Fprintf(stderr, "lab %s: %v\n", args[0], err)
+		var bv *badValue
+		var se *scenarios.Error
+		if errors.As(err, &bv) || errors.As(err, &se) {
+			return 2 // bad input: a flag's value, a scenario file's field
+		}
 		return 1
 	}
 	return 0

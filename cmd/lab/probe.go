@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/wirelab/wirelab/netem"
 )
@@ -15,22 +16,28 @@ func init() {
 	commands["probe"] = command{summary: "check the emulated link: delay, loss, bursts, reordering, throughput", run: runProbe}
 }
 
+// The most UDP probes and the longest bulk transfer lab probe takes.
+const (
+	maxProbePackets = 1_000_000
+	maxProbeTCP     = time.Minute
+)
+
 // runProbe parses the flags into a netem profile and prints netem.Probe's result.
 func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var spec netem.ProfileSpec
-	fs.StringVar(&spec.Delay, "delay", "20ms", "one-way delay, each direction")
 	fs.StringVar(&spec.Jitter, "jitter", "0", "delay spread (uniform ± jitter)")
 	fs.BoolVar(&spec.Reorder, "reorder", false, "let jitter reorder packets")
 	fs.StringVar(&spec.Loss, "loss", "2%", "loss rate, each direction")
 	fs.StringVar(&spec.Burst, "burst", "", "mean loss burst in packets (Gilbert-Elliott); empty: independent losses")
 	fs.StringVar(&spec.Rate, "rate", "0", "link rate, e.g. 10mbit (0: unlimited)")
 	fs.StringVar(&spec.Queue, "queue", "", "drop-tail queue in packets when --rate is set (default 1000)")
-	packets := fs.Int("packets", 10000, "number of UDP probes")
-	size := fs.Int("size", 100, "UDP probe payload in bytes")
+	fs.StringVar(&spec.Delay, "delay", "20ms", "one-way delay, each direction (0 to 10s)")
+	packets := fs.Int("packets", 10000, "number of UDP probes (1 to 1000000)")
+	size := fs.Int("size", 100, "UDP probe payload in bytes (16 to 1400)")
 	seed := fs.Uint64("seed", 1, "seed of the loss and jitter draws")
-	tcpDur := fs.Duration("tcp", 0, "bulk TCP transfer duration (default 2s; negative: skip)")
+	tcpDur := fs.Duration("tcp", 2*time.Second, "bulk TCP transfer duration (up to 1m; 0 or negative: skip it)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	stack := fs.String("stack", "gvisor", "the TCP/IP stacks at both ends: gvisor (userspace) or kernel (Linux, in network namespaces; needs root and /dev/net/tun)")
 	if err := fs.Parse(args); err != nil {
@@ -41,9 +48,24 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.Usage()
 		return errUsage
 	}
+	if err := intIn("packets", *packets, 1, maxProbePackets); err != nil {
+		return err
+	}
+	if err := intIn("size", *size, 16, 1400); err != nil {
+		return err
+	}
+	if *tcpDur > maxProbeTCP {
+		return badFlag("--tcp %s is out of range (up to %s; 0 or negative skips the transfer)", shortDuration(*tcpDur), shortDuration(maxProbeTCP))
+	}
+	if *stack != "gvisor" && *stack != "kernel" {
+		return badFlag("--stack %q is not a stack: use gvisor or kernel", *stack)
+	}
+	if *tcpDur == 0 {
+		*tcpDur = -1 // netem.ProbeConfig: 0 is its default, negative skips
+	}
 	prof, err := spec.Profile()
 	if err != nil {
-		return err
+		return linkFlag(err)
 	}
 	res, err := netem.Probe(ctx, netem.ProbeConfig{Profile: prof, Seed: *seed, Packets: *packets, Size: *size, TCPDuration: *tcpDur, Stack: *stack})
 	if err != nil {

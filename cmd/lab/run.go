@@ -40,14 +40,14 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// Flags may follow the file name.
 	var file string
 	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args); err != nil {
 			return err
 		}
 		args = fs.Args()
 		if len(args) > 0 {
 			if file != "" {
 				fs.Usage()
-				return fmt.Errorf("one scenario file at a time (got %q and %q)", file, args[0])
+				return badFlag("one scenario file at a time (got %q and %q)", file, args[0])
 			}
 			file, args = args[0], args[1:]
 		}
@@ -67,7 +67,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *seed != "" {
 		n, err := strconv.ParseUint(*seed, 10, 64)
 		if err != nil {
-			return fmt.Errorf("--seed %q is not a non-negative integer (try --seed 2)", *seed)
+			return badFlag("--seed %q is not a non-negative integer (try --seed 2)", *seed)
 		}
 		sc.Seed = n
 	}

@@ -34,32 +34,35 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&origins, "allow-origin", "an origin (https://host:port) allowed for WebSocket and WebTransport besides the server's own (http and https on the addresses it listens on, localhost for loopback; the Host header does not count); repeatable")
 	cert := fs.String("cert", "", "WebTransport certificate (PEM); default: generated at start, valid 13 days")
 	key := fs.String("key", "", "key for --cert (PEM)")
-	heartbeat := fs.Duration("heartbeat", 25*time.Second, "ping interval on persistent transports")
-	ttl := fs.Duration("session-ttl", 60*time.Second, "how long a session without a connection lives")
-	node := fs.String("node", "", "node name (prefixes message ids); with --redis, unique per node")
-	nodeTTL := fs.Duration("node-ttl", 10*time.Second, "with --redis: a node silent this long is dead and its sessions leave presence (they can resume on another node)")
+	heartbeat := fs.Duration("heartbeat", 25*time.Second, "ping interval on persistent transports (100ms to 10m)")
+	ttl := fs.Duration("session-ttl", 60*time.Second, "how long a session without a connection lives (1s to 24h)")
+	node := fs.String("node", "", "node name (prefixes message ids; 1-64 of A-Z a-z 0-9 _ . -); with --redis, unique per node")
+	nodeTTL := fs.Duration("node-ttl", 10*time.Second, "with --redis: a node silent this long is dead and its sessions leave presence (they can resume on another node); 1s to 10m")
 	redisURL := fs.String("redis", "", "run as one node of several on this Redis (redis://HOST:PORT/DB): sessions, rooms and fan-out are shared, any node serves any session; empty: a single node in memory")
 	logLevel := fs.String("log", "info", "log level: debug, info, warn, error")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := checkServeFlags(*heartbeat, *ttl, *nodeTTL, *node, origins); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return badFlag("unexpected argument %q", fs.Arg(0))
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log %q: use debug, info, warn or error", *logLevel)
+		return badFlag("--log %q is not a log level: use debug, info, warn or error", *logLevel)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	if (*cert == "") != (*key == "") {
-		return fmt.Errorf("--cert and --key go together")
+		return badFlag("--cert and --key go together")
 	}
 	hubCfg := chat.Config{Node: *node, Heartbeat: *heartbeat, SessionTTL: *ttl}
 	var broker *redisbroker.Broker
 	if *redisURL != "" {
 		if *node == "" {
-			return fmt.Errorf("--redis needs --node NAME, a name unique among the nodes (node1, node2, ...)")
+			return badFlag("--redis needs --node NAME, a name unique among the nodes (node1, node2, ...)")
 		}
 		var err error
 		broker, err = redisbroker.New(redisbroker.Options{URL: *redisURL, Node: *node, NodeTTL: *nodeTTL, SessionTTL: *ttl + *ttl/4, Logger: log})
@@ -118,23 +121,51 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return serr
 }
 
+// checkServeFlags refuses lab serve's values that are out of range (each names its range).
+func checkServeFlags(heartbeat, ttl, nodeTTL time.Duration, node string, origins []string) error {
+	if err := durationIn("heartbeat", heartbeat, 100*time.Millisecond, 10*time.Minute); err != nil {
+		return err
+	}
+	if err := durationIn("session-ttl", ttl, time.Second, 24*time.Hour); err != nil {
+		return err
+	}
+	if err := durationIn("node-ttl", nodeTTL, time.Second, 10*time.Minute); err != nil {
+		return err
+	}
+	if node != "" && !chat.ValidName(node) {
+		return badFlag("--node %q is not a valid node name (1-64 of A-Z a-z 0-9 _ . -)", chat.Clip(node))
+	}
+	for _, o := range origins {
+		if err := checkOrigin(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxTokenTTL is the longest a token lab token makes is valid: a year.
+const maxTokenTTL = 365 * 24 * time.Hour
+
 func runToken(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("token", "[--auth-secret S] [--ttl 24h] USER", stderr)
 	secret := fs.String("auth-secret", os.Getenv("WIRELAB_AUTH_SECRET"), "the server's --auth-secret")
-	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
-	if err := fs.Parse(args); err != nil {
+	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid (1s to 8760h, a year)")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
 		return errUsage
 	}
+	if err := durationIn("ttl", *ttl, time.Second, maxTokenTTL); err != nil {
+		return err
+	}
 	if *secret == "" {
-		return fmt.Errorf("no secret: pass --auth-secret or set WIRELAB_AUTH_SECRET, the same as the server's")
+		return badFlag("no secret: pass --auth-secret or set WIRELAB_AUTH_SECRET, the same as the server's")
 	}
 	user := fs.Arg(0)
 	if !chat.ValidName(user) {
-		return fmt.Errorf("user %q is not a valid name (1-64 of A-Z a-z 0-9 _ . -)", user)
+		return badFlag("user %q is not a valid name (1-64 of A-Z a-z 0-9 _ . -)", chat.Clip(user))
 	}
 	fmt.Fprintln(stdout, chat.NewSigner(*secret).Token(user, *ttl, time.Now()))
 	return nil
