@@ -192,17 +192,55 @@ func statusKB(field string) int64 {
 }
 
 // childServer is the lab's handle on the server process.
+//
+// A watcher goroutine waits for the process from its start: when it exits before Close asks
+// it to (a crash, a kill from outside), Options.serverDied hears at once, with the exit status
+// and the end of its stderr (childError). Every request (mark, stats, quit) has a deadline
+// (requestTimeout): a process that does not answer in time is hung; it is killed and
+// serverDied hears that too. Close waits for the watcher, so no goroutine outlives the handle.
 type childServer struct {
-	cmd    *exec.Cmd
-	in     io.WriteCloser
-	out    *bufio.Scanner
-	hash   [32]byte
-	rss0   int64
-	cpu0   time.Duration
-	stderr *strings.Builder
-	mu     sync.Mutex
-	pause  *testPause // WIRELAB_TEST_PAUSE: stop the process once, after Mark
-	paused *pauser
+	cmd     *exec.Cmd
+	in      *os.File // the process's stdin: the lab's commands
+	outFile *os.File // the process's stdout, read through out
+	out     *bufio.Scanner
+	hash    [32]byte
+	rss0    int64
+	cpu0    time.Duration
+	stderr  *stderrTail
+	timeout time.Duration // for one request (requestTimeout; tests shorten it)
+	pause   *testPause    // WIRELAB_TEST_PAUSE: stop the process once, after Mark
+	paused  *pauser
+
+	mu     sync.Mutex // one request at a time
+	broken error      // under mu: a request failed, the pipes are out of step
+
+	exited   chan struct{} // closed by the watcher once the process has exited
+	waitErr  error         // cmd.Wait's error, once exited is closed
+	stopping atomic.Bool   // the lab ends the process (Close, a failed start, a hang)
+	died     func(error)   // Options.serverDied, told once
+	diedOnce sync.Once
+	reported atomic.Bool // died has heard why the process is gone
+}
+
+// The server process gets readyTimeout to start serving, and requestTimeout to answer each
+// request: enough for a stats answer with a 1,000 sessions' QUIC loss map on a loaded machine,
+// and for a WIRELAB_TEST_PAUSE pause, far less than a run.
+const (
+	readyTimeout   = 30 * time.Second
+	requestTimeout = 30 * time.Second
+)
+
+// childError is why the server process is gone: it exited, or it hung and was killed.
+type childError struct {
+	what   string // "the server process exited (exit status 2)"
+	stderr string // the end of its stderr
+}
+
+func (e *childError) Error() string {
+	if strings.TrimSpace(e.stderr) == "" {
+		return e.what + "; it wrote nothing on stderr"
+	}
+	return e.what + "; its stderr:\n" + strings.TrimRight(e.stderr, "\n")
 }
 
 // startChild starts the server process on a bridged host of nw (or, with kernel, in a kernel
@@ -220,11 +258,16 @@ func startChild(ctx context.Context, nw *netem.Network, addr string, hub chat.Co
 	if err != nil {
 		return nil, nil, err
 	}
+	closeBridge := func() { // once the process has its own copy
+		if bridge != nil {
+			bridge.Close()
+		}
+	}
 	args := opt.ServerCommand
 	if len(args) == 0 {
 		exe, err := os.Executable()
 		if err != nil {
-			bridge.Close()
+			closeBridge()
 			return nil, nil, err
 		}
 		args = []string{exe, "lab-server"}
@@ -243,67 +286,114 @@ func startChild(ctx context.Context, nw *netem.Network, addr string, hub chat.Co
 	if !kernel {
 		cmd.ExtraFiles = []*os.File{bridge}
 	}
-	cs := &childServer{cmd: cmd, stderr: &strings.Builder{}, pause: opt.pause}
-	cmd.Stderr = &lockedWriter{w: cs.stderr}
-	if cs.in, err = cmd.StdinPipe(); err != nil {
-		bridge.Close()
-		return nil, nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
+	// The pipes are the lab's own, not exec's, so that reads and writes on them take deadlines
+	// and cmd.Wait (in the watcher) does not close them under a request.
+	inR, inW, err := os.Pipe()
 	if err != nil {
-		bridge.Close()
+		closeBridge()
 		return nil, nil, err
 	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		closeBridge()
+		inR.Close()
+		inW.Close()
+		return nil, nil, err
+	}
+	cmd.Stdin, cmd.Stdout = inR, outW
+	cs := &childServer{cmd: cmd, in: inW, outFile: outR, stderr: &stderrTail{}, timeout: requestTimeout,
+		pause: opt.pause, exited: make(chan struct{}), died: opt.serverDied}
+	cmd.Stderr = cs.stderr
+	// After the process exits, its stderr is read for at most this long: a process it left
+	// behind holding the pipe cannot keep Wait from returning.
+	cmd.WaitDelay = 5 * time.Second
 	start := cmd.Start
 	if kernel {
 		start = func() error { return h.Start(cmd) }
 	}
-	if err := start(); err != nil {
-		bridge.Close()
+	err = start()
+	closeBridge()
+	inR.Close() // the process's ends: this process keeps none open, so that its exit is EOF
+	outW.Close()
+	if err != nil {
+		inW.Close()
+		outR.Close()
 		return nil, nil, fmt.Errorf("starting %s: %w", args[0], err)
 	}
-	bridge.Close()
-	cs.out = bufio.NewScanner(stdout)
+	go cs.watch()
+	cs.out = bufio.NewScanner(outR)
 	// A stats line holds the QUIC loss map: per session, the seqs a lost packet carried. With
 	// 1,000 sessions and wt-datagram's resends it passes bufio's 64 KiB default.
 	cs.out.Buffer(make([]byte, 0, 64<<10), 256<<20)
+
+	// The ready line, within readyTimeout or until ctx ends.
+	_ = outR.SetReadDeadline(time.Now().Add(readyTimeout))
+	stopRead := context.AfterFunc(ctx, func() { _ = outR.SetReadDeadline(time.Now()) })
 	var hello childReply
-	ready := make(chan error, 1)
-	go func() { ready <- cs.read(&hello) }()
-	select {
-	case err = <-ready:
-	case <-time.After(30 * time.Second):
-		err = errors.New("no ready line within 30 s")
-	case <-ctx.Done():
+	err = cs.read(&hello)
+	stopRead()
+	switch {
+	case ctx.Err() != nil:
 		err = ctx.Err()
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		err = fmt.Errorf("no ready line within %v", readyTimeout)
+	case err == nil && !hello.Ready:
+		err = fmt.Errorf("its first line was not the ready line")
 	}
-	if err != nil || !hello.Ready {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return nil, nil, fmt.Errorf("the server process did not start: %v; its stderr:\n%s", err, cs.stderr.String())
+	if err == nil {
+		var b []byte
+		if b, err = hex.DecodeString(hello.CertHash); err == nil && len(b) == 32 {
+			copy(cs.hash[:], b)
+		} else {
+			err = fmt.Errorf("it sent a bad certificate hash %q", hello.CertHash)
+		}
 	}
-	b, err := hex.DecodeString(hello.CertHash)
-	if err != nil || len(b) != 32 {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return nil, nil, fmt.Errorf("the server process sent a bad certificate hash %q", hello.CertHash)
+	if err != nil {
+		cs.kill()
+		_ = cs.closePipes()
+		return nil, nil, &childError{what: fmt.Sprintf("the server process did not start: %v (%s)", err, cs.cmd.ProcessState), stderr: cs.stderr.String()}
 	}
-	copy(cs.hash[:], b)
 	cs.rss0 = hello.RSS
 	return h, cs, nil
 }
 
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+// watch waits for the process. An exit the lab did not ask for is reported at once.
+func (c *childServer) watch() {
+	c.waitErr = c.cmd.Wait()
+	close(c.exited)
+	if !c.stopping.Load() {
+		c.report(c.exitError())
+	}
 }
 
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
+// exitError says how the process ended; call it once exited is closed.
+func (c *childServer) exitError() error {
+	return &childError{what: fmt.Sprintf("the server process exited during the run (%s)", c.cmd.ProcessState), stderr: c.stderr.String()}
 }
 
+// report tells serverDied why the process is gone, once.
+func (c *childServer) report(err error) {
+	c.diedOnce.Do(func() {
+		if c.died != nil {
+			c.reported.Store(true)
+			c.died(err)
+		}
+	})
+}
+
+// kill ends the process and waits for the watcher.
+func (c *childServer) kill() {
+	c.stopping.Store(true)
+	_ = c.cmd.Process.Kill()
+	<-c.exited
+}
+
+func (c *childServer) closePipes() error {
+	return errors.Join(c.in.Close(), c.outFile.Close())
+}
+
+// read reads one line into r. An error other than errBadLine is the pipe's: the process is
+// gone, or a deadline passed.
 func (c *childServer) read(r *childReply) error {
 	if !c.out.Scan() {
 		if err := c.out.Err(); err != nil {
@@ -311,18 +401,52 @@ func (c *childServer) read(r *childReply) error {
 		}
 		return io.EOF
 	}
-	return json.Unmarshal(c.out.Bytes(), r)
+	if err := json.Unmarshal(c.out.Bytes(), r); err != nil {
+		return fmt.Errorf("the server process's line %.80q: %w", c.out.Bytes(), errBadLine)
+	}
+	return nil
 }
 
+// errBadLine is read's error for a line that is not a reply.
+var errBadLine = errors.New("not a JSON reply")
+
+// ask sends one command and reads its answer, within c.timeout. A process that does not answer
+// in time is killed (it hangs, or is so starved that its figures mean nothing) and reported.
 func (c *childServer) ask(cmd string) (childReply, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var r childReply
-	if _, err := io.WriteString(c.in, cmd+"\n"); err != nil {
-		return r, err
+	if c.broken != nil {
+		return r, c.broken
 	}
-	if err := c.read(&r); err != nil {
-		return r, fmt.Errorf("server process: %w", err)
+	deadline := time.Now().Add(c.timeout)
+	_ = c.in.SetWriteDeadline(deadline)
+	_ = c.outFile.SetReadDeadline(deadline)
+	_, err := io.WriteString(c.in, cmd+"\n")
+	if err == nil {
+		err = c.read(&r)
+	}
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.kill()
+		c.broken = &childError{what: fmt.Sprintf("the server process did not answer %q within %v and was killed", cmd, c.timeout), stderr: c.stderr.String()}
+		c.report(c.broken)
+		return r, c.broken
+	case errors.Is(err, errBadLine):
+		c.broken = err // the replies are out of step with the requests
+		return r, err
+	case err != nil:
+		// The process is gone (EOF, a broken pipe): say how it ended, once it has.
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		select {
+		case <-c.exited:
+			err = c.exitError()
+		case <-t.C:
+			err = fmt.Errorf("server process: %q: %w", cmd, err)
+		}
+		c.broken = err
+		return r, err
 	}
 	if r.Error != "" {
 		return r, errors.New(r.Error)
@@ -344,32 +468,86 @@ func (c *childServer) Mark() error {
 }
 
 func (c *childServer) Stats() (serverStats, error) {
-	cpu, err := procCPU(c.cmd.Process.Pid)
-	if err != nil {
-		return serverStats{}, err
+	cpu, cpuErr := procCPU(c.cmd.Process.Pid)
+	r, err := c.ask("stats") // first: for a process that is gone, it says why
+	if err == nil {
+		err = cpuErr
 	}
-	r, err := c.ask("stats")
 	if err != nil {
 		return serverStats{}, err
 	}
 	return serverStats{CPU: cpu - c.cpu0, RSSPeak: r.RSSPeak, RSSBase: c.rss0, Requests: r.Requests, GoroutinesPeak: r.GoroutinesPeak, Separate: true, QUICLost: r.QUICLost, SchedMS: r.SchedP99}, nil
 }
 
+// Close tells the process to quit and waits for it to exit, until ctx ends (then it is killed).
+// The error says how a process ended that did not end well, with the end of its stderr, unless
+// serverDied has heard it already.
 func (c *childServer) Close(ctx context.Context) error {
 	c.paused.stop()
-	_, _ = io.WriteString(c.in, "quit\n")
-	_ = c.in.Close()
-	done := make(chan error, 1)
-	go func() { done <- c.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("server process: %v; stderr:\n%s", err, c.stderr.String())
-		}
-		return nil
-	case <-ctx.Done():
-		_ = c.cmd.Process.Kill()
-		<-done
-		return ctx.Err()
+	c.stopping.Store(true)
+	c.mu.Lock()
+	if c.broken == nil {
+		_ = c.in.SetWriteDeadline(time.Now().Add(c.timeout))
+		_, _ = io.WriteString(c.in, "quit\n")
 	}
+	c.mu.Unlock()
+	_ = c.in.Close() // EOF: quit, for a process that did not read the line
+	var err error
+	select {
+	case <-c.exited:
+	case <-ctx.Done():
+		err = fmt.Errorf("the server process did not quit in time and was killed: %w", ctx.Err())
+		c.kill()
+	}
+	_ = c.outFile.Close()
+	if err == nil && c.waitErr != nil && !c.reported.Load() {
+		err = &childError{what: fmt.Sprintf("the server process ended with %v", c.waitErr), stderr: c.stderr.String()}
+	}
+	return err
+}
+
+// stderrTail keeps what the server process writes on stderr, within bounds: the first
+// stderrHead bytes (where a panic's or a fatal error's message is) and the last stderrTailMax
+// (where its stack ends).
+type stderrTail struct {
+	mu      sync.Mutex
+	head    []byte
+	tail    []byte
+	dropped int64 // bytes between head and tail
+}
+
+const (
+	stderrHead    = 2 << 10
+	stderrTailMax = 4 << 10
+)
+
+func (s *stderrTail) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(p)
+	if room := stderrHead - len(s.head); room > 0 {
+		k := min(room, len(p))
+		s.head = append(s.head, p[:k]...)
+		p = p[k:]
+	}
+	s.tail = append(s.tail, p...)
+	if over := len(s.tail) - stderrTailMax; over > stderrTailMax { // trim now and then, not on every write
+		s.dropped += int64(over)
+		s.tail = append(s.tail[:0], s.tail[over:]...)
+	}
+	return n, nil
+}
+
+// String is the head, a note of how much was left out, and the tail.
+func (s *stderrTail) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tail, dropped := s.tail, s.dropped
+	if over := len(tail) - stderrTailMax; over > 0 {
+		tail, dropped = tail[over:], dropped+int64(over)
+	}
+	if dropped == 0 {
+		return string(s.head) + string(tail)
+	}
+	return fmt.Sprintf("%s\n[... %d bytes ...]\n%s", s.head, dropped, tail)
 }

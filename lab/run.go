@@ -41,6 +41,9 @@ type Options struct {
 	StackChosen func(stack string, kernelErr error)
 
 	pause *testPause // this run's WIRELAB_TEST_PAUSE (pause.go), set by Run
+	// serverDied hears, once, why the run's server process is gone (a *childError: it exited,
+	// or hung and was killed); set by runPoint, where it ends the run at once.
+	serverDied func(error)
 }
 
 // Progress hears about the sweep.
@@ -189,22 +192,37 @@ func median(xs []float64) float64 {
 func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, index int, noLossP99 float64, opt Options) (results.Run, []results.SessionData, error) {
 	run := results.Run{Transport: p.Transport, Loss: p.Loss, Burst: p.Burst, DelayMS: float64(p.Delay) / 1e6, Repeat: p.Repeat,
 		Sessions: sc.Users * sc.Tabs}
+	// A server process that exits or hangs ends the run at once: every phase stops on ctx, and
+	// the run fails with the process's exit status and the end of its stderr.
+	ctx, serverGone := context.WithCancelCause(ctx)
+	defer serverGone(nil)
+	opt.serverDied = serverGone
+	// orServer is why the server process is gone, if it is, else err.
+	orServer := func(err error) error {
+		if ce := (*childError)(nil); errors.As(context.Cause(ctx), &ce) {
+			return ce
+		}
+		return err
+	}
 	pt := &point{sc: sc, p: p, seed: sc.Seed*1_000_003 + uint64(index), opt: opt,
 		pop: Population{Users: sc.Users, Tabs: sc.Tabs, Rooms: sc.Rooms}}
 	defer pt.close()
 	if err := pt.setup(ctx); err != nil {
-		return run, nil, err
+		return run, nil, orServer(err)
 	}
 	if err := pt.connect(ctx); err != nil {
-		return run, nil, err
+		return run, nil, orServer(err)
 	}
 	settled, qerr := pt.quiesce(ctx)
 	pt.opt.Logger.Debug("set-up traffic drained", "transport", p.Transport, "took", settled.Round(time.Millisecond), "err", qerr)
 	// The loss starts with the warmup, once every session is connected and the set-up drained.
 	if err := pt.lossOn(); err != nil {
-		return run, nil, err
+		return run, nil, orServer(err)
 	}
 	d := pt.drive(ctx)
+	if err := orServer(nil); err != nil {
+		return run, nil, err // what drive saw ended with the server
+	}
 	pt.audit(&run, d, noLossP99)
 	if qerr != nil {
 		run.Warnings = append(run.Warnings, fmt.Sprintf("the set-up's traffic (joins, presence) had not drained after %v (%v): the first measured messages may have waited behind it", settled.Round(time.Millisecond), qerr))

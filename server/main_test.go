@@ -1,0 +1,11 @@
+package server
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// Every goroutine a test starts (servers, connections, the hub's janitor, QUIC's) must be gone
+// when the tests end.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
