@@ -53,7 +53,7 @@ func pointSeries(f *File, s sweep, transport string, of func(PointSummary) (floa
 // intervalNote says what the bars are.
 func intervalNote(f *File) string {
 	if len(f.Summary) > 0 {
-		return "bars: 95% CI (bootstrap over sessions, messages)"
+		return "bars: 95% intervals"
 	}
 	return repeatsNote(f)
 }
@@ -170,7 +170,7 @@ func plotLatencyVsLoss(f *File, s sweep) (Figure, error) {
 	leg.Add("all on the same axes", swatch{})
 	caption := "Median and tail latency as loss grows, one panel per transport on the same axes; a p99 that jumps by about 200 ms is TCP waiting for a retransmission."
 	if len(f.Summary) > 0 {
-		caption += " Bars are 95% confidence intervals from a bootstrap over sessions and messages (all repeats pooled): where two transports' bars overlap, the file does not tell their figures apart."
+		caption += " Bars are 95% confidence intervals from a bootstrap over sessions and blocks of messages (all repeats pooled): where two transports' bars overlap, the file does not tell their figures apart."
 	} else {
 		caption += " The file has no intervals: bars are the min–max over repeats, if any."
 	}
