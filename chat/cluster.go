@@ -199,6 +199,7 @@ func (h *Hub) claim(ctx context.Context, id, user string) (*Session, error) {
 			return ErrClosed
 		}
 		h.sessions[id] = s
+		h.perUser[s.user]++
 		h.mu.Unlock()
 		h.addMember(ctx, h.users, "user:", s.user, s)
 		for _, r := range st.Rooms {
@@ -264,9 +265,7 @@ func (h *Hub) commitAt(ctx context.Context, s *Session, topic string, pos uint64
 
 // restore builds a local session from its stored state.
 func (h *Hub) restore(id string, st *SharedSession) *Session {
-	s := &Session{id: id, user: st.User, hub: h, rooms: map[string]struct{}{}, cids: map[CID]Envelope{}}
-	now := h.clock.Load()
-	s.lastHeard.Store(now)
+	s := h.newSession(id, st.User)
 	for _, r := range st.Rooms {
 		s.rooms[r] = struct{}{}
 	}
@@ -277,6 +276,7 @@ func (h *Hub) restore(id string, st *SharedSession) *Session {
 	if n := uint64(s.out.count); n > s.seq {
 		s.out = ring{} // inconsistent store: start empty, readers get a gap
 	}
+	s.trimBytesLocked() // no cursor yet: nothing to lock against
 	return s
 }
 
@@ -286,7 +286,7 @@ func (h *Hub) release(id string) {
 	h.mu.Lock()
 	s := h.sessions[id]
 	if s != nil {
-		delete(h.sessions, id)
+		h.forgetLocked(s)
 	}
 	h.mu.Unlock()
 	if s == nil {

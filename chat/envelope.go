@@ -53,6 +53,12 @@ const (
 	CodeShutdown       = "shutdown"
 	CodeUnavailable    = "unavailable"
 	CodeLost           = "lost"
+	// CodeTooManySessions: the user has Config.MaxSessionsPerUser sessions open already.
+	CodeTooManySessions = "too_many_sessions"
+	// CodeServerFull: the node holds Config.MaxSessions sessions already.
+	CodeServerFull = "server_full"
+	// CodeRateLimited: a command asked for more than its share (who: Limits.WhoRate).
+	CodeRateLimited = "rate_limited"
 )
 
 // CID is a client's id for one command. It is kept as the raw JSON token the client sent (a
@@ -156,6 +162,11 @@ type Limits struct {
 	MaxText int
 	// MaxRooms is how many rooms one session may be in, lobby included (default 100).
 	MaxRooms int
+	// WhoBurst is how many bytes of who answers (member lists) a session may be sent at once
+	// (default 1 MiB); the allowance refills at WhoRate bytes a second (default 128 KiB). A
+	// who while it is spent is answered rate_limited.
+	WhoBurst int
+	WhoRate  int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -167,6 +178,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxRooms <= 0 {
 		l.MaxRooms = 100
+	}
+	if l.WhoBurst <= 0 {
+		l.WhoBurst = 1 << 20
+	}
+	if l.WhoRate <= 0 {
+		l.WhoRate = 128 << 10
 	}
 	return l
 }

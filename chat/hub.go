@@ -26,6 +26,10 @@ type Config struct {
 	Limits Limits
 	// Outbox is how many envelopes a session keeps for resume (default 1024).
 	Outbox int
+	// OutboxBytes is how many bytes of envelopes a session keeps for resume (default 1 KiB per
+	// Outbox entry: 1 MiB), each counted as its encoded size plus EntryOverhead. Beyond it the
+	// oldest go, as beyond Outbox: a client that asks for them gets a gap error.
+	OutboxBytes int
 	// OutboxAge is how long an envelope stays in the outbox (default 2 minutes).
 	OutboxAge time.Duration
 	// SendQueue is how far an attached connection may fall behind before it is disconnected
@@ -39,6 +43,12 @@ type Config struct {
 	// SessionTTL is how long a session without a connection, and a polling session without a
 	// request, lives (default 60 s).
 	SessionTTL time.Duration
+	// MaxSessions is how many sessions this node holds at most (default 100,000); Open answers
+	// server_full beyond it. Sessions claimed from another node of a cluster are not refused.
+	MaxSessions int
+	// MaxSessionsPerUser is how many sessions (tabs) one user may have open at most (default
+	// 64), on every node together; Open answers too_many_sessions beyond it.
+	MaxSessionsPerUser int
 	// PresenceLimit: rooms with more users than this get no join/leave events, only member
 	// lists on request (default 1000), so that a full lobby does not cost n² envelopes.
 	PresenceLimit int
@@ -58,6 +68,15 @@ func (c Config) withDefaults() Config {
 	c.Limits = c.Limits.withDefaults()
 	if c.Outbox <= 0 {
 		c.Outbox = 1024
+	}
+	if c.OutboxBytes <= 0 {
+		c.OutboxBytes = c.Outbox << 10
+	}
+	if c.MaxSessions <= 0 {
+		c.MaxSessions = 100_000
+	}
+	if c.MaxSessionsPerUser <= 0 {
+		c.MaxSessionsPerUser = 64
 	}
 	if c.OutboxAge <= 0 {
 		c.OutboxAge = 2 * time.Minute
@@ -112,6 +131,8 @@ type Hub struct {
 	mu       sync.RWMutex
 	sessions map[string]*Session
 	users    map[string]*members // local sessions per user
+	perUser  map[string]int      // local sessions per user, with those being opened
+	opening  int                 // sessions being opened (counted against MaxSessions)
 	rooms    map[string]*members // local sessions per room
 	closed   bool
 	claiming map[string]chan struct{} // sessions being claimed from another node
@@ -164,6 +185,7 @@ func NewHub(cfg Config) (*Hub, error) {
 		broker:   cfg.Broker,
 		sessions: map[string]*Session{},
 		users:    map[string]*members{},
+		perUser:  map[string]int{},
 		rooms:    map[string]*members{},
 		claiming: map[string]chan struct{}{},
 		stop:     make(chan struct{}),
@@ -194,17 +216,44 @@ func (h *Hub) Open(ctx context.Context, user string) (*Session, error) {
 	if !ValidName(user) {
 		return nil, Errorf(CodeBadUser, "user %q is not a valid name (1-64 of A-Z a-z 0-9 _ . -)", Clip(user))
 	}
+	if h.shared != nil {
+		// The user's sessions on every node; the local count below also holds back a burst
+		// of opens on this node.
+		if n, err := h.broker.UserSessions(ctx, user); err == nil && n >= h.cfg.MaxSessionsPerUser {
+			return nil, errTooManySessions(user, h.cfg.MaxSessionsPerUser)
+		}
+	}
+	h.mu.Lock()
+	switch {
+	case h.closed:
+		h.mu.Unlock()
+		return nil, ErrClosed
+	case len(h.sessions)+h.opening >= h.cfg.MaxSessions:
+		h.mu.Unlock()
+		return nil, Errorf(CodeServerFull, "this server holds %d sessions, its limit; try again later or another server", h.cfg.MaxSessions)
+	case h.perUser[user] >= h.cfg.MaxSessionsPerUser:
+		h.mu.Unlock()
+		return nil, errTooManySessions(user, h.cfg.MaxSessionsPerUser)
+	}
+	h.opening++
+	h.perUser[user]++
+	h.mu.Unlock()
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	s := &Session{id: hex.EncodeToString(b[:]), user: user, hub: h, rooms: map[string]struct{}{}, cids: map[CID]Envelope{}}
-	s.lastHeard.Store(h.clock.Load())
+	s := h.newSession(hex.EncodeToString(b[:]), user)
 	if h.shared != nil {
 		if err := h.shared.CreateSession(ctx, s.id, user); err != nil {
+			h.mu.Lock()
+			h.opening--
+			h.dropUserLocked(user)
+			h.mu.Unlock()
 			return nil, Errorf(CodeUnavailable, "no session could be opened, try again: %v", err)
 		}
 	}
 	h.mu.Lock()
+	h.opening--
 	if h.closed {
+		h.dropUserLocked(user)
 		h.mu.Unlock()
 		return nil, ErrClosed
 	}
@@ -218,6 +267,38 @@ func (h *Hub) Open(ctx context.Context, user string) (*Session, error) {
 		h.log.Warn("joining lobby failed", "user", user, "err", err)
 	}
 	return s, nil
+}
+
+// newSession makes a session of user with id, not yet registered anywhere.
+func (h *Hub) newSession(id, user string) *Session {
+	s := &Session{id: id, user: user, hub: h, rooms: map[string]struct{}{}, cids: map[CID]okReply{}}
+	now := h.clock.Load()
+	s.lastHeard.Store(now)
+	s.whoTokens, s.whoAt = int64(h.cfg.Limits.WhoBurst), now
+	return s
+}
+
+func errTooManySessions(user string, max int) *Error {
+	return Errorf(CodeTooManySessions, "user %q has %d sessions open, the limit; close a tab (its session expires) or reuse a session", user, max)
+}
+
+// forgetLocked removes s from the sessions this node holds, if it is there. Call it with h.mu
+// held.
+func (h *Hub) forgetLocked(s *Session) bool {
+	if h.sessions[s.id] != s {
+		return false
+	}
+	delete(h.sessions, s.id)
+	h.dropUserLocked(s.user)
+	return true
+}
+
+func (h *Hub) dropUserLocked(user string) {
+	if h.perUser[user] <= 1 {
+		delete(h.perUser, user)
+	} else {
+		h.perUser[user]--
+	}
 }
 
 func errExpired() *Error {
@@ -291,6 +372,9 @@ func (s *Session) Handle(ctx context.Context, env Envelope) (Envelope, error) {
 		if env.Room != Lobby && !s.member(env.Room) {
 			return Envelope{}, Errorf(CodeNotMember, "this session is not in room %q; join it to see its members", env.Room)
 		}
+		if err := s.whoAllowed(); err != nil {
+			return Envelope{}, err
+		}
 		if h.shared != nil {
 			// Everything published to this session before the who is in its outbox ahead
 			// of the answer, as on a single node, wherever it was published.
@@ -302,7 +386,9 @@ func (s *Session) Handle(ctx context.Context, env Envelope) (Envelope, error) {
 		if err != nil {
 			return Envelope{}, Errorf(CodeUnavailable, "member list unavailable: %v", err)
 		}
-		return s.reply(ctx, Envelope{Type: TypePresence, Room: env.Room, Members: users, CID: env.CID})
+		p := NewPayload(Envelope{Type: TypePresence, Room: env.Room, Members: users, CID: env.CID})
+		s.whoCharge(len(p.raw))
+		return s.replyPayload(ctx, p, Envelope{Type: TypePresence, Room: env.Room, Members: users, CID: env.CID})
 	}
 	if env.CID != "" {
 		// A retry gets the same answer and nothing is done twice; a retry that races the
@@ -311,16 +397,15 @@ func (s *Session) Handle(ctx context.Context, env Envelope) (Envelope, error) {
 		// what was lost, or the client may already have taken it).
 		for {
 			s.mu.Lock()
-			if prev, ok := s.cids[env.CID]; ok {
+			if r, ok := s.cids[env.CID]; ok {
 				s.mu.Unlock()
-				seq := prev.Seq
-				prev.Seq = 0
+				prev := Envelope{Type: TypeOK, CID: env.CID, ID: r.id, Room: r.room}
 				n, err := h.commit(ctx, s, NewPayload(prev))
 				if err != nil {
 					return Envelope{}, err
 				}
 				if prev.Seq = n; n == 0 {
-					prev.Seq = seq // the session has ended: nothing was queued
+					prev.Seq = r.seq // the session has ended: nothing was queued
 				}
 				return prev, nil
 			}
@@ -430,14 +515,19 @@ func (h *Hub) publish(ctx context.Context, s *Session, cid CID, id string, p *Pa
 
 // reply queues env in s's outbox, remembers it under its cid, and returns it with its seq.
 func (s *Session) reply(ctx context.Context, env Envelope) (Envelope, error) {
-	seq, err := s.hub.commit(ctx, s, NewPayload(env))
+	return s.replyPayload(ctx, NewPayload(env), env)
+}
+
+// replyPayload is reply with env already encoded as p.
+func (s *Session) replyPayload(ctx context.Context, p *Payload, env Envelope) (Envelope, error) {
+	seq, err := s.hub.commit(ctx, s, p)
 	if err != nil {
 		return Envelope{}, err
 	}
 	env.Seq = seq
 	if env.CID != "" && env.Type == TypeOK {
 		s.mu.Lock()
-		s.cids[env.CID] = env
+		s.cids[env.CID] = okReply{seq: seq, id: env.ID, room: env.Room}
 		s.cidOrder = append(s.cidOrder, env.CID)
 		if len(s.cidOrder) > 1024 {
 			delete(s.cids, s.cidOrder[0])
@@ -446,6 +536,38 @@ func (s *Session) reply(ctx context.Context, env Envelope) (Envelope, error) {
 		s.mu.Unlock()
 	}
 	return env, nil
+}
+
+// whoAllowed refills the session's allowance for who answers and refuses a who while it is
+// spent: a member list of a big room is large, and a client asking for it again and again would
+// fill its outbox with copies of it and keep the hub busy sorting names.
+func (s *Session) whoAllowed() error {
+	lim := &s.hub.cfg.Limits
+	now := s.hub.clock.Load()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if dt := now - s.whoAt; dt > 0 {
+		burst, rate := int64(lim.WhoBurst), int64(lim.WhoRate)
+		if full := (burst - s.whoTokens) * int64(time.Second) / rate; dt > full {
+			dt = full // also keeps the product below from overflowing
+		}
+		s.whoTokens = min(burst, s.whoTokens+dt*rate/int64(time.Second))
+		s.whoAt = now
+	}
+	if s.whoTokens > 0 {
+		return nil
+	}
+	wait := time.Duration((1 - s.whoTokens) * int64(time.Second) / int64(lim.WhoRate))
+	return Errorf(CodeRateLimited, "member lists (who) are limited to %d KiB at once and %d KiB a second per session; ask again in %v, or follow the presence events",
+		lim.WhoBurst>>10, lim.WhoRate>>10, wait.Round(10*time.Millisecond))
+}
+
+// whoCharge takes the size of a who answer from the session's allowance (it may go below zero:
+// the next who waits until it is refilled).
+func (s *Session) whoCharge(n int) {
+	s.mu.Lock()
+	s.whoTokens -= int64(n)
+	s.mu.Unlock()
 }
 
 func (h *Hub) join(ctx context.Context, s *Session, room string) (bool, error) {
@@ -639,7 +761,7 @@ func (h *Hub) expire(s *Session, why *Error) {
 	s.mu.Unlock()
 
 	h.mu.Lock()
-	delete(h.sessions, s.id)
+	h.forgetLocked(s)
 	h.mu.Unlock()
 	h.removeMember(ctx, h.users, "user:", s.user, s)
 	for _, r := range rooms {

@@ -23,13 +23,24 @@ type Session struct {
 	seq      uint64 // seq of the newest outbox entry
 	out      ring
 	rooms    map[string]struct{}
-	cids     map[CID]Envelope // replies to recent commands, for retries
+	cids     map[CID]okReply // answers to recent commands, for retries
 	cidOrder []CID
 	inflight map[CID]chan struct{}
 	cur      *Cursor
 	lastPing int64
 	closed   bool
 	moved    bool // closed here because another node claimed it: it lives on there
+
+	// who answers: a token bucket in bytes (Limits.WhoBurst, refilled at Limits.WhoRate)
+	whoTokens int64
+	whoAt     int64 // hub clock of the last refill
+}
+
+// okReply is a remembered ok: what a retry of the command gets again.
+type okReply struct {
+	seq  uint64
+	id   string // say, dm
+	room string // join, leave
 }
 
 // goneLocked is the error for using a closed session: expired, or moved to another node (then
@@ -100,12 +111,22 @@ func (s *Session) LastSeq() uint64 {
 }
 
 // ring is the outbox: a growable ring of the newest entries; their seqs are contiguous and end at
-// Session.seq.
+// Session.seq. It counts the bytes its entries cost (entryCost), for Config.OutboxBytes.
 type ring struct {
 	buf   []slot
 	head  int // index of the oldest
 	count int
+	bytes int
 }
+
+// EntryOverhead is what an outbox entry costs besides its encoded envelope: the Payload that
+// holds it (48 bytes) and the ring's slot (16). Config.OutboxBytes counts both.
+const EntryOverhead = 64
+
+// entryCost is what one entry counts against Config.OutboxBytes. A payload delivered to many
+// sessions (a room message) is one allocation shared by all of them, but each outbox counts it
+// in full: the budget bounds the memory a session can hold, whatever it shares.
+func entryCost(p *Payload) int { return len(p.raw) + EntryOverhead }
 
 type slot struct {
 	p  *Payload
@@ -133,9 +154,11 @@ func (r *ring) push(sl slot, max int) {
 	}
 	r.buf[(r.head+r.count)%len(r.buf)] = sl
 	r.count++
+	r.bytes += entryCost(sl.p)
 }
 
 func (r *ring) pop() {
+	r.bytes -= entryCost(r.buf[r.head].p)
 	r.buf[r.head] = slot{}
 	r.head = (r.head + 1) % len(r.buf)
 	r.count--
@@ -172,6 +195,7 @@ func (s *Session) pushAt(p *Payload, seq uint64) uint64 {
 	s.seq++
 	s.out.push(slot{p: p, at: now}, cfg.Outbox)
 	s.trimLocked(now)
+	s.trimBytesLocked()
 	if c := s.cur; c != nil {
 		if s.seq+1-c.next > uint64(cfg.SendQueue) {
 			s.kickLocked(Errorf(CodeSlowConsumer, "the connection fell %d messages behind (limit %d); reconnect with after=%d to resume", s.seq+1-c.next, cfg.SendQueue, c.next-1))
@@ -189,6 +213,27 @@ func (s *Session) trimLocked(now int64) {
 	for s.out.count > 1 && now-s.out.at(0).at > age {
 		s.out.pop()
 	}
+}
+
+// trimBytesLocked drops the oldest entries while the outbox is over Config.OutboxBytes (the
+// newest one always stays). An attached connection that has not been handed an entry that
+// goes is a slow consumer: it is ended, and its client's resume gets a gap error.
+func (s *Session) trimBytesLocked() {
+	budget := s.hub.cfg.OutboxBytes
+	for s.out.count > 1 && s.out.bytes > budget {
+		if c := s.cur; c != nil && c.next <= s.out.first(s.seq) {
+			s.kickLocked(Errorf(CodeSlowConsumer, "the connection fell so far behind that the outbox (%d bytes at most) let go of envelopes it had not been sent; reconnect with after=%d (a gap error says what is lost)", budget, c.next-1))
+		}
+		s.out.pop()
+	}
+}
+
+// OutboxBytes is what the session's outbox counts against Config.OutboxBytes now: the encoded
+// envelopes plus EntryOverhead each.
+func (s *Session) OutboxBytes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.out.bytes
 }
 
 // kickLocked ends the attached cursor with err.
@@ -305,10 +350,7 @@ func (c *Cursor) Next(ctx context.Context, dst []Entry) (Batch, error) {
 				b.Direct = appendGap(b.Direct, c.next, first)
 				c.next = first
 			}
-			dst = dst[:0]
-			for q := c.next; q <= s.seq && len(dst) < cap(dst); q++ {
-				dst = append(dst, Entry{Seq: q, P: s.out.at(int(q - first)).p})
-			}
+			dst = appendEntries(dst[:0], &s.out, first, c.next, s.seq, cap(dst))
 			c.next += uint64(len(dst))
 			b.Entries = dst
 		}
@@ -328,14 +370,26 @@ func (c *Cursor) Next(ctx context.Context, dst []Entry) (Batch, error) {
 	}
 }
 
+// MaxDirect is how many unsequenced envelopes (answers to commands: errors; on WebTransport
+// also the oks of commands sent again) may wait for a connection's writer. A connection whose
+// client sends commands but does not read the answers is ended as a slow consumer beyond it.
+const MaxDirect = 128
+
 // Send queues an unsequenced envelope (an error for a command) on this connection only.
 func (c *Cursor) Send(env Envelope) {
-	c.s.mu.Lock()
-	if c.err == nil {
+	s := c.s
+	s.mu.Lock()
+	switch {
+	case c.err != nil:
+	case len(c.direct) >= MaxDirect:
+		if s.cur == c {
+			s.kickLocked(Errorf(CodeSlowConsumer, "%d answers to commands were not read; reconnect with after=%d to resume", len(c.direct), c.next-1))
+		}
+	default:
 		c.direct = append(c.direct, env)
 		c.signal()
 	}
-	c.s.mu.Unlock()
+	s.mu.Unlock()
 }
 
 // Position is the next seq the cursor will hand out, minus one: what the client has been given.
@@ -360,8 +414,8 @@ func (c *Cursor) Detach() {
 	s.mu.Unlock()
 }
 
-// Read returns up to max entries after seq after without attaching (short polling). It returns
-// a gap error envelope first when some of them are gone.
+// Read returns up to max entries after seq after (and at most MaxBatchBytes of them plus one)
+// without attaching (polling). It returns a gap error envelope first when some of them are gone.
 func (s *Session) Read(after uint64, max int) ([]Envelope, []Entry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -379,11 +433,25 @@ func (s *Session) Read(after uint64, max int) ([]Envelope, []Entry, error) {
 		direct = append(direct, Envelope{Type: TypeError, Code: CodeGap, First: first, Error: gapText(next, first)})
 		next = first
 	}
-	var out []Entry
-	for q := next; q <= s.seq && len(out) < max; q++ {
-		out = append(out, Entry{Seq: q, P: s.out.at(int(q - first)).p})
+	return direct, appendEntries(nil, &s.out, first, next, s.seq, max), nil
+}
+
+// MaxBatchBytes bounds one batch (Cursor.Next, Session.Read): entries are added while the
+// encoded envelopes come to less than this, so a batch is at most MaxBatchBytes plus one
+// envelope. A poll answer or a stream's write is one batch; the client asks again, or the
+// stream goes on, from where it got to.
+const MaxBatchBytes = 256 << 10
+
+// appendEntries appends the outbox entries from seq next to last (at most max, at most
+// MaxBatchBytes plus one) to dst; first is the oldest seq the outbox holds.
+func appendEntries(dst []Entry, out *ring, first, next, last uint64, max int) []Entry {
+	size := 0
+	for q := next; q <= last && len(dst) < max && size < MaxBatchBytes; q++ {
+		p := out.at(int(q - first)).p
+		size += len(p.raw)
+		dst = append(dst, Entry{Seq: q, P: p})
 	}
-	return direct, out, nil
+	return dst
 }
 
 func utoa(v uint64) string {

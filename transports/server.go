@@ -192,8 +192,10 @@ func Status(err error) int {
 		return http.StatusNotFound
 	case chat.CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
-	case chat.CodeShutdown, chat.CodeUnavailable:
+	case chat.CodeShutdown, chat.CodeUnavailable, chat.CodeServerFull:
 		return http.StatusServiceUnavailable
+	case chat.CodeTooManySessions, chat.CodeRateLimited:
+		return http.StatusTooManyRequests
 	case chat.CodeUnknownUser, chat.CodeNotMember:
 		return http.StatusUnprocessableEntity
 	case CodeBadMethod:
