@@ -10,6 +10,7 @@ package server
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,6 +39,50 @@ type Config struct {
 	// Hold is TEST-ONLY (hold.go): hold every Hold.Every-th message Hold.Delay before
 	// delivering it. Nil means what HoldEnv (WIRELAB_TEST_HOLD) says: usually nothing.
 	Hold *Hold
+	// HTTP bounds the time and header bytes one HTTP connection may take.
+	HTTP HTTPLimits
+}
+
+// HTTPLimits bound what one HTTP connection may hold: each value is a deadline on the
+// connection, after which net/http closes it. The zero value of a field means its default.
+type HTTPLimits struct {
+	// HeaderTimeout: a request's line and headers must arrive within it (default 10 s). A new
+	// connection that sends nothing is closed after it.
+	HeaderTimeout time.Duration
+	// BodyTimeout: a request's body must arrive within it, counted from the end of its headers
+	// (default 10 s). A body that trickles in is cut off: the request gets an error and the
+	// connection is closed.
+	BodyTimeout time.Duration
+	// IdleTimeout: a keep-alive connection that sends no new request for this long is closed
+	// (default 30 s).
+	IdleTimeout time.Duration
+	// WriteTimeout: an answer must be written within it (default 10 s). The streamed and held
+	// answers (stream, sse, longpoll) and WebSocket set the same deadline again for each
+	// write; WebTransport is not HTTP/1.
+	WriteTimeout time.Duration
+	// MaxHeaderBytes: the most bytes of request line and headers (default 32 KiB); a larger
+	// request gets 431 and the connection is closed.
+	MaxHeaderBytes int
+}
+
+// WithDefaults returns l with every zero field set to its default.
+func (l HTTPLimits) WithDefaults() HTTPLimits {
+	if l.HeaderTimeout <= 0 {
+		l.HeaderTimeout = 10 * time.Second
+	}
+	if l.BodyTimeout <= 0 {
+		l.BodyTimeout = 10 * time.Second
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = 30 * time.Second
+	}
+	if l.WriteTimeout <= 0 {
+		l.WriteTimeout = 10 * time.Second
+	}
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = 32 << 10
+	}
+	return l
 }
 
 // Server is a running chat node.
@@ -106,12 +151,55 @@ func New(cfg Config) (*Server, error) {
 		web = http.HandlerFunc(defaultPage)
 	}
 	m.Handle("/", web)
+	lim := cfg.HTTP.WithDefaults()
 	s.http = &http.Server{
-		Handler:           m,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           deadlines(lim, m),
+		ReadHeaderTimeout: lim.HeaderTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+		MaxHeaderBytes:    lim.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 	}
 	return s, nil
+}
+
+// deadlines gives every request a write deadline and a request with a body a read deadline for
+// it. (http.Server's own ReadTimeout and WriteTimeout would cover a whole response: they would
+// cut off every stream.)
+func deadlines(lim HTTPLimits, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		now := time.Now()
+		_ = rc.SetWriteDeadline(now.Add(lim.WriteTimeout))
+		if r.Body != nil && r.Body != http.NoBody {
+			_ = rc.SetReadDeadline(now.Add(lim.BodyTimeout))
+			r.Body = &bodyDeadline{ReadCloser: r.Body, rc: rc, h: w.Header()}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bodyDeadline lifts the body's read deadline once the body has been read: net/http then reads
+// on in the background to notice a client that goes away, and that read must not time out while
+// the handler works. A body that could not be read (its deadline passed) closes the connection
+// after the answer: what is left of it on the wire is no request.
+type bodyDeadline struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	h    http.Header
+	done bool
+}
+
+func (b *bodyDeadline) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !b.done {
+		b.done = true
+		if err == io.EOF {
+			_ = b.rc.SetReadDeadline(time.Time{})
+		} else {
+			b.h.Set("Connection", "close")
+		}
+	}
+	return n, err
 }
 
 // CertHash is the SHA-256 hash of WebTransport's certificate (what /api/wt-cert-hash serves).

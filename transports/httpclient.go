@@ -26,9 +26,12 @@ func NewHTTPClient(opt Options) *HTTPClient {
 	tr := &http.Transport{
 		DialContext:         opt.Dial,
 		MaxIdleConnsPerHost: 4,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-		ForceAttemptHTTP2:   false,
+		// Below the server's idle timeout (lab serve: 30 s), so that the client closes an idle
+		// connection before the server does: a POST sent just as the server closes the
+		// connection fails, and net/http does not send it again.
+		IdleConnTimeout:    20 * time.Second,
+		DisableCompression: true,
+		ForceAttemptHTTP2:  false,
 	}
 	return &HTTPClient{Opt: opt, HTTP: &http.Client{Transport: tr}, Base: strings.TrimSuffix(opt.URL, "/")}
 }

@@ -12,7 +12,12 @@ import (
 // Name is the transport's name.
 const Name = transports.ShortPoll
 
-// MaxBatch is the most envelopes one poll answer carries.
+// MaxBatch is the most envelopes one poll answer carries; it carries at most
+// chat.MaxBatchBytes of them plus one, too. The client asks again from where it got to.
+//
+// The answer is written under the server's write deadline (server.HTTPLimits.WriteTimeout, 10 s
+// by default): a client that does not read it is cut off and the answer's memory goes back; the
+// envelopes stay in the outbox for its next poll.
 const MaxBatch = 512
 
 // Handler serves GET /api/poll.
