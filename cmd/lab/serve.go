@@ -40,10 +40,26 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	nodeTTL := fs.Duration("node-ttl", 10*time.Second, "with --redis: a node silent this long is dead and its sessions leave presence (they can resume on another node); 1s to 10m")
 	redisURL := fs.String("redis", "", "run as one node of several on this Redis (redis://HOST:PORT/DB): sessions, rooms and fan-out are shared, any node serves any session; empty: a single node in memory")
 	logLevel := fs.String("log", "info", "log level: debug, info, warn, error")
+	maxSessions := fs.Int("max-sessions", 10_000, "most sessions this server holds (1 to 10,000,000); more are refused with server_full (HTTP 503)")
+	maxPerUser := fs.Int("max-sessions-per-user", 64, "most sessions (tabs) of one user (1 to 1,000,000); more are refused with too_many_sessions (HTTP 429)")
+	httpDef := server.HTTPLimits{}.WithDefaults()
+	headerTimeout := fs.Duration("header-timeout", httpDef.HeaderTimeout, "a request's line and headers must arrive within this, or the connection is closed; also a new connection that sends nothing (100ms to 1h)")
+	bodyTimeout := fs.Duration("body-timeout", httpDef.BodyTimeout, "a request's body must arrive within this after its headers, or the connection is closed (100ms to 1h)")
+	idleTimeout := fs.Duration("idle-timeout", httpDef.IdleTimeout, "a keep-alive connection without a new request for this long is closed (100ms to 1h)")
+	maxHeader := fs.Int("max-header-bytes", httpDef.MaxHeaderBytes, "most bytes of a request's line and headers (1024 to 1048576); a larger request gets 431 and is closed")
+	base := fs.Usage
+	fs.Usage = func() {
+		base()
+		fmt.Fprintf(stderr, serveLimits, httpDef.WriteTimeout, chat.MaxBatchBytes>>10)
+	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := checkServeFlags(*heartbeat, *ttl, *nodeTTL, *node, origins); err != nil {
+		return err
+	}
+	if err := checkServeLimits(*maxSessions, *maxPerUser, server.HTTPLimits{HeaderTimeout: *headerTimeout,
+		BodyTimeout: *bodyTimeout, IdleTimeout: *idleTimeout, MaxHeaderBytes: *maxHeader}); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -58,7 +74,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if (*cert == "") != (*key == "") {
 		return badFlag("--cert and --key go together")
 	}
-	hubCfg := chat.Config{Node: *node, Heartbeat: *heartbeat, SessionTTL: *ttl}
+	hubCfg := chat.Config{Node: *node, Heartbeat: *heartbeat, SessionTTL: *ttl,
+		MaxSessions: *maxSessions, MaxSessionsPerUser: *maxPerUser}
 	var broker *redisbroker.Broker
 	if *redisURL != "" {
 		if *node == "" {
@@ -79,6 +96,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		CertFile:  *cert, KeyFile: *key,
 		Web:    web.Handler(web.Options{}),
 		Logger: log,
+		HTTP: server.HTTPLimits{HeaderTimeout: *headerTimeout, BodyTimeout: *bodyTimeout,
+			IdleTimeout: *idleTimeout, MaxHeaderBytes: *maxHeader},
 	})
 	if err != nil {
 		return err
@@ -119,6 +138,35 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	return serr
+}
+
+// serveLimits ends lab serve -h: the limits that have no flag, and where the memory goes.
+const serveLimits = `
+Fixed limits:
+  every answer, and every write to a stream or a WebSocket, is written within %v
+    or the connection is closed
+  one poll answer or stream write carries at most %d KiB of envelopes (and one more);
+    the client asks again from where it got to
+  a session keeps at most 1,024 envelopes, at most 1 MiB of them, for 2 minutes, to resume
+Worst case in memory: a session 1.6 MiB; an HTTP connection 1.3 MiB while it reads a body,
+0.8 MiB while it writes an answer, about 20 KiB otherwise (docs/PROTOCOL.md, "Memory").
+`
+
+// checkServeLimits refuses session caps and HTTP limits out of range (each names its range).
+func checkServeLimits(maxSessions, maxPerUser int, l server.HTTPLimits) error {
+	for _, err := range []error{
+		intIn("max-sessions", maxSessions, 1, 10_000_000),
+		intIn("max-sessions-per-user", maxPerUser, 1, 1_000_000),
+		durationIn("header-timeout", l.HeaderTimeout, 100*time.Millisecond, time.Hour),
+		durationIn("body-timeout", l.BodyTimeout, 100*time.Millisecond, time.Hour),
+		durationIn("idle-timeout", l.IdleTimeout, 100*time.Millisecond, time.Hour),
+		intIn("max-header-bytes", l.MaxHeaderBytes, 1024, 1<<20),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkServeFlags refuses lab serve's values that are out of range (each names its range).

@@ -87,6 +87,12 @@ func TestServeBadFlags(t *testing.T) {
 		{"unknown command", []string{"serv"}, "unknown command"},
 		{"token without secret", []string{"token", "alice"}, "no secret"},
 		{"token bad user", []string{"token", "--auth-secret", "s", "a b"}, "not a valid name"},
+		{"idle timeout 0", []string{"serve", "--idle-timeout", "0"}, "--idle-timeout 0s is out of range (100ms to 1h)"},
+		{"body timeout huge", []string{"serve", "--body-timeout", "100h"}, "--body-timeout 100h is out of range"},
+		{"header timeout negative", []string{"serve", "--header-timeout", "-1s"}, "--header-timeout -1s is out of range"},
+		{"no sessions", []string{"serve", "--max-sessions", "0"}, "--max-sessions 0 is out of range (1 to 10000000)"},
+		{"no sessions per user", []string{"serve", "--max-sessions-per-user", "-3"}, "--max-sessions-per-user -3 is out of range"},
+		{"tiny headers", []string{"serve", "--max-header-bytes", "10"}, "--max-header-bytes 10 is out of range (1024 to 1048576)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("WIRELAB_AUTH_SECRET", "")
@@ -98,6 +104,21 @@ func TestServeBadFlags(t *testing.T) {
 				t.Fatalf("stderr %q does not say %q", errb.String(), tc.want)
 			}
 		})
+	}
+}
+
+// lab serve -h says every limit on a connection and a session, with its value.
+func TestServeHelpLimits(t *testing.T) {
+	var out, errb strings.Builder
+	dispatch([]string{"serve", "-h"}, &out, &errb)
+	for _, want := range []string{
+		"-idle-timeout duration", "(default 30s)", "-body-timeout duration", "-header-timeout duration",
+		"(default 10s)", "-max-header-bytes int", "(default 32768)", "-max-sessions int", "(default 10000)",
+		"-max-sessions-per-user int", "(default 64)", "written within 10s", "at most 256 KiB", "at most 1 MiB",
+	} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("lab serve -h does not say %q:\n%s", want, errb.String())
+		}
 	}
 }
 
