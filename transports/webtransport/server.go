@@ -50,6 +50,24 @@ const (
 	stuckAfter = 2 * finalWrite
 )
 
+// The WebTransport session limits the server advertises in its HTTP/3 SETTINGS
+// (SETTINGS_WT_INITIAL_MAX_STREAMS_BIDI, _UNI and SETTINGS_WT_INITIAL_MAX_DATA). Safari refuses a
+// server that advertises SETTINGS_WT_MAX_SESSIONS without them (webtransport-go issue 355), and
+// webtransport-go sends them only when its Config says so. They bind only when the client
+// advertises its own too (then webtransport-go runs session flow control with capsules); they
+// are the QUIC limits below them, so the session layer never limits first.
+const (
+	// WTMaxIncomingStreams is how many bidirectional streams a client may have open: it needs
+	// one, the control stream (quic-go's default MaxIncomingStreams, 100, is the QUIC limit).
+	WTMaxIncomingStreams = 100
+	// WTMaxIncomingUniStreams is the QUIC limit on unidirectional streams: a wt-uni or
+	// wt-datagram client's commands in flight.
+	WTMaxIncomingUniStreams = maxIncomingUni
+	// WTMaxIncomingData is the session's receive window: 16 MiB, above quic-go's largest
+	// connection window (15 MiB).
+	WTMaxIncomingData = 16 << 20
+)
+
 // Config configures a Server. The zero value of every field means its default.
 type Config struct {
 	// CertFile and KeyFile are PEM files; empty means a certificate is generated at start.
@@ -112,7 +130,11 @@ func NewServer(t *transports.Server, cfg Config) (*Server, error) {
 			return context.WithValue(ctx, connKey{}, c)
 		},
 	}
-	s.wts = &wt.Server{H3: h3, CheckOrigin: t.CheckOrigin}
+	s.wts = &wt.Server{H3: h3, CheckOrigin: t.CheckOrigin, Config: &wt.Config{
+		MaxIncomingStreams:    WTMaxIncomingStreams,
+		MaxIncomingUniStreams: WTMaxIncomingUniStreams,
+		MaxIncomingData:       WTMaxIncomingData,
+	}}
 	return s, nil
 }
 
@@ -149,6 +171,10 @@ func (s *Server) CertHashHandler() http.Handler { return CertHashHandler(s.hash)
 // serveWT upgrades one request on /wt and serves the session until it ends.
 func (s *Server) serveWT(w http.ResponseWriter, r *http.Request) {
 	s.t.Requests.Add(1)
+	if r.Method != http.MethodConnect {
+		transports.WriteMethodNotAllowed(w, r, http.MethodConnect, "an extended CONNECT (WebTransport) to "+Path+"?user=NAME")
+		return
+	}
 	mode := r.URL.Query().Get("mode")
 	switch mode {
 	case "", ModeStream:
@@ -509,9 +535,17 @@ func (c *serverConn) readControl(ctx context.Context) {
 		}
 	}
 	if errors.Is(sc.Err(), bufio.ErrTooLong) {
+		// The error goes out first; then STOP_SENDING ends the client's write of the rest of
+		// the line, which would otherwise block (nothing reads it) until the session closes
+		// and take the unread error with it.
 		c.writeFinal(chat.ErrorEnvelope("", chat.Errorf(chat.CodeTooLarge, "a line is over %d bytes; closing the connection", lim.FrameLimit())))
+		c.ctl.CancelRead(tooLargeCode)
 	}
 }
+
+// tooLargeCode is the stream error code of the STOP_SENDING that ends a line or command stream
+// over the frame limit (the client has been sent too_large).
+const tooLargeCode wt.StreamErrorCode = 0x413
 
 // readCommandStreams serves the unidirectional streams a wt-uni or wt-datagram client opens
 // upstream, one command each (so that a lost packet delays only the command it carried, as
@@ -539,7 +573,7 @@ func (c *serverConn) readCommandStream(ctx context.Context, rs *wt.ReceiveStream
 		return // reset by the client, or the session ended: the client sends again
 	}
 	if len(b) > lim.FrameLimit() {
-		rs.CancelRead(0)
+		rs.CancelRead(tooLargeCode)
 		c.cur.Send(chat.ErrorEnvelope("", chat.Errorf(chat.CodeTooLarge, "a command stream is over %d bytes", lim.FrameLimit())))
 		return
 	}
