@@ -19,7 +19,7 @@ const CodeBadMethod = "bad_method"
 func MethodNotAllowed(allow ...string) http.Handler {
 	list := strings.Join(allow, ", ")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		WriteMethodNotAllowed(w, r, list, r.URL.Path)
+		WriteMethodNotAllowed(w, r, list, allow[0]+" "+r.URL.Path)
 	})
 }
 
