@@ -263,7 +263,7 @@ func TestHeartbeatTimeout(t *testing.T) {
 // TestSizeLimit: an envelope at the limit goes through on every mode (in wt-datagram its msg is
 // too large for a datagram and travels on a unidirectional stream); one over gets too_large and
 // the connection goes on. A line over the frame limit on the control stream (wt-stream) cannot be
-// skipped: it ends the connection, and the client resumes; in wt-uni and wt-datagram, whose
+// skipped: it is answered too_large and ends the connection, and the client resumes; in wt-uni and wt-datagram, whose
 // commands travel on streams of their own, the stream is refused with too_large and the
 // connection goes on.
 func TestSizeLimit(t *testing.T) {
@@ -292,9 +292,8 @@ func TestSizeLimit(t *testing.T) {
 			if err := c.SendRaw(ctx, []byte(`{"type":"say","text":"`+strings.Repeat("z", 16*max)+`"}`)); err != nil {
 				t.Fatal(err)
 			}
-			if mode != transports.WTStream {
-				until(t, c, func(e chat.Envelope) bool { return e.Type == chat.TypeError && e.Code == chat.CodeTooLarge })
-			}
+			// On the control stream (wt-stream) too_large comes before the connection ends.
+			until(t, c, func(e chat.Envelope) bool { return e.Type == chat.TypeError && e.Code == chat.CodeTooLarge })
 			send(t, c, chat.Envelope{Type: chat.TypeSay, Room: chat.Lobby, Text: "after"})
 			until(t, peer, text("after"))
 			switch reconnected := l.srv.T.Requests.Load() != before; {
