@@ -525,7 +525,8 @@ func TestShutdownTellsClients(t *testing.T) {
 // (slow_consumer) once its socket buffers are full; the Go client resumes with after=N and
 // gets every message once, in order.
 func TestSlowConsumerResumes(t *testing.T) {
-	l := start(t, server.Config{Hub: chat.Config{SendQueue: 16, Outbox: 1024}})
+	// An outbox that holds every message (1,024 of 60 KB: 64 MiB), so the resume gets them all.
+	l := start(t, server.Config{Hub: chat.Config{SendQueue: 16, Outbox: 1024, OutboxBytes: 64 << 20}})
 	pub := l.client(t, "pub")
 	var log logBuffer
 	sub := l.client(t, "sub", func(o *transports.Options) {
