@@ -477,7 +477,7 @@ func (c *Comparison) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "\n%d regression(s), %d improvement(s), %d unchanged or undecided; threshold %s, alpha %g, stall-rate floor %s.\n",
 		reg, imp, len(c.Changes)-reg-imp, num(c.Options.Threshold*100)+"%", c.Options.Alpha, floor)
-	fmt.Fprintln(w, "Tests: figures with [LO-HI] are pooled over repeats with their 95% intervals from the files' summaries (bootstrap over sessions and messages): a change only when the intervals are apart, for latency by more than the harness's own lateness in that run (its senders' lag, p99), and no stall-rate verdict from a run whose senders were over 10 ms late; U = Mann-Whitney on repeat values; bootstrap = per-copy samples (within-run noise only, when repeats are too few); count = lost/duplicates rising from 0 (always a regression).")
+	fmt.Fprintln(w, "Tests: figures with [LO-HI] are pooled over repeats with their 95% intervals from the files' summaries (bootstrap over sessions and blocks of messages): a change only when the intervals are apart, for latency by more than the harness's own lateness in that run (its senders' lag, p99), and no stall-rate verdict from a run whose senders were over 10 ms late; U = Mann-Whitney on repeat values; bootstrap = per-copy samples (within-run noise only, when repeats are too few); count = lost/duplicates rising from 0 (always a regression).")
 	if len(c.BaseOnly) > 0 {
 		fmt.Fprintf(w, "Only in base (not compared): %s.\n", joinKeys(c.BaseOnly))
 	}

@@ -178,7 +178,7 @@ func (h *History) WriteText(w io.Writer) error {
 		}
 	}
 	if h.HasIntervals() {
-		fmt.Fprintf(w, "\n[LO-HI]: the file's 95%% interval (bootstrap over sessions and messages) around its figure pooled over repeats; a bare figure is the median over repeats (a file without a summary).\n")
+		fmt.Fprintf(w, "\n[LO-HI]: the file's 95%% interval (bootstrap over sessions and blocks of messages) around its figure pooled over repeats; a bare figure is the median over repeats (a file without a summary).\n")
 	}
 	return nil
 }
@@ -290,7 +290,7 @@ func (h *History) plot(c Cond) (Figure, error) {
 		leg.Add("value: sum over repeats", swatch{})
 	case bars:
 		leg.Add("value: pooled over repeats, bar: 95% interval", swatch{})
-		caption += " Bars are each file's 95% interval (bootstrap over sessions and messages): a step is evidence of a change where the bars before and after it are apart; a point without a bar is the median over repeats of a file without intervals."
+		caption += " Bars are each file's 95% interval (bootstrap over sessions and blocks of messages): a step is evidence of a change where the bars before and after it are apart; a point without a bar is the median over repeats of a file without intervals."
 	default:
 		leg.Add("value: median over repeats", swatch{})
 	}

@@ -23,7 +23,7 @@ const (
 )
 
 // pointSeries is one transport's figure against loss along sweep s, with its interval: from
-// the file's summary (the 95% interval of a bootstrap over sessions and messages) when it has one, else the
+// the file's summary (the 95% interval of a bootstrap over sessions and blocks of messages) when it has one, else the
 // median and the min–max over repeats (a file from before intervals). of picks the figure and
 // its interval from a summary entry; ofRun the figure of one run.
 func pointSeries(f *File, s sweep, transport string, of func(PointSummary) (float64, [2]float64, bool), ofRun func(*Run) (float64, bool)) (plotter.XYs, plotter.YErrors) {
