@@ -147,8 +147,47 @@ func ParseBurst(field, s string) (float64, error) {
 	return v, nil
 }
 
-// ProfileSpec is a link direction written as text, the way a scenario file
-// or a command line gives it. Empty fields take their zero value.
+// ParseBlackhole parses a periodic outage written DOWN/EVERY, for example
+// "2s/10s" (down 2s every 10s). Whether down fits in its period is left to
+// LinkProfile.Validate.
+func ParseBlackhole(s string) (Blackhole, error) {
+	var b Blackhole
+	down, every, ok := strings.Cut(s, "/")
+	if !ok {
+		return b, fieldErr("blackhole", s, "is not DOWN/EVERY", "try 2s/10s (down 2s every 10s)")
+	}
+	var err error
+	if b.Down, err = ParseDuration("blackhole down", down); err != nil {
+		return b, err
+	}
+	if b.Every, err = ParseDuration("blackhole period", every); err != nil {
+		return b, err
+	}
+	return b, nil
+}
+
+// ParseBlock parses a comma-separated list of what a link blocks: "udp"
+// and port numbers, for example "udp,443".
+func ParseBlock(s string) (udp bool, ports []uint16, err error) {
+	for _, b := range strings.Split(s, ",") {
+		b = strings.ToLower(strings.TrimSpace(b))
+		if b == "udp" {
+			udp = true
+			continue
+		}
+		port, perr := strconv.ParseUint(b, 10, 16)
+		if perr != nil || port == 0 {
+			return false, nil, fieldErr("block", b, "is not udp or a port number", "try block=udp or block=443")
+		}
+		ports = append(ports, uint16(port))
+	}
+	return udp, ports, nil
+}
+
+// ProfileSpec is a link direction written as text, the way a command line
+// gives it (lab probe's flags). Empty fields take their zero value. Scenario
+// files do not go through it: they build a LinkProfile from the parsed
+// values, using the field parsers above.
 type ProfileSpec struct {
 	Delay     string // "20ms"
 	Jitter    string // "5ms"
@@ -241,29 +280,13 @@ func (s ProfileSpec) Profile() (LinkProfile, error) {
 		p.Loss.Model = LossGilbertElliott
 	}
 	if s.Blackhole != "" {
-		down, every, ok := strings.Cut(s.Blackhole, "/")
-		if !ok {
-			return p, fieldErr("blackhole", s.Blackhole, "is not DOWN/EVERY", "try 2s/10s (down 2s every 10s)")
-		}
-		if p.Blackhole.Down, err = ParseDuration("blackhole down", down); err != nil {
-			return p, err
-		}
-		if p.Blackhole.Every, err = ParseDuration("blackhole period", every); err != nil {
+		if p.Blackhole, err = ParseBlackhole(s.Blackhole); err != nil {
 			return p, err
 		}
 	}
 	if s.Block != "" {
-		for _, b := range strings.Split(s.Block, ",") {
-			b = strings.ToLower(strings.TrimSpace(b))
-			if b == "udp" {
-				p.BlockUDP = true
-				continue
-			}
-			port, err := strconv.ParseUint(b, 10, 16)
-			if err != nil || port == 0 {
-				return p, fieldErr("block", b, "is not udp or a port number", "try block=udp or block=443")
-			}
-			p.BlockPorts = append(p.BlockPorts, uint16(port))
+		if p.BlockUDP, p.BlockPorts, err = ParseBlock(s.Block); err != nil {
+			return p, err
 		}
 	}
 	return p, p.Validate()

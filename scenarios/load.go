@@ -118,15 +118,15 @@ func Parse(file string, data []byte) (*Scenario, error) {
 		"link": func(n *yaml.Node) {
 			p.mapping(n, "link", map[string]func(*yaml.Node){
 				"delay":      func(n *yaml.Node) { s.Link.Delays = p.durations(n, "link.delay") },
-				"jitter":     func(n *yaml.Node) { s.Link.Jitter = p.netemDuration(n, "link.jitter") },
-				"reorder":    func(n *yaml.Node) { s.Link.Reorder = p.boolean(n, "link.reorder") },
-				"rate":       func(n *yaml.Node) { s.Link.Rate = p.bitRate(n, "link.rate") },
-				"queue":      func(n *yaml.Node) { s.Link.Queue = p.intIn(n, "link.queue", 1, 1<<20) },
+				"jitter":     func(n *yaml.Node) { s.Link.Template.Jitter = p.netemDuration(n, "link.jitter") },
+				"reorder":    func(n *yaml.Node) { s.Link.Template.Reorder = p.boolean(n, "link.reorder") },
+				"rate":       func(n *yaml.Node) { s.Link.Template.Rate = p.bitRate(n, "link.rate") },
+				"queue":      func(n *yaml.Node) { s.Link.Template.Queue = p.intIn(n, "link.queue", 1, 1<<20) },
 				"loss":       func(n *yaml.Node) { s.Link.Losses = p.losses(n, "link.loss") },
 				"loss_model": func(n *yaml.Node) { s.Link.LossModel = p.oneOf(n, "link.loss_model", "bernoulli", "gilbert-elliott") },
 				"burst":      func(n *yaml.Node) { s.Link.Burst = p.burst(n, "link.burst") },
-				"blackhole":  func(n *yaml.Node) { s.Link.Blackhole = p.str(n, "link.blackhole") },
-				"block":      func(n *yaml.Node) { s.Link.Block = p.str(n, "link.block") },
+				"blackhole":  func(n *yaml.Node) { s.Link.Template.Blackhole = p.blackhole(n, "link.blackhole") },
+				"block":      func(n *yaml.Node) { s.Link.Template.BlockUDP, s.Link.Template.BlockPorts = p.block(n, "link.block") },
 			})
 		},
 	})
@@ -438,6 +438,32 @@ func (p *parser) burst(n *yaml.Node, field string) float64 {
 		p.fail(n, field, netemMsg(err))
 	}
 	return b
+}
+
+// blackhole reads a periodic outage, DOWN/EVERY (2s/10s).
+func (p *parser) blackhole(n *yaml.Node, field string) netem.Blackhole {
+	v, ok := p.scalar(n, field)
+	if !ok {
+		return netem.Blackhole{}
+	}
+	b, err := netem.ParseBlackhole(v)
+	if err != nil {
+		p.fail(n, field, netemMsg(err))
+	}
+	return b
+}
+
+// block reads what the link blocks: udp and port numbers, comma-separated (udp,443).
+func (p *parser) block(n *yaml.Node, field string) (udp bool, ports []uint16) {
+	v, ok := p.scalar(n, field)
+	if !ok {
+		return false, nil
+	}
+	udp, ports, err := netem.ParseBlock(v)
+	if err != nil {
+		p.fail(n, field, netemMsg(err))
+	}
+	return udp, ports
 }
 
 func (p *parser) share(n *yaml.Node, field string) float64 {

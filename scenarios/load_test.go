@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wirelab/wirelab/netem"
 )
 
 const designExample = `name: loss-sweep
@@ -55,6 +57,34 @@ func TestDesignExample(t *testing.T) {
 	p, err := s.Profile(Point{Delay: 20 * time.Millisecond, Loss: 0.02})
 	if err != nil || p.Delay != 20*time.Millisecond || p.Loss.Rate != 0.02 {
 		t.Errorf("profile %+v, %v", p, err)
+	}
+}
+
+// The link's fixed settings reach every point's profile as typed values, the swept ones per point.
+func TestLinkTemplate(t *testing.T) {
+	s, err := Parse("link.yaml", []byte("name: x\nlink:\n  delay: 20ms\n  jitter: 5ms\n  reorder: true\n  rate: 10mbit\n  queue: 50\n"+
+		"  loss: [{loss: 2%, burst: 3}]\n  blackhole: 2s/10s\n  block: udp,443\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		pt   Point
+		want string
+	}{
+		{Point{Delay: 20 * time.Millisecond}, "delay=20ms jitter=5ms reorder rate=10mbit queue=50 loss_model=bernoulli blackhole=2s/10s block=udp block=443"},
+		{Point{Delay: 20 * time.Millisecond, Loss: 0.02, Burst: 3}, "delay=20ms jitter=5ms reorder rate=10mbit queue=50 loss=2% burst=3 blackhole=2s/10s block=udp block=443"},
+	} {
+		p, err := s.Profile(tc.pt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := netem.ParseProfile(tc.want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.String() != want.String() || p.Loss != want.Loss || p.Blackhole != want.Blackhole || !slices.Equal(p.BlockPorts, want.BlockPorts) {
+			t.Errorf("profile at %+v:\n%+v, want\n%+v", tc.pt, p, want)
+		}
 	}
 }
 
@@ -164,6 +194,9 @@ func TestErrors(t *testing.T) {
 		{"stack auto in list", "name: x\nstack: [gvisor, auto]\n", 2, []string{"stack", "auto cannot be in a list"}},
 		{"stack empty list", "name: x\nstack: []\n", 2, []string{"stack", "empty list"}},
 		{"stack mapping", "name: x\nstack: {kernel: 1}\n", 2, []string{"stack"}},
+		{"blackhole without period", "name: x\nlink:\n  blackhole: 2s\n", 3, []string{"link.blackhole", `"2s" is not DOWN/EVERY`, "2s/10s"}},
+		{"blackhole longer than period", "name: x\nlink: {blackhole: 12s/10s}\n", 0, []string{"link.blackhole", "down longer than its period"}},
+		{"block tcp", "name: x\nlink:\n  block: udp,tcp\n", 3, []string{"link.block", `"tcp" is not udp or a port number`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("bad.yaml", []byte(tc.yaml))

@@ -4,7 +4,7 @@
 package scenarios
 
 import (
-	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -81,18 +81,16 @@ type Workload struct {
 }
 
 // Link is the emulated link of every client, one-way, each direction. Delays and losses are
-// lists: each combination is one point of the sweep.
+// lists: each combination is one point of the sweep; everything else is in Template.
 type Link struct {
+	// Template is the link without its swept fields: jitter, reorder, rate, queue, blackhole
+	// and block as the file gives them. Its Delay and Loss are zero; Profile fills them in
+	// for each point.
+	Template  netem.LinkProfile
 	Delays    []time.Duration
-	Jitter    time.Duration
-	Reorder   bool
-	Rate      uint64 // bits/s, 0 = unlimited
-	Queue     int    // packets, 0 = the netem default
 	Losses    []Loss
 	LossModel string  // the model of plain loss entries: "bernoulli" or "gilbert-elliott"
 	Burst     float64 // mean burst length in packets of plain entries (gilbert-elliott)
-	Blackhole string  // "2s/10s"
-	Block     string  // "udp" or ports
 }
 
 // Loss is one loss setting of the sweep: a rate per direction and, for bursty
@@ -117,29 +115,19 @@ type Point struct {
 	Pair int
 }
 
-// Profile is the netem profile of one direction of a client's link at p.
+// Profile is the netem profile of one direction of a client's link at p: the link's template
+// with p's delay and loss. Load has validated every point of the sweep; the error is a
+// *netem.FieldError for a Scenario built by hand.
 func (s *Scenario) Profile(p Point) (netem.LinkProfile, error) {
-	spec := netem.ProfileSpec{
-		Delay:     p.Delay.String(),
-		Jitter:    s.Link.Jitter.String(),
-		Reorder:   s.Link.Reorder,
-		Rate:      fmt.Sprintf("%dbit", s.Link.Rate),
-		Loss:      fmt.Sprintf("%g%%", p.Loss*100),
-		LossModel: "bernoulli",
-		Blackhole: s.Link.Blackhole,
-		Block:     s.Link.Block,
-	}
+	prof := s.Link.Template
+	prof.BlockPorts = slices.Clone(prof.BlockPorts)
+	prof.Delay = p.Delay
+	prof.Loss = netem.Loss{Model: netem.LossBernoulli, Rate: p.Loss}
 	if p.Burst > 0 && p.Loss > 0 {
-		spec.LossModel = "gilbert-elliott"
-		spec.Burst = fmt.Sprintf("%g", p.Burst)
+		prof.Loss.Model = netem.LossGilbertElliott
+		prof.Loss.Burst = p.Burst
 	}
-	if s.Link.Rate == 0 {
-		spec.Rate = "0"
-	}
-	if s.Link.Queue > 0 {
-		spec.Queue = fmt.Sprint(s.Link.Queue)
-	}
-	return spec.Profile()
+	return prof, prof.Validate()
 }
 
 // Points lists the sweep in run order: for each transport, each delay and each loss rate (0%
