@@ -22,7 +22,6 @@ import (
 	"github.com/wirelab/wirelab/chat"
 	"github.com/wirelab/wirelab/netem"
 	"github.com/wirelab/wirelab/server"
-	"github.com/wirelab/wirelab/transports/webtransport"
 )
 
 // The server process: the lab starts `lab lab-server` with the bridge socket of the server host
@@ -91,8 +90,8 @@ func ServeChildKernel(addr string, hub chat.Config, in io.Reader, out io.Writer)
 func ServeChildOn(ln net.Listener, pc net.PacketConn, hub chat.Config, in io.Reader, out io.Writer) error {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	hub.Logger = quiet
-	loss := webtransport.NewLossMap()
-	srv, err := server.New(server.Config{Hub: hub, Logger: quiet, WTLoss: loss})
+	loss := NewLossMap()
+	srv, err := server.New(server.Config{Hub: hub, Logger: quiet, WTObserver: loss})
 	if err != nil {
 		return err
 	}

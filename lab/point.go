@@ -45,11 +45,11 @@ type point struct {
 	clients    []transports.Client
 	pcMu       sync.Mutex
 	pcs        []net.PacketConn
-	udpOf      []netip.AddrPort      // session -> its UDP address (QUIC transports)
-	upLoss     *webtransport.LossMap // the QUIC clients' upstream losses
-	traced     []bool                // session -> its client records upstream losses in upLoss
-	retries    atomic.Int64          // first connections tried again
-	firstRetry atomic.Value          // string: why the first of them failed
+	udpOf      []netip.AddrPort // session -> its UDP address (QUIC transports)
+	upLoss     *LossMap         // the QUIC clients' upstream losses
+	traced     []bool           // session -> its client records upstream losses in upLoss
+	retries    atomic.Int64     // first connections tried again
+	firstRetry atomic.Value     // string: why the first of them failed
 	closeCli   sync.Once
 	// sessionData is each session's copies and stalls (audit), for the point's bootstrap.
 	sessionData []results.SessionData
@@ -167,7 +167,7 @@ func (pt *point) connect(ctx context.Context) error {
 	pt.marks = &markLog{}
 	pt.clients = make([]transports.Client, n)
 	pt.udpOf = make([]netip.AddrPort, n)
-	pt.upLoss = webtransport.NewLossMap()
+	pt.upLoss = NewLossMap()
 	pt.traced = make([]bool, n)
 	base := fmt.Sprintf("http://%s:%d", pt.srvHost.Addr(), ServerPort)
 	hashes := [][32]byte{pt.srv.CertHash()}
@@ -244,8 +244,10 @@ func (pt *point) connectSession(ctx context.Context, s int, base string, hashes 
 		if c, err = all.NewClient(pt.p.Transport, o); err != nil {
 			return err
 		}
-		if tl, ok := c.(interface{ TraceLoss(*webtransport.LossMap) }); ok {
-			tl.TraceLoss(pt.upLoss)
+		if tl, ok := c.(interface {
+			Observe(webtransport.ClientObserver)
+		}); ok {
+			tl.Observe(pt.upLoss)
 			pt.traced[s] = true
 		}
 		if err = c.Connect(ctx); err == nil {

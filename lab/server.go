@@ -13,7 +13,6 @@ import (
 	"github.com/wirelab/wirelab/chat"
 	"github.com/wirelab/wirelab/netem"
 	"github.com/wirelab/wirelab/server"
-	"github.com/wirelab/wirelab/transports/webtransport"
 )
 
 // ServerPort is where the server listens on its virtual host: HTTP on TCP, WebTransport on UDP.
@@ -45,7 +44,7 @@ type serverHandle interface {
 // CPU cannot be told apart from the lab's: results say so.
 type inProcessServer struct {
 	srv  *server.Server
-	loss *webtransport.LossMap
+	loss *LossMap
 	done chan error
 	hash [32]byte
 
@@ -67,8 +66,8 @@ func startInProcess(h *netem.Host, hub chat.Config) (*inProcessServer, error) {
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	hub.Logger = quiet
-	loss := webtransport.NewLossMap()
-	srv, err := server.New(server.Config{Hub: hub, Logger: quiet, WTLoss: loss})
+	loss := NewLossMap()
+	srv, err := server.New(server.Config{Hub: hub, Logger: quiet, WTObserver: loss})
 	if err != nil {
 		ln.Close()
 		pc.Close()

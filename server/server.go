@@ -30,8 +30,9 @@ type Config struct {
 	// CertFile and KeyFile hold WebTransport's certificate; empty means one is generated at start
 	// (ECDSA P-256, valid 13 days).
 	CertFile, KeyFile string
-	// WTLoss, if set, records which messages QUIC packet losses hit (the lab's stall attribution).
-	WTLoss *webtransport.LossMap
+	// WTObserver, if set, is told which message each WebTransport stream, control-stream range
+	// and datagram carries (the lab's QUIC loss attribution); nil observes nothing.
+	WTObserver webtransport.ServerObserver
 	// Web serves the page at / (default: a short text page pointing at docs/PROTOCOL.md).
 	Web http.Handler
 	// Logger (default slog.Default()).

@@ -19,7 +19,7 @@ func (s *Server) setupTransports(cfg Config) error {
 	s.handleGet(stream.Path, stream.Handler(s.T))
 	s.handleGet(sse.Path, sse.Handler(s.T))
 	s.handleGet(websocket.Path, websocket.Handler(s.T))
-	wt, err := webtransport.NewServer(s.T, webtransport.Config{CertFile: cfg.CertFile, KeyFile: cfg.KeyFile, Loss: cfg.WTLoss})
+	wt, err := webtransport.NewServer(s.T, webtransport.Config{CertFile: cfg.CertFile, KeyFile: cfg.KeyFile, Observer: cfg.WTObserver})
 	if err != nil {
 		return err
 	}

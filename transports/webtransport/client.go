@@ -31,7 +31,7 @@ const maxIncomingUni = 1000
 
 // ctlHeaderLen is the length of the WebTransport header that starts the control stream's upstream
 // bytes on the wire: the stream type 0x41 (a 2-byte varint) and the session id (the CONNECT
-// stream's id, 0: each QUIC connection carries one session, 1 byte). The loss trace counts
+// stream's id, 0: each QUIC connection carries one session, 1 byte). A ConnObserver counts
 // stream offsets as QUIC does.
 const ctlHeaderLen = 3
 
@@ -77,9 +77,9 @@ func NewDatagramClient(opt transports.Options) *Client {
 	return NewClient(transports.WTDatagram, opt)
 }
 
-// TraceLoss makes the client record, in m, the commands whose QUIC packets were lost upstream
-// (LossMap.LostCommands; the lab attributes stalls with it). Call it before Connect.
-func (c *Client) TraceLoss(m *LossMap) { c.d.TraceLoss(m) }
+// Observe makes the client tell o which command each of its QUIC connections carries where
+// (the lab attributes upstream losses with it). Call it before Connect.
+func (c *Client) Observe(o ClientObserver) { c.d.Observe(o) }
 
 // Close ends the client, then its QUIC transport (and the UDP socket if the client opened it).
 func (c *Client) Close() error {
@@ -110,14 +110,14 @@ type Dialer struct {
 	closed bool
 
 	wttUsed bool
-	loss    *LossMap
+	obs     ClientObserver
 }
 
-// TraceLoss makes the dialer's connections record, in m, the commands whose QUIC packets were
-// lost (see LossMap). Call it before the first Dial.
-func (d *Dialer) TraceLoss(m *LossMap) {
+// Observe makes the dialer's connections tell o which command they carry where. Call it before
+// the first Dial.
+func (d *Dialer) Observe(o ClientObserver) {
 	d.mu.Lock()
-	d.loss = m
+	d.obs = o
 	d.mu.Unlock()
 }
 
@@ -232,7 +232,10 @@ func (d *Dialer) Dial(ctx context.Context, session string, after uint64) (transp
 
 	qcfg := quicConfig()
 	d.mu.Lock()
-	trace := d.loss.newCmdTrace()
+	var trace ConnObserver
+	if d.obs != nil {
+		trace = d.obs.Conn()
+	}
 	d.mu.Unlock()
 	if trace != nil {
 		qcfg.Tracer = func(context.Context, bool, quic.ConnectionID) qlogwriter.Trace { return trace }
@@ -292,7 +295,9 @@ func (d *Dialer) Dial(ctx context.Context, session string, after uint64) (transp
 	if sid == "" {
 		sid = session
 	}
-	trace.setSession(sid, ctl.StreamID())
+	if trace != nil {
+		trace.Attached(sid, ctl.StreamID())
+	}
 	c := &clientConn{mode: d.mode, qc: qc, ws: ws, ctl: ctl, br: br, trace: trace, ctlOff: ctlHeaderLen + 1,
 		in: make(chan []chat.Envelope, 64), done: make(chan struct{}), failed: make(chan struct{}),
 		ackKick: make(chan struct{}, 1)}
@@ -339,9 +344,9 @@ type clientConn struct {
 	fonce  sync.Once
 	err    error
 
-	wmu    sync.Mutex // serializes writes on ctl
-	ctlOff int64      // under wmu: bytes written on ctl so far
-	trace  *cmdTrace  // nil unless Dialer.TraceLoss
+	wmu    sync.Mutex   // serializes writes on ctl
+	ctlOff int64        // under wmu: bytes written on ctl so far
+	trace  ConnObserver // nil unless Dialer.Observe
 	after  atomic.Uint64
 
 	ackMu   sync.Mutex
@@ -544,7 +549,9 @@ func (c *clientConn) writeLine(ctx context.Context, b []byte, cid chat.CID) erro
 	if err != nil {
 		return chat.Errorf(chat.CodeUnavailable, "opening a command stream: %v", err)
 	}
-	c.trace.noteUni(us.StreamID(), cid)
+	if c.trace != nil {
+		c.trace.UniStream(us.StreamID(), cid)
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = us.SetWriteDeadline(dl)
 	}
@@ -566,7 +573,9 @@ func (c *clientConn) writeControl(ctx context.Context, b []byte, cid chat.CID) e
 		_ = c.ctl.SetWriteDeadline(dl)
 		defer c.ctl.SetWriteDeadline(time.Time{}) //nolint:errcheck // nothing to do about it
 	}
-	c.trace.noteCtl(c.ctlOff, c.ctlOff+int64(len(b)), cid)
+	if c.trace != nil {
+		c.trace.ControlLine(c.ctlOff, c.ctlOff+int64(len(b)), cid)
+	}
 	n, err := c.ctl.Write(b)
 	c.ctlOff += int64(n)
 	if err != nil {

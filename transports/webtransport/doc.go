@@ -33,4 +33,9 @@
 // are read independently); datagram mode adds one reading datagrams and one sending acks. A
 // command is written by the goroutine that sends it. Conn.Close closes the QUIC connection and
 // waits for all of them.
+//
+// Observers. A server's Config.Observer and a client's Observe are told which message or command
+// each stream, control-stream range and datagram carries, and see quic-go's trace (as
+// quic.Config.Tracer does); the transport measures nothing itself (the lab's QUIC loss
+// attribution, lab/quicloss.go, is one observer). They are called on the write paths above.
 package webtransport

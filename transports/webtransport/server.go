@@ -72,9 +72,9 @@ const (
 type Config struct {
 	// CertFile and KeyFile are PEM files; empty means a certificate is generated at start.
 	CertFile, KeyFile string
-	// Loss, if set, records which messages QUIC packet losses hit (the lab uses it to find
-	// head-of-line stalls); nil records nothing.
-	Loss *LossMap
+	// Observer, if set, is told which message each stream, control-stream range and datagram
+	// carries (the lab attributes QUIC losses with it); nil observes nothing.
+	Observer ServerObserver
 }
 
 // Server is the WebTransport server: an HTTP/3 server whose handler upgrades /wt.
@@ -87,14 +87,14 @@ type Server struct {
 
 	retransmits atomic.Int64
 	sessions    atomic.Int64
-	loss        *LossMap
+	obs         ServerObserver
 }
 
-func tracer(m *LossMap) func(context.Context, bool, quic.ConnectionID) qlogwriter.Trace {
-	if m == nil {
+func tracer(o ServerObserver) func(context.Context, bool, quic.ConnectionID) qlogwriter.Trace {
+	if o == nil {
 		return nil
 	}
-	return m.Tracer
+	return o.Tracer
 }
 
 type connKey struct{}
@@ -111,7 +111,7 @@ func NewServer(t *transports.Server, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{t: t, cert: cert, hash: CertHash(cert), loss: cfg.Loss}
+	s := &Server{t: t, cert: cert, hash: CertHash(cert), obs: cfg.Observer}
 	mux := http.NewServeMux()
 	mux.HandleFunc(Path, s.serveWT)
 	h3 := &http3.Server{
@@ -123,7 +123,7 @@ func NewServer(t *transports.Server, cfg Config) (*Server, error) {
 			MaxIdleTimeout:                   IdleTimeout,
 			KeepAlivePeriod:                  KeepAlive,
 			MaxIncomingUniStreams:            maxIncomingUni, // a wt-uni client's commands in flight
-			Tracer:                           tracer(cfg.Loss),
+			Tracer:                           tracer(cfg.Observer),
 		},
 		Logger: t.Log,
 		ConnContext: func(ctx context.Context, c *quic.Conn) context.Context {
@@ -204,9 +204,9 @@ func (s *Server) serveWT(w http.ResponseWriter, r *http.Request) {
 	s.sessions.Add(1)
 	defer s.sessions.Add(-1)
 	c := &serverConn{srv: s.t, ws: ws, qc: qc, mode: mode, retransmits: &s.retransmits}
-	if s.loss != nil && qc != nil {
+	if s.obs != nil && qc != nil {
 		if ra, err := netip.ParseAddrPort(qc.RemoteAddr().String()); err == nil {
-			c.trace = s.loss.trace(ra)
+			c.obs = s.obs.Session(ra)
 		}
 	}
 	c.serve(r)
@@ -224,12 +224,12 @@ type serverConn struct {
 	una  *unacked // datagram mode
 
 	retransmits *atomic.Int64
-	trace       *connTrace // nil unless the server has a LossMap
+	obs         SessionObserver // nil unless the server has an Observer
 
 	wmu       sync.Mutex // serializes writes on ctl
 	finalSent bool       // under wmu: a closing envelope was written
 	ctlOff    int64      // under wmu: bytes written on ctl so far
-	dgmu      sync.Mutex // serializes datagram sends, so the trace sees them in order
+	dgmu      sync.Mutex // serializes datagram sends, so the observer sees them in order
 }
 
 func (c *serverConn) serve(r *http.Request) {
@@ -253,7 +253,9 @@ func (c *serverConn) serve(r *http.Request) {
 		return
 	}
 	defer c.cur.Detach()
-	c.trace.setSession(sess.ID(), c.ctl.StreamID())
+	if c.obs != nil {
+		c.obs.Attached(sess.ID(), c.ctl.StreamID())
+	}
 	welcome := chat.Welcome(sess)
 	_ = c.ctl.SetWriteDeadline(time.Now().Add(finalWrite))
 	n, err := c.ctl.Write(append(chat.Marshal(&welcome), '\n'))
@@ -378,7 +380,7 @@ func (c *serverConn) write(ctx context.Context) {
 			for _, e := range b.Entries {
 				start := len(buf)
 				buf = append(e.AppendJSON(buf), '\n')
-				if c.trace != nil {
+				if c.obs != nil {
 					spans = append(spans, span{start, len(buf), e.Seq})
 				}
 			}
@@ -386,7 +388,7 @@ func (c *serverConn) write(ctx context.Context) {
 		if len(buf) > 0 {
 			c.wmu.Lock()
 			for _, sp := range spans {
-				c.trace.noteCtl(c.ctlOff+int64(sp.off), c.ctlOff+int64(sp.end), sp.seq)
+				c.obs.ControlLine(c.ctlOff+int64(sp.off), c.ctlOff+int64(sp.end), sp.seq)
 			}
 			n, err := c.ctl.Write(buf)
 			c.ctlOff += int64(n)
@@ -422,7 +424,9 @@ func (c *serverConn) sendUni(ctx context.Context, b []byte, seq uint64) error {
 	if err != nil {
 		return err
 	}
-	c.trace.noteUni(us.StreamID(), seq)
+	if c.obs != nil {
+		c.obs.UniStream(us.StreamID(), seq)
+	}
 	if _, err := us.Write(b); err != nil {
 		us.CancelWrite(0)
 		return err
@@ -446,14 +450,16 @@ func (c *serverConn) sendDatagram(ctx context.Context, e chat.Entry, buf []byte)
 	return err
 }
 
-// datagram sends one datagram carrying seq, noting it for the loss trace in send order.
+// datagram sends one datagram carrying seq, telling the observer in send order.
 func (c *serverConn) datagram(b []byte, seq uint64) error {
 	c.dgmu.Lock()
 	defer c.dgmu.Unlock()
-	c.trace.noteDatagram(seq)
+	if c.obs != nil {
+		c.obs.Datagram(seq)
+	}
 	err := c.ws.SendDatagram(b)
-	if err != nil {
-		c.trace.unnoteDatagram()
+	if err != nil && c.obs != nil {
+		c.obs.DatagramUnsent()
 	}
 	return err
 }
@@ -484,7 +490,9 @@ func (c *serverConn) retransmit(ctx context.Context) {
 		slices.SortFunc(due, func(a, b chat.Entry) int { return cmp.Compare(a.Seq, b.Seq) })
 		c.retransmits.Add(int64(len(due)))
 		for _, e := range due {
-			c.trace.resentDatagram(e.Seq)
+			if c.obs != nil {
+				c.obs.DatagramResent(e.Seq)
+			}
 			buf = e.AppendJSON(buf[:0])
 			if err := c.datagram(buf, e.Seq); err != nil {
 				var tooLarge *quic.DatagramTooLargeError

@@ -138,12 +138,13 @@ func TestResumeAfterDrop(t *testing.T) {
 
 // TestLoss drops 10% of the UDP datagrams each client reads and writes (seeded; acks are lost
 // too); every message must still arrive exactly once: QUIC retransmits stream data, wt-datagram
-// retransmits until acked.
+// retransmits until acked. The observers (the lab's loss map is one) are told which command and
+// which message went where.
 func TestLoss(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
-			lm := webtransport.NewLossMap()
-			l := startBare(t, chat.Config{}, webtransport.Config{Loss: lm})
+			lm := newRecorder()
+			l := startBare(t, chat.Config{}, webtransport.Config{Observer: lm})
 			rng := rand.New(rand.NewPCG(1, 2))
 			var mu sync.Mutex
 			lossy := func(o *transports.Options) {
@@ -158,13 +159,13 @@ func TestLoss(t *testing.T) {
 					return rng.Float64() < 0.10
 				}}
 			}
-			// The publisher records its own lost packets: the commands they carried upstream.
-			up := webtransport.NewLossMap()
+			// The publisher tells its observer which commands it sent, and on which session.
+			up := newRecorder()
 			opt := l.opts("pub")
 			lossy(&opt)
 			pub := webtransport.NewClient(mode, opt)
 			t.Cleanup(func() { pub.Close() })
-			pub.TraceLoss(up)
+			pub.Observe(up)
 			ctx, cancel := context.WithTimeout(context.Background(), wait)
 			defer cancel()
 			if err := pub.Connect(ctx); err != nil {
@@ -172,33 +173,36 @@ func TestLoss(t *testing.T) {
 			}
 			sub := l.client(t, mode, "sub", lossy)
 			burst(t, mode, pub, sub, 500, false)
-			cmds := up.LostCommands()[pub.Session()]
+			cmds := up.CIDs(pub.Session())
 			if len(cmds) == 0 {
-				t.Errorf("the publisher's loss map recorded no lost command under 10%% loss (sessions: %d)", len(up.LostCommands()))
+				t.Error("the publisher's observer was told of no command")
 			}
 			for _, cid := range cmds {
 				if !strings.HasPrefix(string(cid), `"`+mode+"-") {
-					t.Errorf("lost command %s is not one the publisher's engine named", cid)
+					t.Errorf("observed command %s is not one the publisher's engine named", cid)
 				}
 			}
-			t.Logf("%s: %d commands hit by a lost packet upstream", mode, len(cmds))
+			t.Logf("%s: %d commands observed upstream", mode, len(cmds))
 			if n := l.wt.Retransmits(); mode == transports.WTDatagram && n == 0 {
 				t.Error("no datagram was retransmitted under 10% loss")
 			} else {
 				t.Logf("%d datagrams retransmitted", n)
 			}
-			// The loss map names messages whose own packets were lost, on the subscriber's
-			// session, within the seqs it was sent.
-			lost := lm.Lost()[sub.Session()]
-			if len(lost) == 0 {
-				t.Errorf("the loss map recorded no lost message for the subscriber under 10%% loss (all sessions: %d)", len(lm.Lost()))
+			if n := lm.Resent(); mode == transports.WTDatagram && n == 0 {
+				t.Error("the server's observer was told of no datagram sent again")
 			}
-			for _, q := range lost {
+			// The server's observer is told of the messages sent on the subscriber's session,
+			// within the seqs it was sent.
+			seqs := lm.Seqs(sub.Session())
+			if len(seqs) == 0 {
+				t.Error("the server's observer was told of no message for the subscriber")
+			}
+			for _, q := range seqs {
 				if q == 0 || q > sub.LastSeq()+1000 {
-					t.Errorf("lost seq %d is not one the subscriber was sent (last %d)", q, sub.LastSeq())
+					t.Errorf("observed seq %d is not one the subscriber was sent (last %d)", q, sub.LastSeq())
 				}
 			}
-			t.Logf("%s: %d messages hit by a lost packet", mode, len(lost))
+			t.Logf("%s: %d messages observed downstream", mode, len(seqs))
 		})
 	}
 }

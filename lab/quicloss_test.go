@@ -1,4 +1,4 @@
-package webtransport
+package lab
 
 import (
 	"slices"
@@ -25,12 +25,12 @@ func TestCmdTraceNamesLostCommands(t *testing.T) {
 	m := NewLossMap()
 	c := m.newCmdTrace()
 	const ctl, uniA, uniB, uniC = quic.StreamID(0), quic.StreamID(2), quic.StreamID(6), quic.StreamID(10)
-	c.setSession("s1", ctl)
-	c.noteCtl(3, 40, chat.StringCID("ctl-1"))
-	c.noteCtl(40, 90, chat.StringCID("ctl-2"))
-	c.noteUni(uniA, chat.StringCID("a"))
-	c.noteUni(uniB, chat.StringCID("b"))
-	c.noteUni(uniC, chat.StringCID("c"))
+	c.Attached("s1", ctl)
+	c.ControlLine(3, 40, chat.StringCID("ctl-1"))
+	c.ControlLine(40, 90, chat.StringCID("ctl-2"))
+	c.UniStream(uniA, chat.StringCID("a"))
+	c.UniStream(uniB, chat.StringCID("b"))
+	c.UniStream(uniC, chat.StringCID("c"))
 
 	c.RecordEvent(sent(1, &qlog.StreamFrame{StreamID: ctl, Offset: 0, Length: 40}, &qlog.StreamFrame{StreamID: uniA, Length: 50}))
 	c.RecordEvent(sent(2, &qlog.StreamFrame{StreamID: uniB, Length: 50}))
@@ -53,12 +53,12 @@ func TestCmdTraceNamesLostCommands(t *testing.T) {
 func TestConnTraceResentStream(t *testing.T) {
 	m := NewLossMap()
 	c := &connTrace{m: m, packets: newPacketLog(), uni: map[quic.StreamID]uint64{}}
-	c.setSession("s1", 0)
-	c.noteUni(3, 7)
-	c.noteUni(7, 8)
+	c.Attached("s1", 0)
+	c.UniStream(3, 7)
+	c.UniStream(7, 8)
 	c.RecordEvent(sent(1, &qlog.StreamFrame{StreamID: 3, Length: 30}, &qlog.StreamFrame{StreamID: 7, Length: 30}))
 	c.RecordEvent(sent(2, &qlog.StreamFrame{StreamID: 3, Offset: 10, Length: 20}))
-	c.resentDatagram(9)
+	c.DatagramResent(9)
 	got := m.Lost()["s1"]
 	slices.Sort(got)
 	if want := []uint64{7, 9}; !slices.Equal(got, want) {

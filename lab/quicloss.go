@@ -1,4 +1,4 @@
-package webtransport
+package lab
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/quic-go/quic-go/qlogwriter"
 
 	"github.com/wirelab/wirelab/chat"
+	"github.com/wirelab/wirelab/transports/webtransport"
 )
 
 // LossMap tells which messages a QUIC packet loss hit. The lab uses it to tell a message delayed
@@ -18,15 +19,18 @@ import (
 // own records are used instead. quic-go reports every packet it sends with its frames, and every
 // packet it declares lost.
 //
-// Downstream (a server's LossMap, Config.Loss): the server notes which stream carries which
-// message (wt-uni), at which offsets of the control stream a message's line lies (wt-stream), and
-// which message each datagram carries (wt-datagram); a lost packet's frames then name the
-// messages whose bytes it carried, as (session id, seq) in Lost.
+// It is an observer of the webtransport package (webtransport.ServerObserver, ClientObserver),
+// beside wiretap.go, which reads netem's drop trace for TCP.
 //
-// Upstream (a client's LossMap, Client.TraceLoss): the client notes which stream carries which
-// command (wt-uni, wt-datagram: a stream per command) or at which offsets of the control stream
-// a command's line lies (wt-stream); a lost packet's frames name the commands, as (session id,
-// cid) in LostCommands.
+// Downstream (a server's LossMap, webtransport.Config.Observer): the server notes which stream
+// carries which message (wt-uni), at which offsets of the control stream a message's line lies
+// (wt-stream), and which message each datagram carries (wt-datagram); a lost packet's frames
+// then name the messages whose bytes it carried, as (session id, seq) in Lost.
+//
+// Upstream (a client's LossMap, webtransport.Client.Observe): the client notes which stream
+// carries which command (wt-uni, wt-datagram: a stream per command) or at which offsets of the
+// control stream a command's line lies (wt-stream); a lost packet's frames name the commands, as
+// (session id, cid) in LostCommands.
 //
 // A packet quic-go declares lost that in fact arrived late counts as lost (spurious loss
 // detection is rare).
@@ -43,7 +47,7 @@ func NewLossMap() *LossMap {
 		lostCmds: map[string]map[chat.CID]struct{}{}}
 }
 
-// Tracer is for a server's quic.Config.Tracer.
+// Tracer is for a server's quic.Config.Tracer (a webtransport.ServerObserver).
 func (m *LossMap) Tracer(_ context.Context, isClient bool, _ quic.ConnectionID) qlogwriter.Trace {
 	if isClient {
 		return nil
@@ -86,13 +90,27 @@ func (m *LossMap) Reset() {
 	m.mu.Unlock()
 }
 
-func (m *LossMap) trace(remote netip.AddrPort) *connTrace {
+var (
+	_ webtransport.ServerObserver = (*LossMap)(nil)
+	_ webtransport.ClientObserver = (*LossMap)(nil)
+)
+
+// Session returns the trace of the server's connection from remote (a webtransport.ServerObserver).
+func (m *LossMap) Session(remote netip.AddrPort) webtransport.SessionObserver {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c := m.byRemote[remote]; c != nil {
+		return c
+	}
+	return nil
+}
+
+// Conn returns the trace of a new client connection (a webtransport.ClientObserver).
+func (m *LossMap) Conn() webtransport.ConnObserver {
 	if m == nil {
 		return nil
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.byRemote[remote]
+	return m.newCmdTrace()
 }
 
 func (m *LossMap) record(session string, seq uint64) {
@@ -305,9 +323,10 @@ func (c *connTrace) hits(frames []sentFrame) []uint64 {
 	return hit
 }
 
-// The server's notes, on the trace of its connection (all no-ops on a nil trace).
+// The server's notes, on the trace of its connection (a webtransport.SessionObserver; all
+// no-ops on a nil trace).
 
-func (c *connTrace) setSession(id string, ctl quic.StreamID) {
+func (c *connTrace) Attached(id string, ctl quic.StreamID) {
 	if c == nil {
 		return
 	}
@@ -316,7 +335,7 @@ func (c *connTrace) setSession(id string, ctl quic.StreamID) {
 	c.mu.Unlock()
 }
 
-func (c *connTrace) noteUni(id quic.StreamID, seq uint64) {
+func (c *connTrace) UniStream(id quic.StreamID, seq uint64) {
 	if c == nil {
 		return
 	}
@@ -331,7 +350,7 @@ func (c *connTrace) noteUni(id quic.StreamID, seq uint64) {
 	c.mu.Unlock()
 }
 
-func (c *connTrace) noteCtl(off, end int64, seq uint64) {
+func (c *connTrace) ControlLine(off, end int64, seq uint64) {
 	if c == nil {
 		return
 	}
@@ -343,7 +362,7 @@ func (c *connTrace) noteCtl(off, end int64, seq uint64) {
 	c.mu.Unlock()
 }
 
-func (c *connTrace) noteDatagram(seq uint64) {
+func (c *connTrace) Datagram(seq uint64) {
 	if c == nil {
 		return
 	}
@@ -352,8 +371,8 @@ func (c *connTrace) noteDatagram(seq uint64) {
 	c.mu.Unlock()
 }
 
-// unnoteDatagram takes back the last noted datagram (it was not sent).
-func (c *connTrace) unnoteDatagram() {
+// DatagramUnsent takes back the last noted datagram (it was not sent).
+func (c *connTrace) DatagramUnsent() {
 	if c == nil {
 		return
 	}
@@ -433,9 +452,9 @@ func (c *cmdTrace) hits(frames []sentFrame) []chat.CID {
 	return hit
 }
 
-// The client's notes (no-ops on a nil trace).
+// The client's notes (a webtransport.ConnObserver; no-ops on a nil trace).
 
-func (c *cmdTrace) setSession(id string, ctl quic.StreamID) {
+func (c *cmdTrace) Attached(id string, ctl quic.StreamID) {
 	if c == nil {
 		return
 	}
@@ -444,7 +463,7 @@ func (c *cmdTrace) setSession(id string, ctl quic.StreamID) {
 	c.mu.Unlock()
 }
 
-func (c *cmdTrace) noteUni(id quic.StreamID, cid chat.CID) {
+func (c *cmdTrace) UniStream(id quic.StreamID, cid chat.CID) {
 	if c == nil || cid == "" {
 		return
 	}
@@ -459,7 +478,7 @@ func (c *cmdTrace) noteUni(id quic.StreamID, cid chat.CID) {
 	c.mu.Unlock()
 }
 
-func (c *cmdTrace) noteCtl(off, end int64, cid chat.CID) {
+func (c *cmdTrace) ControlLine(off, end int64, cid chat.CID) {
 	if c == nil || cid == "" {
 		return
 	}
@@ -471,9 +490,9 @@ func (c *cmdTrace) noteCtl(off, end int64, cid chat.CID) {
 	c.mu.Unlock()
 }
 
-// resentDatagram records that the datagram of seq is sent again: its ack did not come in time,
+// DatagramResent records that the datagram of seq is sent again: its ack did not come in time,
 // so the server takes the first one for lost.
-func (c *connTrace) resentDatagram(seq uint64) {
+func (c *connTrace) DatagramResent(seq uint64) {
 	if c == nil {
 		return
 	}
