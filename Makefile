@@ -12,10 +12,12 @@ build:
 	$(GO) build -o bin/lab ./cmd/lab
 
 ## test: every test, with the race detector; then the conformance suite again without it, at
-## full size and over an emulated 20 ms / 1% loss link (too slow under the detector)
+## full size and over an emulated 20 ms / 1% loss link (too slow under the detector); then the
+## CI gate's test on its own (its lab runs compare tails, which other tests beside it disturb)
 test:
 	$(GO) test -race -timeout 20m $(PKGS)
 	$(GO) test -count=1 -timeout 20m -run 'TestConformance' ./transports/all
+	WIRELAB_GATE_TEST=1 $(GO) test -count=1 -timeout 10m -run 'TestGateBothWays' ./cmd/lab
 
 test-short:
 	$(GO) test -short $(PKGS)

@@ -65,6 +65,13 @@ func TestGateBothWays(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode: three lab runs of about 30 s each")
 	}
+	if os.Getenv("WIRELAB_GATE_TEST") != "1" {
+		// Its three lab runs compare tails, and other packages' tests running beside it (go test
+		// ./... runs packages in parallel: chromium, the conformance suites) took the CPU from
+		// one run and not the other (websocket's stall rate at 2% 3.5% against 8.6%, a p99 past
+		// the retransmission timeout in one run only): make test runs it on its own afterwards.
+		t.Skip("runs alone: make test runs it after the other packages with WIRELAB_GATE_TEST=1")
+	}
 	bin := buildLab(t)
 	gate := quickGate(t)
 
