@@ -256,7 +256,7 @@ func TestCursorDirectLimit(t *testing.T) {
 // at most 1.6 MiB a session with the default limits.
 func TestSessionMemoryWorstCase(t *testing.T) {
 	if testing.Short() {
-		t.Skip("fills 8 sessions to 1.5 MiB each")
+		t.Skip("short mode: this test fills 8 sessions to 1.5 MiB each; run without -short")
 	}
 	const (
 		sessions = 8

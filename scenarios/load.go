@@ -318,14 +318,15 @@ func (p *parser) duration(n *yaml.Node, field string, positive bool, hi time.Dur
 		if positive {
 			lo = "more than 0"
 		}
-		p.fail(n, field, fmt.Sprintf("%q is out of range (%s up to %s)", v, lo, shortDuration(hi)))
+		p.fail(n, field, fmt.Sprintf("%q is out of range (%s up to %s)", v, lo, ShortDuration(hi)))
 		return 0
 	}
 	return d
 }
 
-// shortDuration writes d without zero minutes and seconds: 24h, not 24h0m0s.
-func shortDuration(d time.Duration) string {
+// ShortDuration writes d without zero minutes and seconds: 24h, not 24h0m0s (the scenario loader's
+// and the lab command's range errors).
+func ShortDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wirelab/wirelab/chat"
 	"github.com/wirelab/wirelab/netem"
+	"github.com/wirelab/wirelab/scenarios"
 )
 
 // badValue is a flag or argument given a value the command does not take: lab prints the
@@ -38,7 +39,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 // durationIn refuses a duration flag's value outside [lo, hi].
 func durationIn(name string, d, lo, hi time.Duration) error {
 	if d < lo || d > hi {
-		return badFlag("--%s %s is out of range (%s to %s)", name, shortDuration(d), shortDuration(lo), shortDuration(hi))
+		return badFlag("--%s %s is out of range (%s to %s)", name, scenarios.ShortDuration(d), scenarios.ShortDuration(lo), scenarios.ShortDuration(hi))
 	}
 	return nil
 }
@@ -49,18 +50,6 @@ func intIn(name string, v, lo, hi int) error {
 		return badFlag("--%s %d is out of range (%d to %d)", name, v, lo, hi)
 	}
 	return nil
-}
-
-// shortDuration writes d without zero minutes and seconds: 24h, not 24h0m0s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // checkOrigin refuses an --allow-origin value that is not "*" or an origin as browsers send

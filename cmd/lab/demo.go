@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wirelab/wirelab/netem"
+	"github.com/wirelab/wirelab/scenarios"
 	"github.com/wirelab/wirelab/web"
 )
 
@@ -42,7 +43,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return linkFlag(err)
 	}
 	if rtt > web.MaxRTT {
-		return badFlag("--rtt %s is more than the page's slider allows (at most %s)", shortDuration(rtt), shortDuration(web.MaxRTT))
+		return badFlag("--rtt %s is more than the page's slider allows (at most %s)", scenarios.ShortDuration(rtt), scenarios.ShortDuration(web.MaxRTT))
 	}
 	if err := durationIn("poll", *poll, 100*time.Millisecond, time.Minute); err != nil {
 		return err

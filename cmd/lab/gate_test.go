@@ -70,7 +70,7 @@ func TestGateBothWays(t *testing.T) {
 		// ./... runs packages in parallel: chromium, the conformance suites) took the CPU from
 		// one run and not the other (websocket's stall rate at 2% 3.5% against 8.6%, a p99 past
 		// the retransmission timeout in one run only): make test runs it on its own afterwards.
-		t.Skip("runs alone: make test runs it after the other packages with WIRELAB_GATE_TEST=1")
+		t.Skip("WIRELAB_GATE_TEST=1 is not set: this test runs alone, after the other packages (make test sets it)")
 	}
 	bin := buildLab(t)
 	gate := quickGate(t)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wirelab/wirelab/netem"
+	"github.com/wirelab/wirelab/scenarios"
 )
 
 func init() {
@@ -55,7 +56,7 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if *tcpDur > maxProbeTCP {
-		return badFlag("--tcp %s is out of range (up to %s; 0 or negative skips the transfer)", shortDuration(*tcpDur), shortDuration(maxProbeTCP))
+		return badFlag("--tcp %s is out of range (up to %s; 0 or negative skips the transfer)", scenarios.ShortDuration(*tcpDur), scenarios.ShortDuration(maxProbeTCP))
 	}
 	if *stack != "gvisor" && *stack != "kernel" {
 		return badFlag("--stack %q is not a stack: use gvisor or kernel", *stack)
