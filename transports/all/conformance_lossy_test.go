@@ -6,14 +6,12 @@
 package all_test
 
 import (
-	"context"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/wirelab/wirelab/internal/kerneltest"
 	"github.com/wirelab/wirelab/netem"
-	"github.com/wirelab/wirelab/server"
 	"github.com/wirelab/wirelab/transports/all"
 	"github.com/wirelab/wirelab/transports/transporttest"
 )
@@ -52,19 +50,20 @@ func TestConformanceKernel(t *testing.T) {
 
 // lossy returns an Env.Start that serves on one netem host and gives clients another, joined by
 // a link with profile p both ways.
-func lossy(p string) func(t testing.TB, cfg server.Config) *transporttest.Target {
+func lossy(p string) func(t testing.TB, cfg transporttest.Config) *transporttest.Target {
 	return lossyOn(p, false)
 }
 
 // lossyOn is lossy on gVisor hosts or, with kernel, on kernel hosts.
-func lossyOn(p string, kernel bool) func(t testing.TB, cfg server.Config) *transporttest.Target {
-	return func(t testing.TB, cfg server.Config) *transporttest.Target {
+func lossyOn(p string, kernel bool) func(t testing.TB, cfg transporttest.Config) *transporttest.Target {
+	return func(t testing.TB, cfg transporttest.Config) *transporttest.Target {
 		t.Helper()
 		prof, err := netem.ParseProfile(p)
 		if err != nil {
 			t.Fatal(err)
 		}
 		n := netem.New(netem.Config{Seed: 1})
+		t.Cleanup(func() { _ = n.Close() }) // after the server's shutdown (cleanups run last first)
 		host := n.Host
 		if kernel {
 			host = n.KernelHost
@@ -88,25 +87,7 @@ func lossyOn(p string, kernel bool) func(t testing.TB, cfg server.Config) *trans
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, err := server.New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		served := make(chan error, 1)
-		go func() { served <- srv.Serve(ln, pc) }()
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(ctx); err != nil {
-				t.Errorf("server shutdown: %v", err)
-			}
-			if err := <-served; err != nil {
-				t.Errorf("server.Serve: %v", err)
-			}
-			_ = ln.Close()
-			_ = pc.Close()
-			_ = n.Close()
-		})
+		serve(t, serverConfig(cfg), ln, pc, 30*time.Second)
 		return &transporttest.Target{
 			URL:           "http://10.0.0.1:80",
 			Dial:          cliHost.DialContext,

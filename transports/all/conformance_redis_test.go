@@ -17,7 +17,6 @@ import (
 
 	"github.com/wirelab/wirelab/chat/redisbroker"
 	"github.com/wirelab/wirelab/internal/redistest"
-	"github.com/wirelab/wirelab/server"
 	"github.com/wirelab/wirelab/transports"
 	"github.com/wirelab/wirelab/transports/all"
 	"github.com/wirelab/wirelab/transports/transporttest"
@@ -28,8 +27,8 @@ var redisPrefixes atomic.Int64
 // onRedis returns an Env.Start that runs `nodes` servers sharing one Redis (each with its own
 // Redis broker) and, for more than one, a round-robin load balancer in front of them that sends
 // every HTTP request and WebSocket connection to the next node: no sticky sessions.
-func onRedis(rs *redistest.Server, nodes int) func(t testing.TB, cfg server.Config) *transporttest.Target {
-	return func(t testing.TB, cfg server.Config) *transporttest.Target {
+func onRedis(rs *redistest.Server, nodes int) func(t testing.TB, cfg transporttest.Config) *transporttest.Target {
+	return func(t testing.TB, cfg transporttest.Config) *transporttest.Target {
 		t.Helper()
 		prefix := fmt.Sprintf("conf%d:", redisPrefixes.Add(1))
 		ttl := cfg.Hub.SessionTTL
@@ -45,10 +44,10 @@ func onRedis(rs *redistest.Server, nodes int) func(t testing.TB, cfg server.Conf
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = b.Close() }) // after the server's shutdown (cleanups run last first)
-			c := cfg
+			c := serverConfig(cfg)
 			c.Hub.Broker = b
 			c.Hub.Node = fmt.Sprintf("n%d", i)
-			tg := transporttest.Loopback(t, c)
+			tg := loopbackWith(t, c)
 			if first == nil {
 				first = tg
 			}

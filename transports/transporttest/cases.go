@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/wirelab/wirelab/chat"
-	"github.com/wirelab/wirelab/server"
 	"github.com/wirelab/wirelab/transports"
 )
 
@@ -18,7 +17,7 @@ import (
 // session included; a session not in the room cannot say there.
 func testRoomIsolation(h *H) {
 	t := h.T
-	h.Start(server.Config{})
+	h.Start(Config{})
 	a1, a2 := h.Connect("alice"), h.Connect("alice")
 	b1, c1 := h.Connect("bob"), h.Connect("carol")
 	a1.Join("red")
@@ -61,7 +60,7 @@ func testRoomIsolation(h *H) {
 // once; a DM to oneself reaches each of one's tabs once.
 func testDMThreeTabs(h *H) {
 	t := h.T
-	h.Start(server.Config{})
+	h.Start(Config{})
 	b := []*Tab{h.Connect("bob"), h.Connect("bob"), h.Connect("bob")}
 	a := []*Tab{h.Connect("alice"), h.Connect("alice")}
 	c := []*Tab{h.Connect("carol"), h.Connect("carol")}
@@ -100,7 +99,7 @@ func testDMThreeTabs(h *H) {
 // time and many at once.
 func testOKForEverySend(h *H) {
 	t := h.T
-	h.Start(server.Config{})
+	h.Start(Config{})
 	a, b := h.Connect("alice"), h.Connect("bob")
 	ctx, cancel := context.WithTimeout(context.Background(), h.env.Wait)
 	defer cancel()
@@ -166,7 +165,7 @@ func testOKForEverySend(h *H) {
 // transports that keep wire order, also in arrival order.
 func testOrder(h *H) {
 	t := h.T
-	h.Start(server.Config{})
+	h.Start(Config{})
 	const room, perSender = "ord", 40
 	senders := []*Tab{h.Connect("s1"), h.Connect("s1"), h.Connect("s2"), h.Connect("s3")}
 	readers := []*Tab{h.Connect("r"), h.Connect("r")}
@@ -243,7 +242,7 @@ func compareU64(a, b uint64) int {
 // each resumes and ends with every message exactly once.
 func testDropMidBurst(h *H) {
 	t := h.T
-	h.Start(server.Config{})
+	h.Start(Config{})
 	const room, total, inflight = "burst", 300, 4
 	s := h.Connect("sender")
 	r1, r2 := h.Connect("rx"), h.Connect("rx")
@@ -321,7 +320,7 @@ func testDropMidBurst(h *H) {
 // bytes) gets the same ok and makes one message.
 func testRetryNotDoubled(h *H) {
 	t := h.T
-	h.Start(server.Config{})
+	h.Start(Config{})
 	a, b := h.Connect("alice"), h.Connect("bob")
 	ctx, cancel := context.WithTimeout(context.Background(), h.env.Wait)
 	defer cancel()
@@ -424,7 +423,7 @@ func rawDuplicate(h *H, a *Tab) string {
 // see it leave; a client that keeps answering stays.
 func testHeartbeatTimeout(h *H) {
 	t := h.T
-	h.Start(server.Config{Hub: chat.Config{
+	h.Start(Config{Hub: chat.Config{
 		// Short, with margins for a loaded machine: a client that answers must not be
 		// expired by a stall of a few hundred milliseconds.
 		Heartbeat:        150 * time.Millisecond,
@@ -460,7 +459,7 @@ func testHeartbeatTimeout(h *H) {
 // who lists the members.
 func testPresence(h *H) {
 	t := h.T
-	h.Start(server.Config{})
+	h.Start(Config{})
 	const room = "pres"
 	a := h.Connect("alice")
 	b1 := h.Connect("bob")
@@ -514,7 +513,7 @@ func testPresence(h *H) {
 func testSizeLimit(h *H) {
 	t := h.T
 	const limit = 4096
-	h.Start(server.Config{Hub: chat.Config{Limits: chat.Limits{MaxEnvelope: limit}}})
+	h.Start(Config{Hub: chat.Config{Limits: chat.Limits{MaxEnvelope: limit}}})
 	a, b := h.Connect("alice"), h.Connect("bob")
 	ctx, cancel := context.WithTimeout(context.Background(), h.env.Wait)
 	defer cancel()
@@ -548,7 +547,7 @@ func testSizeLimit(h *H) {
 // codes (and their cid when it is readable), and the connection keeps working.
 func testMalformed(h *H) {
 	t := h.T
-	h.Start(server.Config{})
+	h.Start(Config{})
 	a, b := h.Connect("alice"), h.Connect("bob")
 	ctx, cancel := context.WithTimeout(context.Background(), h.env.Wait)
 	defer cancel()

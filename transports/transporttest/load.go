@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/wirelab/wirelab/chat"
-	"github.com/wirelab/wirelab/server"
 	"github.com/wirelab/wirelab/transports"
 )
 
@@ -29,7 +28,7 @@ func testLoad(h *H) {
 	wait := 6 * h.env.Wait
 	// The outbox must hold what a tab receives in the whole run (about 1,000 envelopes at full
 	// scale) so that a client that falls behind during the burst can always resume.
-	h.Start(server.Config{Hub: chat.Config{Outbox: 4096}})
+	h.Start(Config{Hub: chat.Config{Outbox: 4096}})
 
 	ntabs := users * tabsPer
 	tabs := make([]*Tab, ntabs)

@@ -1,14 +1,16 @@
 // Package transporttest is the conformance suite every transport runs: the same cases, with the
 // same expectations, over real sockets. It is the definition of "works" for a transport.
 //
-// Run starts a chat server per case (server.New on a loopback listener by default), connects
-// clients of the named transport (transports/all) and checks what they receive: room isolation,
-// DMs to every tab, ok for every send, order, resume after a forced disconnect, retries that are
-// not doubled, heartbeat timeout, presence, the envelope size limit, malformed envelopes, and a
-// load of 100 users with 2 tabs exchanging 10,000 messages with nothing lost or doubled.
+// Run starts a chat server per case through Env.Start, connects clients of the named transport
+// (transports/all) and checks what they receive: room isolation, DMs to every tab, ok for every
+// send, order, resume after a forced disconnect, retries that are not doubled, heartbeat timeout,
+// presence, the envelope size limit, malformed envelopes, and a load of 100 users with 2 tabs
+// exchanging 10,000 messages with nothing lost or doubled.
 //
-// The environment is injectable (Env.Start): the lab runs the same cases with clients that dial
-// through an emulated network.
+// The environment is the caller's (Env.Start): the suite says what server it wants (Config) and
+// the caller builds it — on loopback, behind an emulated link, on Redis nodes — and says how
+// clients reach it (Target). The suite owns the cases and never imports server/ (the assembly
+// above every transport), netem, lab or results: it sits beside the transports it tests.
 //
 // Waiting: nothing here sleeps to synchronise. A case waits on what clients receive (with a
 // deadline), and it knows a client has received everything up to a point by a barrier: the
@@ -16,7 +18,7 @@
 // every seq up to that answer's has arrived, nothing sent before it is still on its way.
 //
 // Goroutines: each client has one collector goroutine reading Messages; it ends when the client
-// is closed, in t.Cleanup, which waits for it. Servers are shut down in t.Cleanup.
+// is closed, in t.Cleanup, which waits for it. Env.Start stops its servers in t.Cleanup.
 package transporttest
 
 import (
@@ -34,20 +36,28 @@ import (
 	"time"
 
 	"github.com/wirelab/wirelab/chat"
-	"github.com/wirelab/wirelab/server"
 	"github.com/wirelab/wirelab/transports"
 )
 
-// Env is where the suite runs. The zero value runs every case against an in-process server on
-// 127.0.0.1 with clients on the host's network.
+// Env is where the suite runs.
 type Env struct {
 	// Start starts a chat server with cfg and returns how clients reach it. It must stop the
-	// server in t.Cleanup. Nil means Loopback.
-	Start func(t testing.TB, cfg server.Config) *Target
+	// server in t.Cleanup. Required (the suite cannot build a server itself): callers pass one
+	// built on server.New, e.g. serving on 127.0.0.1.
+	Start func(t testing.TB, cfg Config) *Target
 	// Scale multiplies the size of the load case (0 means 1; with -short, 0.1).
 	Scale float64
 	// Wait bounds every wait for something to arrive (0 means 20 s; the load case allows 6x).
 	Wait time.Duration
+}
+
+// Config is the server a case asks for: Env.Start maps it onto the server it builds
+// (server.Config's fields of the same names).
+type Config struct {
+	// Hub configures the chat core (heartbeat, TTLs, limits, outbox).
+	Hub chat.Config
+	// Logger is never nil when Start gets it (a case that sets none discards logs).
+	Logger *slog.Logger
 }
 
 // Target is a running server as clients see it.
@@ -62,35 +72,6 @@ type Target struct {
 	// CertHashes are the WebTransport certificate hashes; when empty the suite reads
 	// GET /api/wt-cert-hash.
 	CertHashes [][32]byte
-}
-
-// Loopback starts cfg's server in-process on 127.0.0.1 (TCP and UDP on one port) and shuts it
-// down in t.Cleanup.
-func Loopback(t testing.TB, cfg server.Config) *Target {
-	t.Helper()
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatalf("server.New: %v", err)
-	}
-	ln, pc, err := server.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("server.Listen: %v", err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln, pc) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("server shutdown: %v", err)
-		}
-		if err := <-served; err != nil {
-			t.Errorf("server.Serve: %v", err)
-		}
-		_ = ln.Close()
-		_ = pc.Close()
-	})
-	return &Target{URL: "http://" + ln.Addr().String()}
 }
 
 // Traits are what the suite must know about a transport that its client does not say.
@@ -164,13 +145,13 @@ type H struct {
 	Traits Traits
 	env    Env
 	tg     *Target
-	cfg    server.Config
+	cfg    Config
 	raw    *http.Client
 }
 
 func newH(t *testing.T, name string, env Env) *H {
 	if env.Start == nil {
-		env.Start = Loopback
+		t.Fatal("transporttest: Env.Start is nil: pass a func that starts a server (server.New) for a Config and returns its Target")
 	}
 	if env.Scale <= 0 {
 		env.Scale = 1
@@ -185,7 +166,7 @@ func newH(t *testing.T, name string, env Env) *H {
 }
 
 // Start starts the case's server with cfg (logs discarded unless cfg has a logger).
-func (h *H) Start(cfg server.Config) {
+func (h *H) Start(cfg Config) {
 	h.T.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
