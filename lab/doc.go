@@ -6,6 +6,10 @@
 // trace for TCP, quic-go's loss traces for QUIC, system stalls for the machine), and the lab's and
 // the server's own health. The point's sessions go to results' bootstrap for the intervals.
 //
-// It sits above everything it measures (chat, netem, server, transports, results, scenarios)
-// and only cmd/lab imports it. How each figure is computed: docs/METRICS.md.
+// It also assembles the teaching demo (demo.go, `lab demo`): the server on an emulated host with
+// web's page, reached through a relay, its link changed live by the page's sliders.
+//
+// It sits above everything it measures (chat, netem, server, transports, results, scenarios,
+// and web for the demo's page) and only cmd/lab imports it (web's browser tests too, to run the
+// demo). How each figure is computed: docs/METRICS.md.
 package lab

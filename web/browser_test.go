@@ -23,6 +23,7 @@ import (
 
 	"github.com/wirelab/wirelab/chat"
 	"github.com/wirelab/wirelab/internal/needtest"
+	"github.com/wirelab/wirelab/lab"
 	"github.com/wirelab/wirelab/server"
 	"github.com/wirelab/wirelab/transports"
 	"github.com/wirelab/wirelab/web"
@@ -402,7 +403,7 @@ func startDemo(t *testing.T) string { return startDemoLink(t, false) }
 // startDemoLink is startDemo, with every UDP packet dropped if blockUDP (no WebTransport).
 func startDemoLink(t *testing.T, blockUDP bool) string {
 	t.Helper()
-	d, err := web.StartDemo(web.DemoConfig{RTT: 80 * time.Millisecond, Loss: 0.02, BlockUDP: blockUDP, Seed: 1})
+	d, err := lab.StartDemo(lab.DemoConfig{RTT: 80 * time.Millisecond, Loss: 0.02, BlockUDP: blockUDP, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

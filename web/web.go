@@ -16,6 +16,11 @@
 //
 // The chat itself is the server's (docs/PROTOCOL.md); the page speaks exactly that protocol.
 // The handler starts no goroutines.
+//
+// web owns the page and its HTTP handlers, nothing more: server/ mounts Handler at /, and the
+// emulated link behind the sliders is lab's (lab.StartDemo implements LinkControl). Of wirelab
+// it imports chat only (chat.Clip, for request text echoed in errors); never server, transports,
+// netem or lab.
 package web
 
 import (

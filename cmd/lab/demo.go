@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/wirelab/wirelab/lab"
 	"github.com/wirelab/wirelab/netem"
 	"github.com/wirelab/wirelab/scenarios"
 	"github.com/wirelab/wirelab/web"
@@ -54,7 +55,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 
-	d, err := web.StartDemo(web.DemoConfig{Listen: *addr, RTT: rtt, Loss: loss, PollInterval: *poll, Seed: *seed, Logger: log})
+	d, err := lab.StartDemo(lab.DemoConfig{Listen: *addr, RTT: rtt, Loss: loss, PollInterval: *poll, Seed: *seed, Logger: log})
 	if err != nil {
 		return err
 	}

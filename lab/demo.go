@@ -1,4 +1,4 @@
-package web
+package lab
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/wirelab/wirelab/netem"
 	"github.com/wirelab/wirelab/server"
 	"github.com/wirelab/wirelab/transports"
+	"github.com/wirelab/wirelab/web"
 )
 
 // DemoConfig configures StartDemo. The zero value of a field means its default.
@@ -37,8 +38,11 @@ type DemoConfig struct {
 
 // Demo is the teaching demo (`lab demo`): the chat server on a virtual host of an emulated
 // network, reached through a relay on the loopback — browser -> relay -> emulated link ->
-// server — with the page's sliders changing the link while traffic flows. It implements
-// LinkControl.
+// server — with the page's sliders changing the link while traffic flows. It is the demo's
+// assembly (netem, server and the page's handler); the page and its endpoints are web's. It
+// implements web.LinkControl.
+//
+// Unlike a lab run, the server runs in this process: the demo measures nothing.
 //
 // Goroutines: the server's (HTTP and WebTransport), the network's and the relay's; Close stops
 // them all and waits.
@@ -60,6 +64,8 @@ type Demo struct {
 	closeErr  error
 }
 
+var _ web.LinkControl = (*Demo)(nil)
+
 // The demo's virtual network: the server on one host, the relay's end on another.
 const (
 	demoServerAddr = "10.0.0.1"
@@ -75,8 +81,8 @@ func StartDemo(cfg DemoConfig) (d *Demo, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.RTT < 0 || cfg.RTT > MaxRTT {
-		return nil, fmt.Errorf("round-trip time %s is out of range (0 to %s)", cfg.RTT, MaxRTT)
+	if cfg.RTT < 0 || cfg.RTT > web.MaxRTT {
+		return nil, fmt.Errorf("round-trip time %s is out of range (0 to %s)", cfg.RTT, web.MaxRTT)
 	}
 	n := netem.New(netem.Config{Seed: cfg.Seed, TraceLimit: -1})
 	d = &Demo{net: n, served: make(chan struct{}), rtt: cfg.RTT, loss: cfg.Loss, blockUDP: cfg.BlockUDP}
@@ -107,7 +113,7 @@ func StartDemo(cfg DemoConfig) (d *Demo, err error) {
 	srv, err := server.New(server.Config{
 		Hub:       cfg.Hub,
 		Transport: transports.ServerOptions{Logger: cfg.Logger},
-		Web: Handler(Options{PollInterval: cfg.PollInterval, Link: d,
+		Web: web.Handler(web.Options{PollInterval: cfg.PollInterval, Link: d,
 			// d.srv is set before the server serves.
 			CheckOrigin: func(r *http.Request) bool { return d.srv.T.CheckOrigin(r) }}),
 		Logger: cfg.Logger,
@@ -148,16 +154,16 @@ func (d *Demo) profile() netem.LinkProfile {
 	return netem.LinkProfile{Delay: d.rtt / 2, Loss: netem.Loss{Rate: d.loss}, BlockUDP: d.blockUDP}
 }
 
-// LinkState implements LinkControl.
-func (d *Demo) LinkState() LinkState {
+// LinkState implements web.LinkControl.
+func (d *Demo) LinkState() web.LinkState {
 	d.mu.Lock()
 	rtt, loss := d.rtt, d.loss
 	d.mu.Unlock()
-	count := func(dir *netem.Direction) LinkCounters {
+	count := func(dir *netem.Direction) web.LinkCounters {
 		s := dir.Stats()
-		return LinkCounters{Packets: s.Offered.Packets, Bytes: s.Offered.Bytes, Dropped: s.Dropped.Total().Packets}
+		return web.LinkCounters{Packets: s.Offered.Packets, Bytes: s.Offered.Bytes, Dropped: s.Dropped.Total().Packets}
 	}
-	st := LinkState{RTTms: float64(rtt) / float64(time.Millisecond), LossPct: loss * 100,
+	st := web.LinkState{RTTms: float64(rtt) / float64(time.Millisecond), LossPct: loss * 100,
 		Up: count(d.link.AB), Down: count(d.link.BA)}
 	if d.srv != nil {
 		st.ServerRequests = d.srv.T.Requests.Load()
@@ -165,7 +171,7 @@ func (d *Demo) LinkState() LinkState {
 	return st
 }
 
-// SetLink implements LinkControl: both directions change at once, while traffic flows.
+// SetLink implements web.LinkControl: both directions change at once, while traffic flows.
 func (d *Demo) SetLink(rtt time.Duration, loss float64) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
