@@ -6,24 +6,26 @@ import (
 	"sync"
 )
 
-// Broker carries fan-out between the nodes of a chat and keeps the registry of who is where. A
-// single node uses MemoryBroker; several nodes share a broker over Redis. The Hub publishes every
-// room and user message through the broker and delivers what the broker hands back, so a
-// transport never sees the broker.
+// PubSub carries fan-out between the nodes of a chat: the Hub publishes every room and user
+// message and every presence event on a topic and delivers what PubSub hands back, so a
+// transport never sees it.
 //
 // Topics are "room:NAME" and "user:NAME". Data is an encoded envelope (a Payload's JSON without
-// seq); the broker must not change it.
-type Broker interface {
+// seq); PubSub must not change it.
+type PubSub interface {
 	// Start begins delivering: deliver is called for every message published on a topic this
 	// node subscribes to, from any node, in publish order per topic.
 	Start(deliver func(topic string, data []byte)) error
 	Publish(ctx context.Context, topic string, data []byte) error
 	Subscribe(ctx context.Context, topic string) error
 	Unsubscribe(ctx context.Context, topic string) error
+}
 
-	// Registry. AddSession records that session sid of user lives on this node; RoomJoin and
-	// RoomLeave record room membership of a session. UserSessions and RoomUsers read across
-	// nodes.
+// Presence is the registry of who is where, across nodes: which sessions a user has open and
+// which users are in a room. AddSession records that session sid of user lives on this node;
+// RoomJoin and RoomLeave record room membership of a session. UserSessions, RoomUsers and
+// RoomCount read across nodes.
+type Presence interface {
 	AddSession(ctx context.Context, user, sid string) error
 	RemoveSession(ctx context.Context, user, sid string) error
 	UserSessions(ctx context.Context, user string) (int, error)
@@ -31,7 +33,14 @@ type Broker interface {
 	RoomLeave(ctx context.Context, room, user, sid string) (lastOfUser bool, err error)
 	RoomUsers(ctx context.Context, room string) ([]string, error)
 	RoomCount(ctx context.Context, room string) (int, error)
+}
 
+// Broker is what a Hub is given (Config.Broker): fan-out and the registry. A single node uses
+// MemoryBroker; several nodes share a broker over Redis (chat/redisbroker), which is also a
+// SharedStore so that they share the sessions too.
+type Broker interface {
+	PubSub
+	Presence
 	Close() error
 }
 

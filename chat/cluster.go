@@ -3,37 +3,116 @@ package chat
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 )
 
-// This file is the hub's side of a SharedStore: committing outbox entries to the store,
-// claiming sessions from other nodes and letting them go.
+// This file is the hub's shared mode, one node of several sharing their sessions through a
+// SharedStore: committing outbox entries to its SessionStore, publishing and catching up on its
+// TopicLog, claiming sessions from other nodes, forwarding commands to them and letting
+// sessions go.
+
+// sharedMode is the hub's mode on a SharedStore.
+type sharedMode struct {
+	h           *Hub
+	startShared func(SharedHooks) error
+	topics      TopicLog     // the store's pub/sub with positions
+	store       SessionStore // the store's sessions: claims and outboxes
+
+	claiming map[string]chan struct{} // sessions being claimed from another node; guarded by h.mu
+	lastKeep int64                    // janitor only: when the stored sessions were last refreshed
+}
+
+func newSharedMode(h *Hub, ss SharedStore) *sharedMode {
+	return &sharedMode{h: h, startShared: ss.StartShared, topics: ss, store: ss,
+		claiming: map[string]chan struct{}{}}
+}
+
+func (m *sharedMode) start() error {
+	return m.startShared(SharedHooks{Deliver: m.deliverAt, Released: m.release, Command: m.localCommand})
+}
+
+// admit counts the user's sessions on every node; the hub's local count also holds back a
+// burst of opens on this node.
+func (m *sharedMode) admit(ctx context.Context, user string) error {
+	max := m.h.cfg.MaxSessionsPerUser
+	if n, err := m.h.presence.UserSessions(ctx, user); err == nil && n >= max {
+		return errTooManySessions(user, max)
+	}
+	return nil
+}
+
+func (m *sharedMode) create(ctx context.Context, s *Session) error {
+	if err := m.store.CreateSession(ctx, s.id, s.user); err != nil {
+		return Errorf(CodeUnavailable, "no session could be opened, try again: %v", err)
+	}
+	return nil
+}
+
+// publish publishes once per cid: a command retried with the same cid publishes nothing again,
+// whichever node it reaches, and gets the id of the first publication.
+func (m *sharedMode) publish(ctx context.Context, s *Session, cid CID, id string, p *Payload, topics ...string) (string, error) {
+	prev, err := m.topics.PublishOnce(ctx, s.id, cid, id, p.Bytes(), topics...)
+	if err != nil {
+		return "", Errorf(CodeUnavailable, "message not sent, try again: %v", err)
+	}
+	if prev != "" {
+		id = prev
+	}
+	return id, nil
+}
+
+// join records the membership and queues the member list in one step of the store, so that
+// they never come apart whatever node the session moves to.
+func (m *sharedMode) join(ctx context.Context, s *Session, room string) (bool, bool, error) {
+	s.appendMu.Lock()
+	r, err := m.store.JoinRoom(ctx, room, s.user, s.id, m.h.cfg.PresenceLimit)
+	if err == nil && r.List.Seq != 0 {
+		m.pushStored(ctx, s, PayloadFromBytes(r.List.Data), r.List.Seq)
+	}
+	s.appendMu.Unlock()
+	if err == nil && !r.Held {
+		m.release(s.id) // another node has it: the client tries again there
+	}
+	return r.First, true, err
+}
+
+// sync waits until everything published to s before the call is in its outbox ahead of what
+// comes next, as on a single node, wherever it was published.
+func (m *sharedMode) sync(ctx context.Context, s *Session) error {
+	if err := m.topics.Sync(ctx, s.topics()); err != nil {
+		return Errorf(CodeUnavailable, "member list unavailable, try again: %v", err)
+	}
+	return nil
+}
+
+func (m *sharedMode) drop(ctx context.Context, s *Session) {
+	if err := m.store.DropSession(ctx, s.id); err != nil {
+		m.h.log.Warn("shared session not deleted (it expires on its own)", "err", err)
+	}
+}
 
 // storeTimeout bounds one store operation made on the hub's own behalf (deliveries, expiry,
 // keep-alive), so that a store that went away shows as errors, never as a hang.
 const storeTimeout = 5 * time.Second
 
-// commit queues p in s's outbox and returns its seq (0 if the session has ended). With a
-// SharedStore the entry is committed to the store first; a session another node has claimed
-// is let go here and the caller gets an unavailable error (the client retries, and its retry
-// reaches the session where it now is).
-func (h *Hub) commit(ctx context.Context, s *Session, p *Payload) (uint64, error) {
-	if h.shared == nil {
-		return s.push(p), nil
-	}
+// commit commits the entry to the store first; a session another node has claimed is let go
+// here and the caller gets an unavailable error (the client retries, and its retry reaches the
+// session where it now is).
+func (m *sharedMode) commit(ctx context.Context, s *Session, p *Payload) (uint64, error) {
 	s.appendMu.Lock()
 	c := []Commit{{SID: s.id, Data: p.Bytes()}}
-	err := h.storeCommit(ctx, c)
+	err := m.storeCommit(ctx, c)
 	var seq uint64
 	if err == nil && c[0].Seq != 0 {
-		seq = h.pushStored(ctx, s, p, c[0].Seq)
+		seq = m.pushStored(ctx, s, p, c[0].Seq)
 	}
 	s.appendMu.Unlock()
 	switch {
 	case err != nil:
 		return 0, Errorf(CodeUnavailable, "the session store is unavailable, try again: %v", err)
 	case c[0].Seq == 0:
-		h.release(s.id)
+		m.release(s.id)
 		return 0, errMoved()
 	case seq == 0:
 		s.mu.Lock()
@@ -46,10 +125,10 @@ func (h *Hub) commit(ctx context.Context, s *Session, p *Payload) (uint64, error
 
 // storeCommit commits cs to the store, not cancelled with the request that asked for it: a
 // commit cut off halfway leaves the store ahead of this node (pushStored then fills in).
-func (h *Hub) storeCommit(ctx context.Context, cs []Commit) error {
+func (m *sharedMode) storeCommit(ctx context.Context, cs []Commit) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
-	return h.shared.Commit(ctx, cs)
+	return m.store.Commit(ctx, cs)
 }
 
 // pushStored queues p, committed to the store at seq, in s's outbox. If the store holds
@@ -58,14 +137,15 @@ func (h *Hub) storeCommit(ctx context.Context, cs []Commit) error {
 // s.appendMu held.
 //
 // With p nil it only reads back what the store has beyond this node's outbox.
-func (h *Hub) pushStored(ctx context.Context, s *Session, p *Payload, seq uint64) uint64 {
+func (m *sharedMode) pushStored(ctx context.Context, s *Session, p *Payload, seq uint64) uint64 {
+	h := m.h
 	if last := s.LastSeq(); p == nil || seq > last+1 {
 		to := seq - 1
 		if p == nil {
 			to = 0 // everything
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-		missing, err := h.shared.Entries(ctx, s.id, last+1, to)
+		missing, err := m.store.Entries(ctx, s.id, last+1, to)
 		cancel()
 		if err != nil {
 			h.log.Warn("outbox entries could not be read back from the store; the client gets a gap", "err", err)
@@ -82,12 +162,12 @@ func (h *Hub) pushStored(ctx context.Context, s *Session, p *Payload, seq uint64
 
 // deliverAt is the SharedStore's delivery callback: one topic message, committed to the outbox
 // of every local session of the topic in one store round trip, then queued locally.
-func (h *Hub) deliverAt(topic string, pos uint64, data []byte) {
-	m := h.membersOf(topic)
-	if m == nil {
+func (m *sharedMode) deliverAt(topic string, pos uint64, data []byte) {
+	ms := m.h.membersOf(topic)
+	if ms == nil {
 		return
 	}
-	list := m.load()
+	list := ms.load()
 	if len(list) == 0 {
 		return
 	}
@@ -98,7 +178,7 @@ func (h *Hub) deliverAt(topic string, pos uint64, data []byte) {
 		s.appendMu.Lock()
 		cs[i] = Commit{SID: s.id, Topic: topic, Pos: pos, Data: data}
 	}
-	ok, retried := h.commitRetry(cs)
+	ok, retried := m.commitRetry(cs)
 	p := PayloadFromBytes(data)
 	var gone []string
 	for i, s := range list {
@@ -106,27 +186,28 @@ func (h *Hub) deliverAt(topic string, pos uint64, data []byte) {
 		case !ok:
 		case cs[i].Skip:
 			if retried { // the first try may have stored it without telling us
-				h.pushStored(context.Background(), s, nil, 0)
+				m.pushStored(context.Background(), s, nil, 0)
 			}
 		case cs[i].Seq == 0:
 			gone = append(gone, s.id)
 		default:
-			h.pushStored(context.Background(), s, p, cs[i].Seq)
+			m.pushStored(context.Background(), s, p, cs[i].Seq)
 		}
 		s.appendMu.Unlock()
 	}
 	for _, id := range gone {
-		h.release(id)
+		m.release(id)
 	}
 }
 
 // commitRetry commits cs, retrying while the store is unavailable, until the hub shuts down.
 // The store delivers nothing else meanwhile: messages wait in it, not in memory.
-func (h *Hub) commitRetry(cs []Commit) (ok, retried bool) {
+func (m *sharedMode) commitRetry(cs []Commit) (ok, retried bool) {
+	h := m.h
 	wait := 50 * time.Millisecond
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		err := h.shared.Commit(ctx, cs)
+		err := m.store.Commit(ctx, cs)
 		cancel()
 		if err == nil {
 			return true, retried
@@ -149,7 +230,8 @@ func (h *Hub) commitRetry(cs []Commit) (ok, retried bool) {
 // claim takes session id over from the node that holds it (or held it and died): its stored
 // state becomes a local session, subscribed to its topics and caught up with what they carried
 // since its last committed entry.
-func (h *Hub) claim(ctx context.Context, id, user string) (*Session, error) {
+func (m *sharedMode) claim(ctx context.Context, id, user string) (*Session, error) {
+	h := m.h
 	for {
 		h.mu.Lock()
 		if h.closed {
@@ -163,14 +245,14 @@ func (h *Hub) claim(ctx context.Context, id, user string) (*Session, error) {
 			}
 			return s, nil
 		}
-		wait, busy := h.claiming[id]
+		wait, busy := m.claiming[id]
 		if !busy {
 			done := make(chan struct{})
-			h.claiming[id] = done
+			m.claiming[id] = done
 			h.mu.Unlock()
 			defer func() {
 				h.mu.Lock()
-				delete(h.claiming, id)
+				delete(m.claiming, id)
 				h.mu.Unlock()
 				close(done)
 			}()
@@ -184,15 +266,15 @@ func (h *Hub) claim(ctx context.Context, id, user string) (*Session, error) {
 		}
 	}
 	var s *Session
-	err := h.shared.Exclusive(ctx, func() error {
-		st, err := h.shared.Claim(ctx, id, user)
+	err := m.topics.Exclusive(ctx, func() error {
+		st, err := m.store.Claim(ctx, id, user)
 		if err != nil {
 			return Errorf(CodeUnavailable, "the session store is unavailable, try again: %v", err)
 		}
 		if st == nil {
 			return errNoSession()
 		}
-		s = h.restore(id, st)
+		s = m.restore(id, st)
 		h.mu.Lock()
 		if h.closed {
 			h.mu.Unlock()
@@ -210,7 +292,7 @@ func (h *Hub) claim(ctx context.Context, id, user string) (*Session, error) {
 			if !ok {
 				continue
 			}
-			msgs, lost, err := h.shared.CatchUp(ctx, t, from)
+			msgs, lost, err := m.topics.CatchUp(ctx, t, from)
 			if err != nil {
 				h.log.Warn("catching up a claimed session failed", "topic", t, "err", err)
 				lost++ // at least one; the client is told
@@ -218,11 +300,11 @@ func (h *Hub) claim(ctx context.Context, id, user string) (*Session, error) {
 			if lost > 0 {
 				h.cc.lost.Add(lost)
 				h.log.Warn("messages lost while a session moved between nodes", "topic", t, "lost", lost)
-				_, _ = h.commitAt(ctx, s, "", 0, NewPayload(Envelope{Type: TypeError, Code: CodeLost,
+				_, _ = m.commitAt(ctx, s, "", 0, NewPayload(Envelope{Type: TypeError, Code: CodeLost,
 					Error: utoa(lost) + " message(s) of " + t + " were no longer kept when this session moved to another server node"}))
 			}
-			for _, m := range msgs {
-				if _, err := h.commitAt(ctx, s, t, m.Pos, PayloadFromBytes(m.Data)); err != nil {
+			for _, msg := range msgs {
+				if _, err := m.commitAt(ctx, s, t, msg.Pos, PayloadFromBytes(msg.Data)); err != nil {
 					return err
 				}
 			}
@@ -231,7 +313,7 @@ func (h *Hub) claim(ctx context.Context, id, user string) (*Session, error) {
 	})
 	if err != nil {
 		if s != nil {
-			h.release(id)
+			m.release(id)
 		}
 		var ce *Error
 		if errors.As(err, &ce) {
@@ -247,11 +329,11 @@ func (h *Hub) claim(ctx context.Context, id, user string) (*Session, error) {
 }
 
 // commitAt commits one entry that came from topic at pos.
-func (h *Hub) commitAt(ctx context.Context, s *Session, topic string, pos uint64, p *Payload) (uint64, error) {
+func (m *sharedMode) commitAt(ctx context.Context, s *Session, topic string, pos uint64, p *Payload) (uint64, error) {
 	s.appendMu.Lock()
 	defer s.appendMu.Unlock()
 	c := []Commit{{SID: s.id, Topic: topic, Pos: pos, Data: p.Bytes()}}
-	if err := h.storeCommit(ctx, c); err != nil {
+	if err := m.storeCommit(ctx, c); err != nil {
 		return 0, err
 	}
 	if c[0].Skip {
@@ -260,11 +342,12 @@ func (h *Hub) commitAt(ctx context.Context, s *Session, topic string, pos uint64
 	if c[0].Seq == 0 {
 		return 0, Errorf(CodeUnavailable, "the session moved to another server node while it was being claimed")
 	}
-	return h.pushStored(ctx, s, p, c[0].Seq), nil
+	return m.pushStored(ctx, s, p, c[0].Seq), nil
 }
 
 // restore builds a local session from its stored state.
-func (h *Hub) restore(id string, st *SharedSession) *Session {
+func (m *sharedMode) restore(id string, st *SharedSession) *Session {
+	h := m.h
 	s := h.newSession(id, st.User)
 	for _, r := range st.Rooms {
 		s.rooms[r] = struct{}{}
@@ -282,7 +365,8 @@ func (h *Hub) restore(id string, st *SharedSession) *Session {
 
 // release lets a session go that another node has claimed: its connection here ends (the
 // client reconnects, reaching the session where it now is); nothing changes in the store.
-func (h *Hub) release(id string) {
+func (m *sharedMode) release(id string) {
+	h := m.h
 	h.mu.Lock()
 	s := h.sessions[id]
 	if s != nil {
@@ -312,11 +396,12 @@ func (h *Hub) release(id string) {
 
 // keep refreshes the stored sessions this node holds, at most every quarter of the session
 // TTL.
-func (h *Hub) keep(now int64, last *int64, scratch []*Session) {
-	if h.shared == nil || now-*last < int64(h.cfg.SessionTTL)/4 {
+func (m *sharedMode) keep(now int64, scratch []*Session) {
+	h := m.h
+	if now-m.lastKeep < int64(h.cfg.SessionTTL)/4 {
 		return
 	}
-	*last = now
+	m.lastKeep = now
 	ids := make([]string, 0, len(scratch))
 	for _, s := range scratch {
 		ids = append(ids, s.id)
@@ -326,49 +411,23 @@ func (h *Hub) keep(now int64, last *int64, scratch []*Session) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	if err := h.shared.Keep(ctx, ids); err != nil {
+	if err := m.store.Keep(ctx, ids); err != nil {
 		h.log.Warn("stored sessions not refreshed", "err", err)
 	}
 }
 
-// Command runs one client command for session id of user (empty: any user), wherever the
-// session is: here, on the node that holds it (the command is forwarded there), or, if no live
-// node holds it, here after claiming it. HTTP transports use it for POST /api/send, so that a
-// command reaching another node than the one streaming to the client does not move the
-// session. A command that meets a session moving between nodes is tried again.
-func (h *Hub) Command(ctx context.Context, id, user string, env Envelope) (Envelope, error) {
-	var err error
-	for attempt := 0; attempt < 4; attempt++ {
-		h.mu.RLock()
-		s, closed := h.sessions[id], h.closed
-		h.mu.RUnlock()
-		if closed {
-			return Envelope{}, ErrClosed
-		}
-		var r Envelope
-		switch {
-		case s != nil:
-			if user != "" && s.user != user {
-				return Envelope{}, errNoSession()
-			}
-			r, err = s.Handle(ctx, env)
-		case h.shared == nil || id == "":
-			return Envelope{}, errNoSession()
-		default:
-			var held bool
-			r, held, err = h.shared.Forward(ctx, id, user, env)
-			if !held {
-				if s, err = h.claim(ctx, id, user); err != nil {
-					return Envelope{}, err
-				}
-				r, err = s.Handle(ctx, env)
-			}
-		}
-		if !isMoved(err) {
-			return r, err
-		}
+// forward runs env on the node that holds session id or, if no live node holds it, here after
+// claiming it.
+func (m *sharedMode) forward(ctx context.Context, id, user string, env Envelope) (Envelope, error) {
+	r, held, err := m.store.Forward(ctx, id, user, env)
+	if held {
+		return r, err
 	}
-	return Envelope{}, err
+	s, err := m.claim(ctx, id, user)
+	if err != nil {
+		return Envelope{}, err
+	}
+	return s.Handle(ctx, env)
 }
 
 func isMoved(err error) bool {
@@ -377,7 +436,8 @@ func isMoved(err error) bool {
 }
 
 // localCommand is SharedHooks.Command: a command forwarded from another node.
-func (h *Hub) localCommand(ctx context.Context, id, user string, env Envelope) (Envelope, error) {
+func (m *sharedMode) localCommand(ctx context.Context, id, user string, env Envelope) (Envelope, error) {
+	h := m.h
 	h.mu.RLock()
 	s := h.sessions[id]
 	h.mu.RUnlock()
@@ -385,4 +445,22 @@ func (h *Hub) localCommand(ctx context.Context, id, user string, env Envelope) (
 		return Envelope{}, ErrNotHeld
 	}
 	return s.Handle(ctx, env)
+}
+
+// ClusterStats counts what a node of a cluster did that a single node never does.
+type ClusterStats struct {
+	Claimed  uint64 // sessions this node took over from another node (or from a dead one)
+	Released uint64 // sessions another node took over from this one
+	// Lost is the number of topic messages a claimed session should have had but the store
+	// no longer kept (trimmed): each is announced to the client as a gap.
+	Lost uint64
+}
+
+type clusterCounters struct {
+	claimed, released, lost atomic.Uint64
+}
+
+// ClusterStats returns the node's cluster counters (zero on a single node).
+func (h *Hub) ClusterStats() ClusterStats {
+	return ClusterStats{Claimed: h.cc.claimed.Load(), Released: h.cc.released.Load(), Lost: h.cc.lost.Load()}
 }

@@ -20,7 +20,9 @@ const Lobby = "lobby"
 type Config struct {
 	// Node names this node; it prefixes message ids (default: 6 random hex digits).
 	Node string
-	// Broker carries fan-out and the registry (default: a new MemoryBroker).
+	// Broker carries fan-out and the registry (default: a new MemoryBroker). A Broker that is
+	// also a SharedStore (chat/redisbroker) makes the hub one node of several that share their
+	// sessions.
 	Broker Broker
 	// Limits bound client commands.
 	Limits Limits
@@ -115,13 +117,14 @@ var ErrClosed = errors.New("chat: hub is shut down")
 // Concurrency: every method is safe for concurrent use. The Hub runs one goroutine (the
 // janitor: heartbeats, expiry); Shutdown stops it and waits.
 type Hub struct {
-	cfg    Config
-	log    *slog.Logger
-	broker Broker
-	shared SharedStore  // the broker, when sessions are shared between nodes; else nil
-	clock  atomic.Int64 // coarse unix-ns clock, advanced by the janitor
-	ids    atomic.Uint64
-	cc     clusterCounters
+	cfg      Config
+	log      *slog.Logger
+	pubsub   PubSub       // Config.Broker's fan-out
+	presence Presence     // Config.Broker's registry
+	mode     mode         // localMode, or sharedMode if Config.Broker is a SharedStore
+	clock    atomic.Int64 // coarse unix-ns clock, advanced by the janitor
+	ids      atomic.Uint64
+	cc       clusterCounters
 
 	// topicMu serialises, per topic (hashed), a change of local membership with the broker
 	// subscription that follows it, so that a subscribe and an unsubscribe of the same topic
@@ -135,8 +138,6 @@ type Hub struct {
 	opening  int                 // sessions being opened (counted against MaxSessions)
 	rooms    map[string]*members // local sessions per room
 	closed   bool
-	claiming map[string]chan struct{} // sessions being claimed from another node
-	lastKeep int64                    // janitor: when the stored sessions were last refreshed
 
 	stop chan struct{}
 	done chan struct{}
@@ -182,22 +183,18 @@ func NewHub(cfg Config) (*Hub, error) {
 	h := &Hub{
 		cfg:      cfg,
 		log:      cfg.Logger,
-		broker:   cfg.Broker,
+		pubsub:   cfg.Broker,
+		presence: cfg.Broker,
 		sessions: map[string]*Session{},
 		users:    map[string]*members{},
 		perUser:  map[string]int{},
 		rooms:    map[string]*members{},
-		claiming: map[string]chan struct{}{},
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
 	h.clock.Store(time.Now().UnixNano())
-	if ss, ok := h.broker.(SharedStore); ok {
-		h.shared = ss
-		if err := ss.StartShared(SharedHooks{Deliver: h.deliverAt, Released: h.release, Command: h.localCommand}); err != nil {
-			return nil, err
-		}
-	} else if err := h.broker.Start(h.deliver); err != nil {
+	h.mode = newMode(h)
+	if err := h.mode.start(); err != nil {
 		return nil, err
 	}
 	go h.janitor()
@@ -216,12 +213,8 @@ func (h *Hub) Open(ctx context.Context, user string) (*Session, error) {
 	if !ValidName(user) {
 		return nil, Errorf(CodeBadUser, "user %q is not a valid name (1-64 of A-Z a-z 0-9 _ . -)", Clip(user))
 	}
-	if h.shared != nil {
-		// The user's sessions on every node; the local count below also holds back a burst
-		// of opens on this node.
-		if n, err := h.broker.UserSessions(ctx, user); err == nil && n >= h.cfg.MaxSessionsPerUser {
-			return nil, errTooManySessions(user, h.cfg.MaxSessionsPerUser)
-		}
+	if err := h.mode.admit(ctx, user); err != nil {
+		return nil, err
 	}
 	h.mu.Lock()
 	switch {
@@ -241,14 +234,12 @@ func (h *Hub) Open(ctx context.Context, user string) (*Session, error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	s := h.newSession(hex.EncodeToString(b[:]), user)
-	if h.shared != nil {
-		if err := h.shared.CreateSession(ctx, s.id, user); err != nil {
-			h.mu.Lock()
-			h.opening--
-			h.dropUserLocked(user)
-			h.mu.Unlock()
-			return nil, Errorf(CodeUnavailable, "no session could be opened, try again: %v", err)
-		}
+	if err := h.mode.create(ctx, s); err != nil {
+		h.mu.Lock()
+		h.opening--
+		h.dropUserLocked(user)
+		h.mu.Unlock()
+		return nil, err
 	}
 	h.mu.Lock()
 	h.opening--
@@ -260,7 +251,7 @@ func (h *Hub) Open(ctx context.Context, user string) (*Session, error) {
 	h.sessions[s.id] = s
 	h.mu.Unlock()
 	h.addMember(ctx, h.users, "user:", user, s)
-	if err := h.broker.AddSession(ctx, user, s.id); err != nil {
+	if err := h.presence.AddSession(ctx, user, s.id); err != nil {
 		h.log.Warn("broker registry failed", "user", user, "err", err)
 	}
 	if _, err := h.join(ctx, s, Lobby); err != nil {
@@ -325,8 +316,8 @@ func (h *Hub) LookupContext(ctx context.Context, id, user string) (*Session, err
 	if closed {
 		return nil, ErrClosed
 	}
-	if s == nil && h.shared != nil && id != "" {
-		return h.claim(ctx, id, user)
+	if s == nil && id != "" {
+		return h.mode.claim(ctx, id, user)
 	}
 	if s == nil || (user != "" && s.user != user) {
 		return nil, errNoSession()
@@ -352,6 +343,39 @@ func (h *Hub) Sessions() int {
 	return len(h.sessions)
 }
 
+// Command runs one client command for session id of user (empty: any user), wherever the
+// session is: here, on the node that holds it (the command is forwarded there), or, if no live
+// node holds it, here after claiming it. HTTP transports use it for POST /api/send, so that a
+// command reaching another node than the one streaming to the client does not move the
+// session. A command that meets a session moving between nodes is tried again.
+func (h *Hub) Command(ctx context.Context, id, user string, env Envelope) (Envelope, error) {
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		h.mu.RLock()
+		s, closed := h.sessions[id], h.closed
+		h.mu.RUnlock()
+		if closed {
+			return Envelope{}, ErrClosed
+		}
+		var r Envelope
+		switch {
+		case s != nil:
+			if user != "" && s.user != user {
+				return Envelope{}, errNoSession()
+			}
+			r, err = s.Handle(ctx, env)
+		case id == "":
+			return Envelope{}, errNoSession()
+		default:
+			r, err = h.mode.forward(ctx, id, user, env)
+		}
+		if !isMoved(err) {
+			return r, err
+		}
+	}
+	return Envelope{}, err
+}
+
 func (h *Hub) newID() string {
 	return h.cfg.Node + "-" + strconv.FormatUint(h.ids.Add(1), 36)
 }
@@ -375,14 +399,12 @@ func (s *Session) Handle(ctx context.Context, env Envelope) (Envelope, error) {
 		if err := s.whoAllowed(); err != nil {
 			return Envelope{}, err
 		}
-		if h.shared != nil {
-			// Everything published to this session before the who is in its outbox ahead
-			// of the answer, as on a single node, wherever it was published.
-			if err := h.shared.Sync(ctx, s.topics()); err != nil {
-				return Envelope{}, Errorf(CodeUnavailable, "member list unavailable, try again: %v", err)
-			}
+		// Everything published to this session before the who is in its outbox ahead of the
+		// answer, wherever it was published.
+		if err := h.mode.sync(ctx, s); err != nil {
+			return Envelope{}, err
 		}
-		users, err := h.broker.RoomUsers(ctx, env.Room)
+		users, err := h.presence.RoomUsers(ctx, env.Room)
 		if err != nil {
 			return Envelope{}, Errorf(CodeUnavailable, "member list unavailable: %v", err)
 		}
@@ -400,7 +422,7 @@ func (s *Session) Handle(ctx context.Context, env Envelope) (Envelope, error) {
 			if r, ok := s.cids[env.CID]; ok {
 				s.mu.Unlock()
 				prev := Envelope{Type: TypeOK, CID: env.CID, ID: r.id, Room: r.room}
-				n, err := h.commit(ctx, s, NewPayload(prev))
+				n, err := h.mode.commit(ctx, s, NewPayload(prev))
 				if err != nil {
 					return Envelope{}, err
 				}
@@ -454,13 +476,13 @@ func (s *Session) Handle(ctx context.Context, env Envelope) (Envelope, error) {
 		}
 		id := h.newID()
 		p := NewPayload(Envelope{Type: TypeMsg, ID: id, Room: env.Room, From: s.user, Text: env.Text, TS: time.Now().UnixNano()})
-		id, err := h.publish(ctx, s, env.CID, id, p, "room:"+env.Room)
+		id, err := h.mode.publish(ctx, s, env.CID, id, p, "room:"+env.Room)
 		if err != nil {
 			return Envelope{}, err
 		}
 		reply = Envelope{Type: TypeOK, CID: env.CID, ID: id}
 	case TypeDM:
-		n, err := h.broker.UserSessions(ctx, env.To)
+		n, err := h.presence.UserSessions(ctx, env.To)
 		if err != nil {
 			return Envelope{}, Errorf(CodeUnavailable, "message not sent, try again: %v", err)
 		}
@@ -473,7 +495,7 @@ func (s *Session) Handle(ctx context.Context, env Envelope) (Envelope, error) {
 		if env.To != s.user { // the sender's tabs show it as sent
 			topics = append(topics, "user:"+s.user)
 		}
-		id, err = h.publish(ctx, s, env.CID, id, p, topics...)
+		id, err = h.mode.publish(ctx, s, env.CID, id, p, topics...)
 		if err != nil {
 			return Envelope{}, err
 		}
@@ -487,32 +509,6 @@ func (s *Session) Handle(ctx context.Context, env Envelope) (Envelope, error) {
 	return s.reply(ctx, reply)
 }
 
-// publish sends message p (with id) from session s on topics and returns its id. With a
-// SharedStore a command retried with the same cid publishes nothing again, whichever node it
-// reaches: the id of the first publication is returned.
-func (h *Hub) publish(ctx context.Context, s *Session, cid CID, id string, p *Payload, topics ...string) (string, error) {
-	if h.shared != nil {
-		prev, err := h.shared.PublishOnce(ctx, s.id, cid, id, p.Bytes(), topics...)
-		if err != nil {
-			return "", Errorf(CodeUnavailable, "message not sent, try again: %v", err)
-		}
-		if prev != "" {
-			id = prev
-		}
-		return id, nil
-	}
-	for i, t := range topics {
-		if err := h.broker.Publish(ctx, t, p.Bytes()); err != nil {
-			if i > 0 { // the copy to the sender's own tabs
-				h.log.Warn("dm copy to sender failed", "err", err)
-				continue
-			}
-			return "", Errorf(CodeUnavailable, "message not sent, try again: %v", err)
-		}
-	}
-	return id, nil
-}
-
 // reply queues env in s's outbox, remembers it under its cid, and returns it with its seq.
 func (s *Session) reply(ctx context.Context, env Envelope) (Envelope, error) {
 	return s.replyPayload(ctx, NewPayload(env), env)
@@ -520,7 +516,7 @@ func (s *Session) reply(ctx context.Context, env Envelope) (Envelope, error) {
 
 // replyPayload is reply with env already encoded as p.
 func (s *Session) replyPayload(ctx context.Context, p *Payload, env Envelope) (Envelope, error) {
-	seq, err := s.hub.commit(ctx, s, p)
+	seq, err := s.hub.mode.commit(ctx, s, p)
 	if err != nil {
 		return Envelope{}, err
 	}
@@ -591,23 +587,7 @@ func (h *Hub) join(ctx context.Context, s *Session, room string) (bool, error) {
 	s.mu.Unlock()
 
 	h.addMember(ctx, h.rooms, "room:", room, s)
-	var first, listed bool
-	var err error
-	if h.shared != nil {
-		var r JoinResult
-		s.appendMu.Lock()
-		r, err = h.shared.JoinRoom(ctx, room, s.user, s.id, h.cfg.PresenceLimit)
-		if err == nil && r.List.Seq != 0 {
-			h.pushStored(ctx, s, PayloadFromBytes(r.List.Data), r.List.Seq)
-		}
-		s.appendMu.Unlock()
-		first, listed = r.First, true
-		if err == nil && !r.Held {
-			h.release(s.id) // another node has it: the client tries again there
-		}
-	} else {
-		first, err = h.broker.RoomJoin(ctx, room, s.user, s.id)
-	}
+	first, listed, err := h.mode.join(ctx, s, room)
 	if err != nil {
 		h.log.Warn("broker registry failed", "room", room, "err", err)
 	}
@@ -621,13 +601,13 @@ func (h *Hub) join(ctx context.Context, s *Session, room string) (bool, error) {
 		h.dropMember(ctx, s, room)
 		return false, gone
 	}
-	if n, _ := h.broker.RoomCount(ctx, room); n <= h.cfg.PresenceLimit {
+	if n, _ := h.presence.RoomCount(ctx, room); n <= h.cfg.PresenceLimit {
 		if first {
 			p := NewPayload(Envelope{Type: TypePresence, Room: room, User: s.user, Event: "join"})
-			_ = h.broker.Publish(ctx, "room:"+room, p.Bytes())
+			_ = h.pubsub.Publish(ctx, "room:"+room, p.Bytes())
 		}
 		if !listed {
-			users, _ := h.broker.RoomUsers(ctx, room)
+			users, _ := h.presence.RoomUsers(ctx, room)
 			s.push(NewPayload(Envelope{Type: TypePresence, Room: room, Members: users}))
 		}
 	}
@@ -660,7 +640,7 @@ func (h *Hub) addMember(ctx context.Context, set map[string]*members, prefix, na
 	first := m.add(s) == 1
 	h.mu.Unlock()
 	if first {
-		if err := h.broker.Subscribe(ctx, topic); err != nil {
+		if err := h.pubsub.Subscribe(ctx, topic); err != nil {
 			h.log.Warn("broker subscribe failed", "topic", topic, "err", err)
 		}
 	}
@@ -681,7 +661,7 @@ func (h *Hub) removeMember(ctx context.Context, set map[string]*members, prefix,
 	}
 	h.mu.Unlock()
 	if last {
-		if err := h.broker.Unsubscribe(ctx, topic); err != nil {
+		if err := h.pubsub.Unsubscribe(ctx, topic); err != nil {
 			h.log.Warn("broker unsubscribe failed", "topic", topic, "err", err)
 		}
 	}
@@ -703,14 +683,14 @@ func (h *Hub) leave(ctx context.Context, s *Session, room string) error {
 
 func (h *Hub) dropMember(ctx context.Context, s *Session, room string) {
 	h.removeMember(ctx, h.rooms, "room:", room, s)
-	last, err := h.broker.RoomLeave(ctx, room, s.user, s.id)
+	last, err := h.presence.RoomLeave(ctx, room, s.user, s.id)
 	if err != nil {
 		h.log.Warn("broker registry failed", "room", room, "err", err)
 	}
 	if last {
-		if n, _ := h.broker.RoomCount(ctx, room); n < h.cfg.PresenceLimit {
+		if n, _ := h.presence.RoomCount(ctx, room); n < h.cfg.PresenceLimit {
 			p := NewPayload(Envelope{Type: TypePresence, Room: room, User: s.user, Event: "leave"})
-			_ = h.broker.Publish(ctx, "room:"+room, p.Bytes())
+			_ = h.pubsub.Publish(ctx, "room:"+room, p.Bytes())
 		}
 	}
 }
@@ -767,14 +747,10 @@ func (h *Hub) expire(s *Session, why *Error) {
 	for _, r := range rooms {
 		h.dropMember(ctx, s, r)
 	}
-	if err := h.broker.RemoveSession(ctx, s.user, s.id); err != nil {
+	if err := h.presence.RemoveSession(ctx, s.user, s.id); err != nil {
 		h.log.Warn("broker registry failed", "user", s.user, "err", err)
 	}
-	if h.shared != nil {
-		if err := h.shared.DropSession(ctx, s.id); err != nil {
-			h.log.Warn("shared session not deleted (it expires on its own)", "err", err)
-		}
-	}
+	h.mode.drop(ctx, s)
 }
 
 // janitor advances the clock, sends pings, closes connections that stopped answering and expires
@@ -835,7 +811,7 @@ func (h *Hub) sweep(now int64, scratch []*Session) []*Session {
 			h.expire(s, Errorf(CodeExpired, "session expired"))
 		}
 	}
-	h.keep(now, &h.lastKeep, scratch)
+	h.mode.keep(now, scratch)
 	clear(scratch)
 	return scratch
 }

@@ -3,64 +3,80 @@ package chat
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 )
 
-// SharedStore is a Broker that also keeps every session where all nodes can reach it (Redis),
-// so that any node can serve any session: no sticky sessions. A node that gets a request for a
-// session it does not hold claims it — the outbox, the rooms and the session's position in
-// every topic move to the claiming node — and the node that held it lets it go. With a
-// SharedStore the hub commits every outbox entry to the store before any connection can read
-// it, so a session survives the node that held it: a client resumes on another node with
-// nothing lost or doubled.
+// SharedStore is a Broker that also keeps the topics' positions and the sessions where every
+// node reaches them (Redis), so that several nodes share the sessions, not only the fan-out:
+// any node can serve any session, no sticky sessions. It comes in parts named for what they
+// keep, as centrifuge splits its Broker from its PresenceManager: the Broker's PubSub and
+// Presence, a TopicLog (pub/sub with positions) and a SessionStore. chat/redisbroker
+// implements them all with one struct; given one as Config.Broker, the hub runs in its shared
+// mode (cluster.go) and uses each part for what it keeps.
 //
-// Topics carry positions: every message published on a topic gets the next position (1, 2, 3,
-// ...), and a session's stored state records, per topic, the position of the last message
-// committed to its outbox. A node that claims a session catches up from there.
+// A node that gets a request for a session it does not hold claims it — the outbox, the rooms
+// and the session's position in every topic move to the claiming node — and the node that held
+// it lets it go. The hub commits every outbox entry to the SessionStore before any connection
+// can read it, so a session survives the node that held it: a client resumes on another node
+// with nothing lost or doubled.
 type SharedStore interface {
 	Broker
-
+	TopicLog
+	SessionStore
 	// StartShared is called instead of Start.
 	StartShared(hooks SharedHooks) error
-	// Forward runs a command of session sid on the node that holds it and returns its answer.
-	// held is false when no live node other than this one holds the session: the caller
-	// claims it instead.
-	Forward(ctx context.Context, sid, user string, env Envelope) (reply Envelope, held bool, err error)
-	// CreateSession stores a new session held by this node.
-	CreateSession(ctx context.Context, sid, user string) error
-	// Commit appends entries to the outboxes of sessions this node holds and sets each entry's
-	// Seq; an entry whose session another node has claimed gets Seq 0 and is not stored.
-	Commit(ctx context.Context, entries []Commit) error
-	// JoinRoom is RoomJoin for a shared session: it records that session sid of user is in
-	// room and, in the same step, queues the member list in its outbox if the room has at
-	// most limit users.
-	JoinRoom(ctx context.Context, room, user, sid string, limit int) (JoinResult, error)
-	// Entries returns the stored outbox entries of session sid with seqs from..to (to 0: all
-	// from on).
-	Entries(ctx context.Context, sid string, from, to uint64) ([]StoredEntry, error)
-	// Claim makes this node the holder of session sid (of user, if user is not empty) and
-	// returns its stored state; it returns (nil, nil) if there is no such session.
-	Claim(ctx context.Context, sid, user string) (*SharedSession, error)
-	// Exclusive runs fn while no topic message is being delivered on this node.
-	Exclusive(ctx context.Context, fn func() error) error
-	// CatchUp returns the messages of topic after position from, up to the last one this node
-	// has delivered, and how many of them the store no longer keeps. Call it inside Exclusive,
-	// after Subscribe.
-	CatchUp(ctx context.Context, topic string, from uint64) (msgs []TopicMessage, lost uint64, err error)
+}
+
+// TopicLog is pub/sub with positions. Every message published on a topic gets the next
+// position (1, 2, 3, ...) and the topic keeps the recent ones, so that a node fills what
+// pub/sub missed, and a session that moves to another node catches up from the position its
+// stored state records (SharedSession.Pos). Deliveries come, with their positions, through
+// SharedHooks.Deliver.
+type TopicLog interface {
 	// PublishOnce publishes data (a message with id) on every topic, unless session sid has
 	// already published a message under cid: then it publishes nothing and returns the id
 	// used then.
 	PublishOnce(ctx context.Context, sid string, cid CID, id string, data []byte, topics ...string) (prevID string, err error)
+	// CatchUp returns the messages of topic after position from, up to the last one this node
+	// has delivered, and how many of them the store no longer keeps. Call it inside Exclusive,
+	// after Subscribe.
+	CatchUp(ctx context.Context, topic string, from uint64) (msgs []TopicMessage, lost uint64, err error)
 	// Sync returns once this node has delivered every message published on topics before
 	// the call (read-your-writes across nodes: what a who answer follows).
 	Sync(ctx context.Context, topics []string) error
+	// Exclusive runs fn while no topic message is being delivered on this node.
+	Exclusive(ctx context.Context, fn func() error) error
+}
+
+// SessionStore keeps every session where all nodes reach it: which node holds it, its outbox
+// with seqs, its rooms and its position in every topic. Another node that claims a session
+// becomes its holder; the node that held it hears so through SharedHooks.Released.
+type SessionStore interface {
+	// CreateSession stores a new session held by this node.
+	CreateSession(ctx context.Context, sid, user string) error
+	// Claim makes this node the holder of session sid (of user, if user is not empty) and
+	// returns its stored state; it returns (nil, nil) if there is no such session.
+	Claim(ctx context.Context, sid, user string) (*SharedSession, error)
+	// Forward runs a command of session sid on the node that holds it and returns its answer.
+	// held is false when no live node other than this one holds the session: the caller
+	// claims it instead.
+	Forward(ctx context.Context, sid, user string, env Envelope) (reply Envelope, held bool, err error)
+	// Commit appends entries to the outboxes of sessions this node holds and sets each entry's
+	// Seq; an entry whose session another node has claimed gets Seq 0 and is not stored.
+	Commit(ctx context.Context, entries []Commit) error
+	// Entries returns the stored outbox entries of session sid with seqs from..to (to 0: all
+	// from on).
+	Entries(ctx context.Context, sid string, from, to uint64) ([]StoredEntry, error)
+	// JoinRoom is Presence.RoomJoin for a stored session: it records that session sid of user
+	// is in room and, in the same step, queues the member list in its outbox if the room has
+	// at most limit users.
+	JoinRoom(ctx context.Context, room, user, sid string, limit int) (JoinResult, error)
 	// Keep refreshes the time to live of sessions this node holds.
 	Keep(ctx context.Context, sids []string) error
 	// DropSession deletes a session this node holds (it expired).
 	DropSession(ctx context.Context, sid string) error
 }
 
-// SharedHooks are the hub's callbacks for a SharedStore.
+// SharedHooks are the hub's callbacks for a SharedStore, given to StartShared.
 type SharedHooks struct {
 	// Deliver is called, from one goroutine, for every topic message in position order per
 	// topic (holes filled from the store, repeats dropped).
@@ -75,7 +91,7 @@ type SharedHooks struct {
 // ErrNotHeld is SharedHooks.Command's answer for a session this node does not hold.
 var ErrNotHeld = errors.New("chat: this node does not hold the session")
 
-// Commit is one outbox entry for SharedStore.Commit. Topic and Pos say where a delivered
+// Commit is one outbox entry for SessionStore.Commit. Topic and Pos say where a delivered
 // message came from (empty for a reply to the session's own command).
 type Commit struct {
 	SID   string
@@ -88,7 +104,7 @@ type Commit struct {
 	Skip bool
 }
 
-// JoinResult is what SharedStore.JoinRoom did.
+// JoinResult is what SessionStore.JoinRoom did.
 type JoinResult struct {
 	Held  bool   // false: another node holds the session now; nothing was done
 	First bool   // the user's first session in the room
@@ -115,22 +131,4 @@ type StoredEntry struct {
 	Seq  uint64
 	At   int64 // unix ns when it was committed
 	Data []byte
-}
-
-// ClusterStats counts what a node of a cluster did that a single node never does.
-type ClusterStats struct {
-	Claimed  uint64 // sessions this node took over from another node (or from a dead one)
-	Released uint64 // sessions another node took over from this one
-	// Lost is the number of topic messages a claimed session should have had but the store
-	// no longer kept (trimmed): each is announced to the client as a gap.
-	Lost uint64
-}
-
-type clusterCounters struct {
-	claimed, released, lost atomic.Uint64
-}
-
-// ClusterStats returns the node's cluster counters (zero on a single node).
-func (h *Hub) ClusterStats() ClusterStats {
-	return ClusterStats{Claimed: h.cc.claimed.Load(), Released: h.cc.released.Load(), Lost: h.cc.lost.Load()}
 }
