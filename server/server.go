@@ -19,7 +19,6 @@ import (
 
 	"github.com/wirelab/wirelab/chat"
 	"github.com/wirelab/wirelab/transports"
-	"github.com/wirelab/wirelab/transports/shortpoll"
 	"github.com/wirelab/wirelab/transports/webtransport"
 )
 
@@ -92,19 +91,12 @@ type Server struct {
 	T    *transports.Server
 	mux  *http.ServeMux
 	http *http.Server
-	wt   wtServer
+	wt   transports.QUICServer // WebTransport's, set when it mounts (transports.go)
 	log  *slog.Logger
 
 	once   sync.Once
 	errMu  sync.Mutex
 	closed chan struct{}
-}
-
-// wtServer is the WebTransport side (transports/webtransport), nil until it is set up.
-type wtServer interface {
-	Serve(pc net.PacketConn) error
-	Close() error
-	CertHash() [32]byte
 }
 
 // New builds a server; Serve starts it.
@@ -140,9 +132,6 @@ func New(cfg Config) (*Server, error) {
 	t := transports.NewServer(hub, cfg.Transport)
 	s := &Server{Hub: hub, T: t, mux: http.NewServeMux(), log: cfg.Logger, closed: make(chan struct{})}
 	m := s.mux
-	m.HandleFunc("/api/session", t.HandleSession)
-	m.HandleFunc("/api/send", t.HandleSend)
-	s.handleGet("/api/poll", shortpoll.Handler(t))
 	if err := s.setupTransports(cfg); err != nil {
 		_ = hub.Shutdown(context.Background())
 		return nil, err

@@ -4,33 +4,30 @@ import (
 	"net/http"
 
 	"github.com/wirelab/wirelab/transports"
-	"github.com/wirelab/wirelab/transports/longpoll"
-	"github.com/wirelab/wirelab/transports/sse"
-	"github.com/wirelab/wirelab/transports/stream"
-	"github.com/wirelab/wirelab/transports/websocket"
-	"github.com/wirelab/wirelab/transports/webtransport"
+	"github.com/wirelab/wirelab/transports/all"
 )
 
-// setupTransports mounts every transport besides shortpoll and the two shared endpoints. Each
-// transport package adds its routes here, one block each.
+// setupTransports mounts the two shared endpoints and every transport in the table
+// (transports/all), each on its endpoint.
 func (s *Server) setupTransports(cfg Config) error {
-	_ = cfg
-	s.handleGet(longpoll.Path, longpoll.Handler(s.T))
-	s.handleGet(stream.Path, stream.Handler(s.T))
-	s.handleGet(sse.Path, sse.Handler(s.T))
-	s.handleGet(websocket.Path, websocket.Handler(s.T))
-	wt, err := webtransport.NewServer(s.T, webtransport.Config{CertFile: cfg.CertFile, KeyFile: cfg.KeyFile, Observer: cfg.WTObserver})
-	if err != nil {
-		return err
-	}
-	s.wt = wt
-	s.handleGet("/api/wt-cert-hash", wt.CertHashHandler())
-	return nil
+	s.mux.HandleFunc("/api/session", s.T.HandleSession)
+	s.mux.HandleFunc("/api/send", s.T.HandleSend)
+	return all.Mount(mounter{s}, s.T, all.ServerConfig{CertFile: cfg.CertFile, KeyFile: cfg.KeyFile, WTObserver: cfg.WTObserver})
 }
 
-// handleGet mounts h for GET (and HEAD) requests on path, and a 405 with "Allow: GET, HEAD" for
+// mounter is the transports.Mux the transports mount themselves on: the server's HTTP mux and
+// its UDP socket.
+type mounter struct{ s *Server }
+
+var _ transports.Mux = mounter{}
+
+// HandleGet mounts h for GET (and HEAD) requests on path, and a 405 with "Allow: GET, HEAD" for
 // any other method (without it the page's catch-all at / would answer 404).
-func (s *Server) handleGet(path string, h http.Handler) {
-	s.mux.Handle("GET "+path, h)
-	s.mux.Handle(path, transports.MethodNotAllowed(http.MethodGet, http.MethodHead))
+func (m mounter) HandleGet(path string, h http.Handler) {
+	m.s.mux.Handle("GET "+path, h)
+	m.s.mux.Handle(path, transports.MethodNotAllowed(http.MethodGet, http.MethodHead))
 }
+
+// ServeQUIC makes q the server's QUIC side: Serve serves it on the UDP socket, Shutdown closes
+// it. The server has one (WebTransport's).
+func (m mounter) ServeQUIC(q transports.QUICServer) { m.s.wt = q }

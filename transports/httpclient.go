@@ -36,6 +36,34 @@ func NewHTTPClient(opt Options) *HTTPClient {
 	return &HTTPClient{Opt: opt, HTTP: &http.Client{Transport: tr}, Base: strings.TrimSuffix(opt.URL, "/")}
 }
 
+// HTTPDialer is the dialer of an HTTP transport (PollDialer, StreamDialer): Close drops its
+// HTTP client's idle keep-alive connections.
+type HTTPDialer interface {
+	Dialer
+	Close() error
+}
+
+// HTTPEngine is the client of every HTTP transport (shortpoll, longpoll, stream, sse): the
+// Engine on the transport's dialer. The transports differ only in their dialers.
+type HTTPEngine struct {
+	*Engine
+	d HTTPDialer
+}
+
+var _ Client = (*HTTPEngine)(nil)
+
+// NewHTTPEngine returns the client of the transport name over d; Connect opens the session.
+func NewHTTPEngine(name string, d HTTPDialer, opt Options) *HTTPEngine {
+	return &HTTPEngine{Engine: NewEngine(name, d, opt), d: d}
+}
+
+// Close ends the client and closes its idle HTTP connections.
+func (c *HTTPEngine) Close() error {
+	err := c.Engine.Close()
+	_ = c.d.Close()
+	return err
+}
+
 // URL builds an address on the server with the given query.
 func (h *HTTPClient) URL(path string, q url.Values) string {
 	if h.Opt.Token != "" && q.Get("token") == "" {

@@ -27,21 +27,39 @@ type Framing interface {
 // ErrItemTooLong marks a Framing error for an item over the size limit: skipped, not fatal.
 var ErrItemTooLong = errors.New("item over the size limit")
 
-// StreamDialer is the client side the streaming HTTP transports share: it opens the session
-// (POST /api/session), then one long GET whose answer it reads with the transport's Framing;
-// commands go by POST /api/send.
-type StreamDialer struct {
+// StreamIdleTimeout is how long a streaming client waits for anything (a ping at least) before
+// it takes the connection for dead and resumes on a new one. The server pings every
+// chat.Config.Heartbeat (25 s by default).
+const StreamIdleTimeout = 70 * time.Second
+
+// StreamFraming is what one streaming HTTP transport (stream, sse) adds to the shared client:
+// its endpoint, how a request says where to resume, and how the answer is framed.
+type StreamFraming struct {
 	Name string // for logs: "stream", "sse"
 	Path string // the GET endpoint
-	H    *HTTPClient
-	Log  *slog.Logger
-	// IdleTimeout: with nothing read for this long (not even a ping) the connection is taken
-	// for dead and the engine resumes on a new one.
-	IdleTimeout time.Duration
 	// Prepare sets the request's resume point (a query parameter or Last-Event-ID) and headers.
 	Prepare func(h http.Header, q url.Values, after uint64)
 	// NewFraming reads the answer body.
 	NewFraming func(body io.Reader) Framing
+}
+
+// StreamDialer is the client side the streaming HTTP transports share: it opens the session
+// (POST /api/session), then one long GET whose answer it reads with the transport's Framing;
+// commands go by POST /api/send.
+type StreamDialer struct {
+	StreamFraming
+	H   *HTTPClient
+	Log *slog.Logger
+	// IdleTimeout: with nothing read for this long (not even a ping) the connection is taken
+	// for dead and the engine resumes on a new one.
+	IdleTimeout time.Duration
+}
+
+// NewStreamDialer returns the dialer of a streaming transport framed by f, with an HTTP client
+// on opt's dial function and StreamIdleTimeout.
+func NewStreamDialer(opt Options, f StreamFraming) *StreamDialer {
+	opt = opt.WithDefaults()
+	return &StreamDialer{StreamFraming: f, H: NewHTTPClient(opt), Log: opt.Logger, IdleTimeout: StreamIdleTimeout}
 }
 
 // maxRecv is the most envelopes one streaming Recv returns.

@@ -136,6 +136,23 @@ func (s *Server) SessionOf(r *http.Request) (*chat.Session, error) {
 	return sess, err
 }
 
+// SessionRequest starts a handler of a GET on an existing session (the polls and the HTTP
+// streams): it counts the request, finds the session named by ?session=, and reads the resume
+// point, after=N or the header named (Last-Event-ID), which wins. On an error it has answered
+// the request (WriteError) and ok is false.
+func (s *Server) SessionRequest(w http.ResponseWriter, r *http.Request, afterHeader string) (sess *chat.Session, after uint64, ok bool) {
+	s.Requests.Add(1)
+	sess, err := s.SessionOf(r)
+	if err == nil {
+		after, err = After(r, afterHeader)
+	}
+	if err != nil {
+		WriteError(w, "", err)
+		return nil, 0, false
+	}
+	return sess, after, true
+}
+
 // OpenOrResume serves a persistent transport's connect: with a session parameter it resumes that
 // session (the user must be its owner), otherwise it authenticates the user and opens a new one.
 func (s *Server) OpenOrResume(r *http.Request) (sess *chat.Session, after uint64, fresh bool, err error) {

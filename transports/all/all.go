@@ -1,5 +1,12 @@
-// Package all knows every transport's client by name, for the lab, the conformance suite and
-// the benchmarks.
+// Package all is the table of transports: for each, its name, its carrier (TCP or QUIC), how
+// its server side mounts and its client. The server mounts from it (server/), the lab builds
+// clients and decides what needs UDP from it (lab/), the conformance suite and the benchmarks
+// run every transport in it, and the lab writes each run's carrier into results.json from it, so
+// that no other package lists transport names. A new transport is a package of its own shape
+// (doc.go, server.go with Mount, client.go with NewClient) and one row here.
+//
+// It imports transports and every transport package; nothing below it imports it (never server,
+// lab or results).
 package all
 
 import (
@@ -16,35 +23,127 @@ import (
 	"github.com/wirelab/wirelab/transports/webtransport"
 )
 
-// constructors maps a transport name to its client constructor. Each transport adds itself here.
-var constructors = map[string]func(transports.Options) transports.Client{
-	transports.ShortPoll:  func(o transports.Options) transports.Client { return shortpoll.NewClient(o) },
-	transports.LongPoll:   func(o transports.Options) transports.Client { return longpoll.NewClient(o) },
-	transports.Stream:     func(o transports.Options) transports.Client { return stream.NewClient(o) },
-	transports.SSE:        func(o transports.Options) transports.Client { return sse.NewClient(o) },
-	transports.WebSocket:  func(o transports.Options) transports.Client { return websocket.NewClient(o) },
-	transports.WTStream:   func(o transports.Options) transports.Client { return webtransport.NewStreamClient(o) },
-	transports.WTUni:      func(o transports.Options) transports.Client { return webtransport.NewUniClient(o) },
-	transports.WTDatagram: func(o transports.Options) transports.Client { return webtransport.NewDatagramClient(o) },
-	transports.Auto:       func(o transports.Options) transports.Client { return auto.NewClient(o) },
+// Transport is one row of the table.
+type Transport struct {
+	// Name is the transport's name, as scenario files, results and the web page spell it.
+	Name string
+	// Carrier is what its bytes travel on. auto's is QUIC: it moves to wt-uni when it can.
+	Carrier transports.Carrier
+	// Fallback is set for a transport that picks its carrier per session (auto: QUIC when
+	// UDP gets through, else TCP). It needs UDP like QUIC, but the lab does not attribute its
+	// losses as QUIC's.
+	Fallback bool
+	// Endpoint is the path its server side is reached on; transports that share one (the
+	// three WebTransport modes on /wt) share its Mount, which runs once. Empty: nothing of its
+	// own to mount (auto uses the others').
+	Endpoint string
+	// Mount mounts the server side on m (nil when Endpoint is empty).
+	Mount func(m transports.Mux, srv *transports.Server, cfg ServerConfig) error
+	// NewClient returns a client of the transport.
+	NewClient func(transports.Options) transports.Client
 }
 
-// Names lists the transports that have a client, in transports.All order.
-func Names() []string {
-	var out []string
-	for _, n := range transports.All {
-		if _, ok := constructors[n]; ok {
-			out = append(out, n)
+// ServerConfig is what a transport's Mount may need besides the shared transports.Server. The
+// zero value of a field means its default.
+type ServerConfig struct {
+	// CertFile and KeyFile hold WebTransport's certificate; empty means one is generated at
+	// start.
+	CertFile, KeyFile string
+	// WTObserver, if set, is told which message each WebTransport stream, control-stream
+	// range and datagram carries; nil observes nothing.
+	WTObserver webtransport.ServerObserver
+}
+
+// mountHTTP adapts an HTTP transport's Mount, which needs no ServerConfig.
+func mountHTTP(f func(transports.Mux, *transports.Server) error) func(transports.Mux, *transports.Server, ServerConfig) error {
+	return func(m transports.Mux, s *transports.Server, _ ServerConfig) error { return f(m, s) }
+}
+
+func mountWT(m transports.Mux, s *transports.Server, cfg ServerConfig) error {
+	return webtransport.Mount(m, s, webtransport.Config{CertFile: cfg.CertFile, KeyFile: cfg.KeyFile, Observer: cfg.WTObserver})
+}
+
+// Table is every transport, in the order results show them (the DESIGN table's).
+var Table = []Transport{
+	{Name: transports.ShortPoll, Carrier: transports.TCP, Endpoint: shortpoll.Path, Mount: mountHTTP(shortpoll.Mount),
+		NewClient: func(o transports.Options) transports.Client { return shortpoll.NewClient(o) }},
+	{Name: transports.LongPoll, Carrier: transports.TCP, Endpoint: longpoll.Path, Mount: mountHTTP(longpoll.Mount),
+		NewClient: func(o transports.Options) transports.Client { return longpoll.NewClient(o) }},
+	{Name: transports.Stream, Carrier: transports.TCP, Endpoint: stream.Path, Mount: mountHTTP(stream.Mount),
+		NewClient: func(o transports.Options) transports.Client { return stream.NewClient(o) }},
+	{Name: transports.SSE, Carrier: transports.TCP, Endpoint: sse.Path, Mount: mountHTTP(sse.Mount),
+		NewClient: func(o transports.Options) transports.Client { return sse.NewClient(o) }},
+	{Name: transports.WebSocket, Carrier: transports.TCP, Endpoint: websocket.Path, Mount: mountHTTP(websocket.Mount),
+		NewClient: func(o transports.Options) transports.Client { return websocket.NewClient(o) }},
+	{Name: transports.WTStream, Carrier: transports.QUIC, Endpoint: webtransport.Path, Mount: mountWT,
+		NewClient: func(o transports.Options) transports.Client { return webtransport.NewStreamClient(o) }},
+	{Name: transports.WTUni, Carrier: transports.QUIC, Endpoint: webtransport.Path, Mount: mountWT,
+		NewClient: func(o transports.Options) transports.Client { return webtransport.NewUniClient(o) }},
+	{Name: transports.WTDatagram, Carrier: transports.QUIC, Endpoint: webtransport.Path, Mount: mountWT,
+		NewClient: func(o transports.Options) transports.Client { return webtransport.NewDatagramClient(o) }},
+	{Name: transports.Auto, Carrier: transports.QUIC, Fallback: true,
+		NewClient: func(o transports.Options) transports.Client { return auto.NewClient(o) }},
+}
+
+// Lookup finds a transport by name.
+func Lookup(name string) (Transport, bool) {
+	for _, t := range Table {
+		if t.Name == name {
+			return t, true
 		}
+	}
+	return Transport{}, false
+}
+
+// Names lists every transport's name, in Table order.
+func Names() []string {
+	out := make([]string, len(Table))
+	for i, t := range Table {
+		out[i] = t.Name
 	}
 	return out
 }
 
 // NewClient returns a client of the named transport.
 func NewClient(name string, opt transports.Options) (transports.Client, error) {
-	f, ok := constructors[name]
+	t, ok := Lookup(name)
 	if !ok {
 		return nil, fmt.Errorf("unknown transport %q (one of %s)", name, strings.Join(Names(), ", "))
 	}
-	return f(opt), nil
+	return t.NewClient(opt), nil
+}
+
+// Mount mounts every transport's server side on m, each endpoint once.
+func Mount(m transports.Mux, srv *transports.Server, cfg ServerConfig) error {
+	done := map[string]bool{}
+	for _, t := range Table {
+		if t.Mount == nil || done[t.Endpoint] {
+			continue
+		}
+		done[t.Endpoint] = true
+		if err := t.Mount(m, srv, cfg); err != nil {
+			return fmt.Errorf("mounting %s on %s: %w", t.Name, t.Endpoint, err)
+		}
+	}
+	return nil
+}
+
+// UsesUDP says whether the named transport's clients need a UDP socket (QUIC, or auto, which
+// tries QUIC first). False for a name not in the table.
+func UsesUDP(name string) bool {
+	t, ok := Lookup(name)
+	return ok && t.Carrier == transports.QUIC
+}
+
+// AttributesQUIC says whether the named transport's losses are attributed as QUIC's (its
+// streams and datagrams observed): a QUIC transport that does not pick its carrier per session.
+func AttributesQUIC(name string) bool {
+	t, ok := Lookup(name)
+	return ok && t.Carrier == transports.QUIC && !t.Fallback
+}
+
+// CarrierOf is the named transport's carrier; "" for a name not in the table.
+func CarrierOf(name string) transports.Carrier {
+	t, _ := Lookup(name)
+	return t.Carrier
 }

@@ -7,36 +7,24 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/wirelab/wirelab/chat"
 	"github.com/wirelab/wirelab/transports"
 )
 
 // IdleTimeout is how long a client waits for anything (a ping at least) before it takes the
-// connection for dead and resumes on a new one. The server pings every chat.Config.Heartbeat
-// (25 s by default).
-const IdleTimeout = 70 * time.Second
+// connection for dead and resumes on a new one (transports.StreamIdleTimeout).
+const IdleTimeout = transports.StreamIdleTimeout
 
-// Client is a server-sent events client.
-type Client struct {
-	*transports.Engine
-	d *transports.StreamDialer
-}
+// Client is a server-sent events client: the shared HTTP client on the streaming dialer,
+// reading events.
+type Client struct{ *transports.HTTPEngine }
 
 var _ transports.Client = (*Client)(nil)
 
 // NewClient returns a client; Connect opens the session.
 func NewClient(opt transports.Options) *Client {
-	d := newDialer(opt)
-	return &Client{Engine: transports.NewEngine(Name, d, opt), d: d}
-}
-
-// Close ends the client and closes its idle HTTP connections.
-func (c *Client) Close() error {
-	err := c.Engine.Close()
-	_ = c.d.Close()
-	return err
+	return &Client{transports.NewHTTPEngine(Name, newDialer(opt), opt)}
 }
 
 // NewDialer returns the transport's dialer (the auto transport switches between dialers). It is
@@ -44,18 +32,20 @@ func (c *Client) Close() error {
 func NewDialer(opt transports.Options) transports.Dialer { return newDialer(opt) }
 
 func newDialer(opt transports.Options) *transports.StreamDialer {
-	opt = opt.WithDefaults()
-	return &transports.StreamDialer{
-		Name: Name, Path: Path, H: transports.NewHTTPClient(opt), Log: opt.Logger, IdleTimeout: IdleTimeout,
-		Prepare: func(h http.Header, _ url.Values, after uint64) {
-			h.Set("Accept", ContentType)
-			if after > 0 {
-				// As a browser's EventSource resumes: the last event id it has.
-				h.Set("Last-Event-ID", strconv.FormatUint(after, 10))
-			}
-		},
-		NewFraming: func(body io.Reader) transports.Framing { return eventFraming{NewParser(body, MaxLine)} },
-	}
+	return transports.NewStreamDialer(opt, framing)
+}
+
+// framing is what SSE adds to the shared streaming client.
+var framing = transports.StreamFraming{
+	Name: Name, Path: Path,
+	Prepare: func(h http.Header, _ url.Values, after uint64) {
+		h.Set("Accept", ContentType)
+		if after > 0 {
+			// As a browser's EventSource resumes: the last event id it has.
+			h.Set("Last-Event-ID", strconv.FormatUint(after, 10))
+		}
+	},
+	NewFraming: func(body io.Reader) transports.Framing { return eventFraming{NewParser(body, MaxLine)} },
 }
 
 // eventFraming reads events for the shared streaming client; events of another type than

@@ -11,4 +11,7 @@
 // Framing: LineReader splits NDJSON (lines of at most MaxLine, 1 MiB); it is a standalone function
 // with a fuzz target. The client skips (and logs) an item that is too long or not a JSON envelope
 // and goes on with the stream.
+//
+// Files: server.go (Mount, Handler), client.go (Client on the shared HTTP client, with this
+// transport's framing), ndjson.go (the framing). It imports chat and transports only.
 package stream

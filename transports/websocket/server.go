@@ -44,6 +44,12 @@ var upgrader = websocket.Upgrader{
 	CheckOrigin: func(*http.Request) bool { return true },
 }
 
+// Mount mounts the transport's endpoint (GET Path, the upgrade) on m.
+func Mount(m transports.Mux, srv *transports.Server) error {
+	m.HandleGet(Path, Handler(srv))
+	return nil
+}
+
 // Handler serves GET /ws?user=U[&session=S&after=N] (token in ?token= or Authorization: Bearer).
 func Handler(srv *transports.Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -91,7 +91,7 @@ func AppendCertHashJSON(b []byte, h [32]byte) []byte {
 	return append(b, "]}\n"...)
 }
 
-// CertHashHandler serves GET /api/wt-cert-hash: the JSON above, for
+// CertHashHandler serves GET /api/wt-cert-hash (CertHashPath): the JSON above, for
 // new WebTransport(url, {serverCertificateHashes: [{algorithm, value: new Uint8Array(bytes)}]}).
 func CertHashHandler(h [32]byte) http.Handler {
 	body := AppendCertHashJSON(nil, h)

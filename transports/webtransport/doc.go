@@ -38,4 +38,8 @@
 // each stream, control-stream range and datagram carries, and see quic-go's trace (as
 // quic.Config.Tracer does); the transport measures nothing itself (the lab's QUIC loss
 // attribution, lab/quicloss.go, is one observer). They are called on the write paths above.
+//
+// Files: server.go (Mount, NewServer, the session's writer and readers), client.go (Client and
+// its Conn), datagram.go (the datagram mode's framing and acks), cert.go, observer.go. It
+// imports chat and transports only.
 package webtransport

@@ -99,7 +99,25 @@ func tracer(o ServerObserver) func(context.Context, bool, quic.ConnectionID) qlo
 
 type connKey struct{}
 
-// NewServer builds the WebTransport server for the transports' shared state t.
+// CertHashPath is the HTTP endpoint that serves the certificate's hash (CertHashHandler).
+const CertHashPath = "/api/wt-cert-hash"
+
+// Mount builds the WebTransport server for srv and mounts it: /wt on m's UDP socket (HTTP/3),
+// and GET CertHashPath on its HTTP listener, for a browser's serverCertificateHashes.
+func Mount(m transports.Mux, srv *transports.Server, cfg Config) error {
+	s, err := NewServer(srv, cfg)
+	if err != nil {
+		return err
+	}
+	m.HandleGet(CertHashPath, s.CertHashHandler())
+	m.ServeQUIC(s)
+	return nil
+}
+
+var _ transports.QUICServer = (*Server)(nil)
+
+// NewServer builds the WebTransport server for the transports' shared state t; Mount mounts
+// it. Tests serve it on a socket of their own.
 func NewServer(t *transports.Server, cfg Config) (*Server, error) {
 	var cert tls.Certificate
 	var err error

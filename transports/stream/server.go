@@ -1,9 +1,8 @@
-package sse
+package stream
 
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/wirelab/wirelab/chat"
@@ -11,34 +10,31 @@ import (
 )
 
 // Name is the transport's name.
-const Name = transports.SSE
+const Name = transports.Stream
 
-// Path is the event stream's endpoint.
-const Path = "/api/sse"
+// Path is the stream's endpoint.
+const Path = "/api/stream"
 
 // WriteTimeout bounds one write of a batch to the client.
 const WriteTimeout = 10 * time.Second
 
-// ContentType is the event stream's media type.
-const ContentType = "text/event-stream"
+// ContentType is the stream's media type.
+const ContentType = "application/x-ndjson"
 
-// RetryMillis is the reconnection delay the stream asks browsers for.
-const RetryMillis = 1000
-
+// batchSize is the most outbox entries one write carries.
 const batchSize = 256
 
-// Handler serves GET /api/sse?session=S[&after=N]; a Last-Event-ID header wins over after.
+// Mount mounts the transport's endpoint (GET Path) on m.
+func Mount(m transports.Mux, srv *transports.Server) error {
+	m.HandleGet(Path, Handler(srv))
+	return nil
+}
+
+// Handler serves GET /api/stream?session=S&after=N.
 func Handler(srv *transports.Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		srv.Requests.Add(1)
-		sess, err := srv.SessionOf(r)
-		if err != nil {
-			transports.WriteError(w, "", err)
-			return
-		}
-		after, err := transports.After(r, "Last-Event-ID")
-		if err != nil {
-			transports.WriteError(w, "", err)
+		sess, after, ok := srv.SessionRequest(w, r, "")
+		if !ok {
 			return
 		}
 		cur, err := sess.Attach(chat.AttachOptions{After: after, Heartbeat: true})
@@ -54,15 +50,13 @@ func Handler(srv *transports.Server) http.Handler {
 		h.Set("Content-Type", ContentType)
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Accel-Buffering", "no")
+		h.Set("X-Content-Type-Options", "nosniff")
 		rc := http.NewResponseController(w)
 		w.WriteHeader(http.StatusOK)
-		buf := make([]byte, 0, 4096)
-		buf = append(buf, "retry: "...)
-		buf = strconv.AppendUint(buf, RetryMillis, 10)
-		buf = append(buf, "\n\n"...)
-		if write(rc, w, buf) != nil {
+		if rc.Flush() != nil {
 			return
 		}
+		buf := make([]byte, 0, 4096)
 		dst := make([]chat.Entry, 0, batchSize)
 		for {
 			b, err := cur.Next(ctx, dst)
@@ -70,7 +64,7 @@ func Handler(srv *transports.Server) http.Handler {
 				var ce *chat.Error
 				if errors.As(err, &ce) {
 					env := chat.ErrorEnvelope("", ce)
-					_ = write(rc, w, AppendEvent(buf[:0], 0, false, chat.Marshal(&env)))
+					_ = write(rc, w, AppendLine(buf[:0], chat.Marshal(&env)))
 				}
 				return
 			}
@@ -79,28 +73,24 @@ func Handler(srv *transports.Server) http.Handler {
 				return
 			}
 			if cap(buf) > 256<<10 {
-				buf = make([]byte, 0, 4096)
+				buf = make([]byte, 0, 4096) // a burst passed: give the memory back
 			}
 		}
 	})
 }
 
-// AppendBatch appends a cursor batch as events: the direct envelopes (no id), the entries
-// (id = seq), then a ping (no id) if one is due. Envelope JSON holds no raw line end, so each
-// event is one id line, one data line and a blank line.
+// AppendBatch appends a cursor batch as NDJSON lines: the direct envelopes, the entries in seq
+// order, then a ping if one is due.
 func AppendBatch(buf []byte, b chat.Batch) []byte {
 	for i := range b.Direct {
-		buf = AppendEvent(buf, 0, false, chat.Marshal(&b.Direct[i]))
+		buf = AppendLine(buf, chat.Marshal(&b.Direct[i]))
 	}
 	for _, e := range b.Entries {
-		buf = append(buf, "id: "...)
-		buf = strconv.AppendUint(buf, e.Seq, 10)
-		buf = append(buf, "\ndata: "...)
 		buf = e.AppendJSON(buf)
-		buf = append(buf, "\n\n"...)
+		buf = append(buf, '\n')
 	}
 	if b.Ping {
-		buf = append(buf, "data: {\"type\":\"ping\"}\n\n"...)
+		buf = append(buf, `{"type":"ping"}`+"\n"...)
 	}
 	return buf
 }

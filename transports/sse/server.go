@@ -1,8 +1,9 @@
-package stream
+package sse
 
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/wirelab/wirelab/chat"
@@ -10,32 +11,33 @@ import (
 )
 
 // Name is the transport's name.
-const Name = transports.Stream
+const Name = transports.SSE
 
-// Path is the stream's endpoint.
-const Path = "/api/stream"
+// Path is the event stream's endpoint.
+const Path = "/api/sse"
 
 // WriteTimeout bounds one write of a batch to the client.
 const WriteTimeout = 10 * time.Second
 
-// ContentType is the stream's media type.
-const ContentType = "application/x-ndjson"
+// ContentType is the event stream's media type.
+const ContentType = "text/event-stream"
 
-// batchSize is the most outbox entries one write carries.
+// RetryMillis is the reconnection delay the stream asks browsers for.
+const RetryMillis = 1000
+
 const batchSize = 256
 
-// Handler serves GET /api/stream?session=S&after=N.
+// Mount mounts the transport's endpoint (GET Path) on m.
+func Mount(m transports.Mux, srv *transports.Server) error {
+	m.HandleGet(Path, Handler(srv))
+	return nil
+}
+
+// Handler serves GET /api/sse?session=S[&after=N]; a Last-Event-ID header wins over after.
 func Handler(srv *transports.Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		srv.Requests.Add(1)
-		sess, err := srv.SessionOf(r)
-		if err != nil {
-			transports.WriteError(w, "", err)
-			return
-		}
-		after, err := transports.After(r, "")
-		if err != nil {
-			transports.WriteError(w, "", err)
+		sess, after, ok := srv.SessionRequest(w, r, "Last-Event-ID")
+		if !ok {
 			return
 		}
 		cur, err := sess.Attach(chat.AttachOptions{After: after, Heartbeat: true})
@@ -51,13 +53,15 @@ func Handler(srv *transports.Server) http.Handler {
 		h.Set("Content-Type", ContentType)
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Accel-Buffering", "no")
-		h.Set("X-Content-Type-Options", "nosniff")
 		rc := http.NewResponseController(w)
 		w.WriteHeader(http.StatusOK)
-		if rc.Flush() != nil {
+		buf := make([]byte, 0, 4096)
+		buf = append(buf, "retry: "...)
+		buf = strconv.AppendUint(buf, RetryMillis, 10)
+		buf = append(buf, "\n\n"...)
+		if write(rc, w, buf) != nil {
 			return
 		}
-		buf := make([]byte, 0, 4096)
 		dst := make([]chat.Entry, 0, batchSize)
 		for {
 			b, err := cur.Next(ctx, dst)
@@ -65,7 +69,7 @@ func Handler(srv *transports.Server) http.Handler {
 				var ce *chat.Error
 				if errors.As(err, &ce) {
 					env := chat.ErrorEnvelope("", ce)
-					_ = write(rc, w, AppendLine(buf[:0], chat.Marshal(&env)))
+					_ = write(rc, w, AppendEvent(buf[:0], 0, false, chat.Marshal(&env)))
 				}
 				return
 			}
@@ -74,24 +78,28 @@ func Handler(srv *transports.Server) http.Handler {
 				return
 			}
 			if cap(buf) > 256<<10 {
-				buf = make([]byte, 0, 4096) // a burst passed: give the memory back
+				buf = make([]byte, 0, 4096)
 			}
 		}
 	})
 }
 
-// AppendBatch appends a cursor batch as NDJSON lines: the direct envelopes, the entries in seq
-// order, then a ping if one is due.
+// AppendBatch appends a cursor batch as events: the direct envelopes (no id), the entries
+// (id = seq), then a ping (no id) if one is due. Envelope JSON holds no raw line end, so each
+// event is one id line, one data line and a blank line.
 func AppendBatch(buf []byte, b chat.Batch) []byte {
 	for i := range b.Direct {
-		buf = AppendLine(buf, chat.Marshal(&b.Direct[i]))
+		buf = AppendEvent(buf, 0, false, chat.Marshal(&b.Direct[i]))
 	}
 	for _, e := range b.Entries {
+		buf = append(buf, "id: "...)
+		buf = strconv.AppendUint(buf, e.Seq, 10)
+		buf = append(buf, "\ndata: "...)
 		buf = e.AppendJSON(buf)
-		buf = append(buf, '\n')
+		buf = append(buf, "\n\n"...)
 	}
 	if b.Ping {
-		buf = append(buf, `{"type":"ping"}`+"\n"...)
+		buf = append(buf, "data: {\"type\":\"ping\"}\n\n"...)
 	}
 	return buf
 }

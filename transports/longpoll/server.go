@@ -22,22 +22,17 @@ const MaxBatch = 512
 // WriteTimeout bounds writing one answer.
 const WriteTimeout = 10 * time.Second
 
-// ClientTimeout is how long a client waits for an answer before it takes the connection for dead
-// and asks again. It must exceed the server's LongPollTimeout (25 s by default).
-const ClientTimeout = 60 * time.Second
+// Mount mounts the transport's endpoint (GET Path) on m.
+func Mount(m transports.Mux, srv *transports.Server) error {
+	m.HandleGet(Path, Handler(srv))
+	return nil
+}
 
 // Handler serves GET /api/longpoll?session=S&after=N.
 func Handler(srv *transports.Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		srv.Requests.Add(1)
-		sess, err := srv.SessionOf(r)
-		if err != nil {
-			transports.WriteError(w, "", err)
-			return
-		}
-		after, err := transports.After(r, "")
-		if err != nil {
-			transports.WriteError(w, "", err)
+		sess, after, ok := srv.SessionRequest(w, r, "")
+		if !ok {
 			return
 		}
 		// What is already there goes out at once, without a cursor: a client that is behind
@@ -90,33 +85,4 @@ func wait(rctx context.Context, srv *transports.Server, sess *chat.Session, afte
 		return nil, nil, nil // timeout (or the client left): an empty answer
 	}
 	return b.Direct, b.Entries, nil
-}
-
-// Client is a long-polling client.
-type Client struct {
-	*transports.Engine
-	d *transports.PollDialer
-}
-
-var _ transports.Client = (*Client)(nil)
-
-// NewClient returns a client; Connect opens the session.
-func NewClient(opt transports.Options) *Client {
-	d := newDialer(opt)
-	return &Client{Engine: transports.NewEngine(Name, d, opt), d: d}
-}
-
-// Close ends the client and closes its idle HTTP connections.
-func (c *Client) Close() error {
-	err := c.Engine.Close()
-	_ = c.d.Close()
-	return err
-}
-
-// NewDialer returns the transport's dialer (the auto transport switches between dialers). It is
-// an io.Closer: Close drops its idle keep-alive connections.
-func NewDialer(opt transports.Options) transports.Dialer { return newDialer(opt) }
-
-func newDialer(opt transports.Options) *transports.PollDialer {
-	return &transports.PollDialer{H: transports.NewHTTPClient(opt), Path: Path, Timeout: ClientTimeout, UntilNews: true}
 }
