@@ -16,7 +16,12 @@ import (
 	"github.com/wirelab/wirelab/internal/redistest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain fails on leaked goroutines. The test binary decides go-redis's process-wide logger,
+// as cmd/lab does: quiet (the tests stop and restart Redis; the broker reports it itself).
+func TestMain(m *testing.M) {
+	QuietLogger()
+	goleak.VerifyTestMain(m)
+}
 
 var prefixes atomic.Int64
 

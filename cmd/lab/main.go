@@ -14,6 +14,7 @@ import (
 	"sort"
 	"syscall"
 
+	"github.com/wirelab/wirelab/chat/redisbroker"
 	"github.com/wirelab/wirelab/scenarios"
 )
 
@@ -30,6 +31,9 @@ var commands = map[string]command{}
 var errUsage = errors.New("usage")
 
 func main() {
+	// go-redis logs every failed dial; the Redis broker reports a Redis that went away once,
+	// in its own words. The logger is the process's: the command, not the library, decides.
+	redisbroker.QuietLogger()
 	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
 }
 
