@@ -18,4 +18,8 @@
 // WIRELAB_FANOUT_SERVER_PROFILE=FILE writes the server process's CPU profile;
 // WIRELAB_FANOUT_SERVER_MEM=FILE makes it write its heap profile (and print MemStats) once the
 // subscribers are connected. Results and the commands that made them: RESULTS.md.
+//
+// It is tests only: they import server (the server process) and transports/all (the names);
+// its lean clients are its own, not the transports' (never lab, netem or results). Nothing
+// imports it.
 package bench

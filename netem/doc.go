@@ -5,6 +5,10 @@
 // WebTransport) alike. Nothing is faked at the socket level: a dropped
 // packet is gone, and the sending stack must notice and retransmit it.
 //
+// It imports no other wirelab package: it carries packets and knows nothing
+// of chat, the transports or the lab, which hand it their sockets' traffic
+// (internal/archtest holds this).
+//
 // # Overview
 //
 //	n := netem.New(netem.Config{Seed: 1})

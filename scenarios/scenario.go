@@ -1,6 +1,10 @@
 // Package scenarios loads and validates scenario files: what the lab runs, over which transports,
 // behind which emulated link. The format is documented field by field in docs/SCENARIOS.md; a
 // mistake in a file is reported with its line and the accepted form, never guessed around.
+//
+// It imports netem (a link is parsed straight into a netem.LinkProfile) and transports (the
+// names); never server, lab, results or web: the lab reads a Scenario, a scenario knows no run
+// (internal/archtest holds this).
 package scenarios
 
 import (

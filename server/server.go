@@ -2,6 +2,12 @@
 // listener, WebTransport on a UDP socket with the same port number, and the web page. `lab serve`
 // and the lab's server process run it; tests run it in-process.
 //
+// It is the assembly layer, the one package that puts the chat core and every transport (through
+// transports/all's table) together. No transport package imports it, nor the conformance suite
+// (test helpers and tests may: transports/internal/httpclienttest does). It imports no lab,
+// results, netem, scenarios or web: the page comes in as Config.Web, an http.Handler, and the
+// network as the listener and socket Serve is given (internal/archtest holds this).
+//
 // Goroutines: Serve runs the HTTP server and the WebTransport server until Shutdown, which tells
 // every session (error code shutdown), stops both servers, and waits for every connection
 // goroutine.

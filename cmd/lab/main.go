@@ -1,5 +1,9 @@
 // Command lab is wirelab's command line: the chat server (serve), the teaching demo (demo), the
 // scenario runner (run, compare, history), the link checker (probe) and token minting (token).
+//
+// It holds the flags, their checks and what is printed; the work is in the packages (lab,
+// server, results, netem, scenarios, web). Nothing imports it (internal/archtest holds this):
+// what another package needs from here moves into a package.
 package main
 
 import (

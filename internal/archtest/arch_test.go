@@ -39,6 +39,8 @@ var rules = []rule{
 		"web is the page and its handlers; the demo's network and server are lab's"},
 	{"server", []string{"lab", "results", "netem", "scenarios", "web"},
 		"server assembles the hub and the transports; the page is handed to it as an http.Handler"},
+	{"scenarios", []string{"server", "lab", "results", "web"},
+		"a scenario says what to run; the lab runs it"},
 }
 
 // cmdDir holds the commands: nothing outside it imports it, tests included.

@@ -1,6 +1,9 @@
 // Package kerneltest gates tests that need the lab's kernel stack (Linux network namespaces and
 // TUN devices, so root): they skip where the machine cannot give it, unless WIRELAB_REQUIRE names
 // kernel (CI sets it), and then they fail.
+//
+// It imports needtest and netem (to try a kernel host), nothing else of wirelab; only tests
+// import it.
 package kerneltest
 
 import (

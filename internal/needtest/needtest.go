@@ -1,6 +1,8 @@
 // Package needtest gates tests on something outside Go (a browser, redis-server, root for the
 // kernel stack): without it a test skips on a developer's machine, unless WIRELAB_REQUIRE names
 // it (CI sets chromium, redis, kernel), and then it fails instead.
+//
+// It imports no wirelab package; only tests and the test helpers import it.
 package needtest
 
 import (

@@ -1,6 +1,8 @@
 // Package redistest starts a real redis-server (the Debian package) for tests: on a free
 // loopback port, in a temporary directory, with append-only persistence so that a restart
 // keeps its data, and stopped when the test ends.
+//
+// It imports needtest only, nothing else of wirelab; only tests import it.
 package redistest
 
 import (
