@@ -190,8 +190,8 @@ func median(xs []float64) float64 {
 // the simulated users (setup, connect), drives the schedule (drive) and audits what arrived
 // (audit).
 func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, index int, noLossP99 float64, opt Options) (results.Run, []results.SessionData, error) {
-	run := results.Run{Transport: p.Transport, Loss: p.Loss, Burst: p.Burst, DelayMS: float64(p.Delay) / 1e6, Repeat: p.Repeat,
-		Sessions: sc.Users * sc.Tabs}
+	run := results.Run{Transport: p.Transport, Carrier: string(all.CarrierOf(p.Transport)), Loss: p.Loss, Burst: p.Burst,
+		DelayMS: float64(p.Delay) / 1e6, Repeat: p.Repeat, Sessions: sc.Users * sc.Tabs}
 	// A server process that exits or hangs ends the run at once: every phase stops on ctx, and
 	// the run fails with the process's exit status and the end of its stderr.
 	ctx, serverGone := context.WithCancelCause(ctx)
@@ -230,13 +230,12 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 	return run, pt.sessionData, nil
 }
 
-func needsUDP(t string) bool {
-	return t == transports.WTStream || t == transports.WTUni || t == transports.WTDatagram || t == transports.Auto
-}
+// needsUDP says whether transport t's clients need a UDP socket (the table's carrier).
+func needsUDP(t string) bool { return all.UsesUDP(t) }
 
-func isQUIC(t string) bool {
-	return t == transports.WTStream || t == transports.WTUni || t == transports.WTDatagram
-}
+// isQUIC says whether transport t's losses are attributed as QUIC's (the table's carrier, auto
+// not: it may run on TCP).
+func isQUIC(t string) bool { return all.AttributesQUIC(t) }
 
 // waitUntil sleeps until t; false if ctx ended first.
 func waitUntil(ctx context.Context, timer *time.Timer, t time.Time) bool {

@@ -160,7 +160,7 @@ func pollTheoryMS(f *File, delayMS float64) float64 {
 	return f.PollIntervalMS/2 + 2*delayMS
 }
 
-func anyTCP(ts []string) bool { return slices.ContainsFunc(ts, IsTCP) }
+func anyTCP(f *File, ts []string) bool { return slices.ContainsFunc(ts, f.TCP) }
 
 // plotCDF: (a) latency CDF per transport at one condition, x log in ms.
 func plotCDF(f *File, c Cond) (Figure, error) {
@@ -205,7 +205,7 @@ func plotCDF(f *File, c Cond) (Figure, error) {
 	if slices.Contains(ts, "shortpoll") {
 		vline(pollTheoryMS(f, c.DelayMS), fmt.Sprintf("theory: short-poll mean %s ms", num(pollTheoryMS(f, c.DelayMS))), pollDash)
 	}
-	if c.Loss > 0 && anyTCP(ts) {
+	if c.Loss > 0 && anyTCP(f, ts) {
 		vline(2*c.DelayMS+TCPMinRTOMS, fmt.Sprintf("theory: TCP resend ≥ %s+%d ms", num(2*c.DelayMS), TCPMinRTOMS), rtoDash)
 	}
 	p.X.Min, p.X.Max = lo, hi
@@ -521,8 +521,8 @@ func timelineRunsOn(f *File, stack string) []*Run {
 	}
 	var out []*Run
 	for _, want := range [][2]func(string) bool{
-		{func(t string) bool { return t == "websocket" }, IsTCP},
-		{func(t string) bool { return t == "wt-uni" }, func(t string) bool { return !IsTCP(t) }},
+		{func(t string) bool { return t == "websocket" }, f.TCP},
+		{func(t string) bool { return t == "wt-uni" }, func(t string) bool { return !f.TCP(t) }},
 	} {
 		r := pick(want[0])
 		if r == nil {
@@ -636,7 +636,7 @@ func plotTimeline(f *File, r *Run) (Figure, error) {
 	if r.Transport == "shortpoll" {
 		hline(pollTheoryMS(f, r.DelayMS), fmt.Sprintf("theory: short-poll mean %s ms", num(pollTheoryMS(f, r.DelayMS))), pollDash)
 	}
-	if IsTCP(r.Transport) && r.Loss > 0 {
+	if r.IsTCP() && r.Loss > 0 {
 		base := noLossP50(f, r.Transport, r.DelayMS, r.Stack)
 		label := "no-loss p50"
 		if math.IsNaN(base) {

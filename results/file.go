@@ -31,6 +31,7 @@ func WriteJSON(w io.Writer, f *File) error {
 	// on gVisor.
 	for i := range out.Runs {
 		out.Runs[i].Stack = out.Runs[i].StackName()
+		out.Runs[i].Carrier = out.Runs[i].CarrierName()
 	}
 	if out.Stack == "" {
 		out.Stack = FileStack(&out)

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -220,5 +221,41 @@ func TestProblems(t *testing.T) {
 	}
 	if !strings.Contains(md.String(), "lost is negative (-3)") {
 		t.Errorf("report.md does not show the problems:\n%.600s", md.String())
+	}
+}
+
+// TestCarrier: every run written says its carrier; a run from a file written before carriers
+// (none in the JSON) is read with the carrier its transport's name implied then.
+func TestCarrier(t *testing.T) {
+	f := resultstest.File(resultstest.Options{Seed: 1, Transports: []string{"websocket", "wt-uni", "auto"}})
+	want := map[string]string{"websocket": results.CarrierTCP, "wt-uni": results.CarrierQUIC, "auto": results.CarrierQUIC}
+	var buf bytes.Buffer
+	if err := results.WriteJSON(&buf, f); err != nil {
+		t.Fatal(err)
+	}
+	if n, runs := bytes.Count(buf.Bytes(), []byte(`"carrier": "`)), len(f.Runs); n != runs {
+		t.Fatalf("%d carriers written for %d runs", n, runs)
+	}
+	old := regexp.MustCompile(`\s*"carrier": "[a-z]+",`).ReplaceAll(buf.Bytes(), nil)
+	if bytes.Contains(old, []byte(`"carrier"`)) {
+		t.Fatal("the test did not strip the carriers")
+	}
+	for name, data := range map[string][]byte{"new": buf.Bytes(), "before carriers": old} {
+		g, err := results.ReadJSON(bytes.NewReader(data))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for i := range g.Runs {
+			r := &g.Runs[i]
+			if got := r.CarrierName(); got != want[r.Transport] {
+				t.Errorf("%s: %s has carrier %q, want %q", name, r.Ident(), got, want[r.Transport])
+			}
+			if r.IsTCP() != (want[r.Transport] == results.CarrierTCP) {
+				t.Errorf("%s: %s: IsTCP %v", name, r.Ident(), r.IsTCP())
+			}
+		}
+		if !g.TCP("websocket") || g.TCP("wt-uni") || g.TCP("absent") {
+			t.Errorf("%s: File.TCP: websocket %v, wt-uni %v, absent %v", name, g.TCP("websocket"), g.TCP("wt-uni"), g.TCP("absent"))
+		}
 	}
 }

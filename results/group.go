@@ -12,12 +12,47 @@ import (
 // DESIGN table's order. Unknown transports come after, alphabetically.
 var TransportOrder = []string{"shortpoll", "longpoll", "stream", "sse", "websocket", "wt-stream", "wt-uni", "wt-datagram", "auto"}
 
-// tcpTransports run over TCP; a lost segment holds back every later byte (head of line) and
-// gVisor's minimum RTO is 200 ms.
-var tcpTransports = map[string]bool{"shortpoll": true, "longpoll": true, "stream": true, "sse": true, "websocket": true}
+// The carriers a run can have (Run.Carrier), as the lab's table of transports (transports/all)
+// spells them. On TCP a lost segment holds back every later byte (head of line) and gVisor's
+// minimum RTO is 200 ms; on QUIC only the lost packet's stream waits.
+const (
+	CarrierTCP  = "tcp"
+	CarrierQUIC = "quic"
+)
 
-// IsTCP says whether the transport runs over TCP (the rest run over QUIC).
-func IsTCP(transport string) bool { return tcpTransports[transport] }
+// CarrierName is the run's carrier: Carrier, or for a run from a file written before runs said
+// it, legacyCarrier's. WriteJSON writes it into every run.
+func (r *Run) CarrierName() string {
+	if r.Carrier != "" {
+		return r.Carrier
+	}
+	return legacyCarrier(r.Transport)
+}
+
+// IsTCP says whether the run's transport ran over TCP.
+func (r *Run) IsTCP() bool { return r.CarrierName() == CarrierTCP }
+
+// legacyCarrier is the carrier of a run from a file written before runs said it. Such files
+// hold only the transports of that time, whose names said it: the WebTransport modes (wt-...)
+// and auto (which moves to wt-uni) ran on QUIC, the others on TCP. It is the one place results
+// reads a carrier from a name; a run the lab writes now always has its carrier.
+func legacyCarrier(transport string) string {
+	if strings.HasPrefix(transport, "wt-") || transport == "auto" {
+		return CarrierQUIC
+	}
+	return CarrierTCP
+}
+
+// TCP says whether transport ran over TCP in f: its first run's carrier. False when f has no
+// run of it.
+func (f *File) TCP(transport string) bool {
+	for i := range f.Runs {
+		if f.Runs[i].Transport == transport {
+			return f.Runs[i].IsTCP()
+		}
+	}
+	return false
+}
 
 func transportRank(t string) int {
 	if i := slices.Index(TransportOrder, t); i >= 0 {

@@ -113,7 +113,7 @@ func plotLatencyVsLoss(f *File, s sweep) (Figure, error) {
 	}{
 		{floor, fmt.Sprintf("theory: push floor %s ms", num(floor)), floorDash, func(string) bool { return true }},
 		{pollTheoryMS(f, s.DelayMS), fmt.Sprintf("theory: short-poll mean %s ms", num(pollTheoryMS(f, s.DelayMS))), pollDash, func(t string) bool { return t == "shortpoll" }},
-		{floor + TCPMinRTOMS, fmt.Sprintf("theory: TCP resend ≥ %s ms", num(floor+TCPMinRTOMS)), rtoDash, IsTCP},
+		{floor + TCPMinRTOMS, fmt.Sprintf("theory: TCP resend ≥ %s ms", num(floor+TCPMinRTOMS)), rtoDash, f.TCP},
 	}
 	for _, th := range theory {
 		if th.y > 0 && slices.ContainsFunc(names, th.for_) {

@@ -67,10 +67,14 @@ type Versions struct {
 
 // Run is one transport at one link setting, one repeat.
 type Run struct {
-	Transport string  `json:"transport"`
-	Loss      float64 `json:"loss"`     // configured loss per direction, a fraction
-	DelayMS   float64 `json:"delay_ms"` // configured one-way delay
-	Repeat    int     `json:"repeat"`
+	Transport string `json:"transport"`
+	// Carrier is what the transport's bytes travel on: "tcp" or "quic" (from the lab's table of
+	// transports, transports/all). A file from before carriers has none; ReadJSON derives it
+	// (legacyCarrier). results orders, groups and draws TCP against QUIC by it, never by name.
+	Carrier string  `json:"carrier,omitempty"`
+	Loss    float64 `json:"loss"`     // configured loss per direction, a fraction
+	DelayMS float64 `json:"delay_ms"` // configured one-way delay
+	Repeat  int     `json:"repeat"`
 	// Sessions is how many simulated sessions (users × tabs) the run held.
 	Sessions int `json:"sessions,omitempty"`
 	// Burst is the mean loss-burst length in packets of a Gilbert-Elliott link; 0 = Bernoulli

@@ -17,6 +17,7 @@ import (
 // against Linux" section puts them side by side.
 type StackPair struct {
 	Transport string
+	TCP       bool // the transport ran over TCP (its runs' carrier)
 	Cond      Cond // the link condition (its Stack is "")
 	GVisor    Row
 	Linux     Row
@@ -41,7 +42,7 @@ func StackPairs(f *File) []StackPair {
 		if !ok {
 			continue
 		}
-		out = append(out, StackPair{Transport: r.Transport, Cond: r.Cond, GVisor: r, Linux: k})
+		out = append(out, StackPair{Transport: r.Transport, TCP: f.TCP(r.Transport), Cond: r.Cond, GVisor: r, Linux: k})
 	}
 	return out
 }
@@ -165,7 +166,7 @@ func StackReading(f *File) []string {
 	for _, tcp := range []bool{true, false} {
 		var quic []string
 		for _, p := range pairs {
-			if IsTCP(p.Transport) != tcp || p.Cond.Loss == 0 {
+			if p.TCP != tcp || p.Cond.Loss == 0 {
 				continue
 			}
 			s200, r200 := tail(p, 200)
@@ -220,7 +221,7 @@ func stackVerdict(pairs []StackPair) string {
 	var over, under []string
 	n, repeats := 0, math.MaxInt
 	for _, p := range pairs {
-		if !IsTCP(p.Transport) || p.Cond.Loss == 0 {
+		if !p.TCP || p.Cond.Loss == 0 {
 			continue
 		}
 		r200, r400 := tailRatio(p.GVisor.Late200, p.Linux.Late200), tailRatio(p.GVisor.Late400, p.Linux.Late400)

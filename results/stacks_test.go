@@ -238,7 +238,7 @@ func TestReportGVisorAgainstLinux(t *testing.T) {
 	}
 	reading := strings.Join(results.StackReading(f), "\n")
 	for _, p := range pairs {
-		if !results.IsTCP(p.Transport) || p.Cond.Loss == 0 {
+		if !p.TCP || p.Cond.Loss == 0 {
 			continue
 		}
 		if !strings.Contains(reading, p.Transport+" at 2% loss, gVisor had") {

@@ -73,6 +73,7 @@ type model struct {
 	bytesPerMsg float64 // at no loss
 	cpuUS       float64 // per delivered copy
 	hol         bool    // a loss delays later messages (one ordered stream)
+	quic        bool    // it runs over QUIC (the run's carrier), else TCP
 	recoveryMS  float64 // how long a loss holds a message back
 }
 
@@ -82,10 +83,10 @@ var models = map[string]model{
 	"stream":      {bytesPerMsg: 290, cpuUS: 10, hol: true, recoveryMS: 200},
 	"sse":         {bytesPerMsg: 310, cpuUS: 11, hol: true, recoveryMS: 200},
 	"websocket":   {bytesPerMsg: 262, cpuUS: 8, hol: true, recoveryMS: 200},
-	"wt-stream":   {bytesPerMsg: 330, cpuUS: 24, hol: true, recoveryMS: 60},
-	"wt-uni":      {bytesPerMsg: 352, cpuUS: 33, hol: false, recoveryMS: 60},
-	"wt-datagram": {bytesPerMsg: 318, cpuUS: 29, hol: false, recoveryMS: 100},
-	"auto":        {bytesPerMsg: 352, cpuUS: 34, hol: false, recoveryMS: 60},
+	"wt-stream":   {bytesPerMsg: 330, cpuUS: 24, hol: true, recoveryMS: 60, quic: true},
+	"wt-uni":      {bytesPerMsg: 352, cpuUS: 33, hol: false, recoveryMS: 60, quic: true},
+	"wt-datagram": {bytesPerMsg: 318, cpuUS: 29, hol: false, recoveryMS: 100, quic: true},
+	"auto":        {bytesPerMsg: 352, cpuUS: 34, hol: false, recoveryMS: 60, quic: true},
 }
 
 // File makes a synthetic results file.
@@ -115,6 +116,7 @@ func File(o Options) *results.File {
 		m, ok := models[t]
 		if !ok {
 			m = models["websocket"]
+			m.quic = true // not TCP: no gVisor tail, as before runs had a carrier
 		}
 		for _, stack := range o.Stacks {
 			var stallAt float64 // no-loss p99 + RTT, from the first 0% run
@@ -136,7 +138,10 @@ func File(o Options) *results.File {
 
 func run(rng *rand.Rand, o Options, transport string, m model, loss float64, rep int, stack string) results.Run {
 	d := o.DelayMS
-	r := results.Run{Transport: transport, Loss: loss, DelayMS: d, Repeat: rep, Burst: 0, Stack: stack}
+	r := results.Run{Transport: transport, Carrier: results.CarrierTCP, Loss: loss, DelayMS: d, Repeat: rep, Burst: 0, Stack: stack}
+	if m.quic {
+		r.Carrier = results.CarrierQUIC
+	}
 	if loss > 0 {
 		r.Burst = o.Burst
 	}
@@ -187,7 +192,7 @@ func run(rng *rand.Rand, o Options, transport string, m model, loss float64, rep
 				continue
 			}
 			held := window - gap + 2*d
-			if own && o.GVisorTail > 0 && stack == results.StackGVisor && results.IsTCP(transport) && rng.Float64() < o.GVisorTail {
+			if own && o.GVisorTail > 0 && stack == results.StackGVisor && !m.quic && rng.Float64() < o.GVisorTail {
 				held += 1800 + 400*rng.Float64()
 			}
 			if held > lat {
