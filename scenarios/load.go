@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"reflect"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -39,22 +40,8 @@ func (e *Error) Error() string {
 
 // Default returns the scenario every omitted field defaults to (docs/SCENARIOS.md lists them).
 func Default() Scenario {
-	return Scenario{
-		Name:         "",
-		Seed:         1,
-		Duration:     20 * time.Second,
-		Warmup:       2 * time.Second,
-		Transports:   []string{transports.ShortPoll, transports.LongPoll, transports.Stream, transports.SSE, transports.WebSocket, transports.WTStream, transports.WTUni, transports.WTDatagram},
-		Users:        50,
-		Tabs:         2,
-		Rooms:        5,
-		Workload:     Workload{Rate: 100, Size: 200, RoomP: 0.8, DMP: 0.2, Sender: "all"},
-		PollInterval: time.Second,
-		Link:         Link{Delays: []time.Duration{20 * time.Millisecond}, Losses: []Loss{{}}, LossModel: "bernoulli"},
-		Repeat:       1,
-		Nodes:        1,
-		Stacks:       []string{StackGVisor},
-	}
+	f := defaultFile()
+	return f.scenario()
 }
 
 // Load reads and validates a scenario file.
@@ -79,60 +66,17 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	if len(doc.Content) == 0 {
 		return nil, &Error{File: file, Msg: "the file is empty; a scenario needs at least a name (see docs/SCENARIOS.md)"}
 	}
-	p := parser{file: file}
-	s := Default()
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
-		return nil, p.errAt(root, "", "a scenario is a mapping of fields (name: ..., transports: [...]); see docs/SCENARIOS.md")
+		return nil, &Error{File: file, Line: root.Line, Msg: "a scenario is a mapping of fields (name: ..., transports: [...]); see docs/SCENARIOS.md"}
 	}
-	p.mapping(root, "", map[string]func(*yaml.Node){
-		"name":          func(n *yaml.Node) { s.Name = p.str(n, "name") },
-		"seed":          func(n *yaml.Node) { s.Seed = uint64(p.intIn(n, "seed", 0, math.MaxInt64)) },
-		"duration":      func(n *yaml.Node) { s.Duration = p.duration(n, "duration", true, maxDuration) },
-		"warmup":        func(n *yaml.Node) { s.Warmup = p.duration(n, "warmup", false, maxWarmup) },
-		"transports":    func(n *yaml.Node) { s.Transports = p.transports(n) },
-		"users":         func(n *yaml.Node) { s.Users = p.intIn(n, "users", 1, 100000) },
-		"tabs":          func(n *yaml.Node) { s.Tabs = p.intIn(n, "tabs", 1, 16) },
-		"rooms":         func(n *yaml.Node) { s.Rooms = p.intIn(n, "rooms", 0, 10000) },
-		"poll_interval": func(n *yaml.Node) { s.PollInterval = p.duration(n, "poll_interval", true, maxPollInterval) },
-		"repeat":        func(n *yaml.Node) { s.Repeat = p.intIn(n, "repeat", 1, 100) },
-		"nodes":         func(n *yaml.Node) { s.Nodes = p.intIn(n, "nodes", 1, 16) },
-		"stack":         func(n *yaml.Node) { s.Stacks = p.stacks(n) },
-		"workload": func(n *yaml.Node) {
-			p.mapping(n, "workload", map[string]func(*yaml.Node){
-				"rate":   func(n *yaml.Node) { s.Workload.Rate = p.msgRate(n, "workload.rate") },
-				"size":   func(n *yaml.Node) { s.Workload.Size = p.intIn(n, "workload.size", 1, 60000) },
-				"sender": func(n *yaml.Node) { s.Workload.Sender = p.oneOf(n, "workload.sender", "all", "one", "turns") },
-				"mix": func(n *yaml.Node) {
-					s.Workload.RoomP, s.Workload.DMP = 0, 0
-					p.mapping(n, "workload.mix", map[string]func(*yaml.Node){
-						"room": func(n *yaml.Node) { s.Workload.RoomP = p.share(n, "workload.mix.room") },
-						"dm":   func(n *yaml.Node) { s.Workload.DMP = p.share(n, "workload.mix.dm") },
-					})
-					if sum := s.Workload.RoomP + s.Workload.DMP; p.err == nil && math.Abs(sum-1) > 1e-9 {
-						p.fail(n, "workload.mix", fmt.Sprintf("room and dm add up to %g; they must add up to 1 (e.g. {room: 0.8, dm: 0.2})", sum))
-					}
-				},
-			})
-		},
-		"link": func(n *yaml.Node) {
-			p.mapping(n, "link", map[string]func(*yaml.Node){
-				"delay":      func(n *yaml.Node) { s.Link.Delays = p.durations(n, "link.delay") },
-				"jitter":     func(n *yaml.Node) { s.Link.Template.Jitter = p.netemDuration(n, "link.jitter") },
-				"reorder":    func(n *yaml.Node) { s.Link.Template.Reorder = p.boolean(n, "link.reorder") },
-				"rate":       func(n *yaml.Node) { s.Link.Template.Rate = p.bitRate(n, "link.rate") },
-				"queue":      func(n *yaml.Node) { s.Link.Template.Queue = p.intIn(n, "link.queue", 1, 1<<20) },
-				"loss":       func(n *yaml.Node) { s.Link.Losses = p.losses(n, "link.loss") },
-				"loss_model": func(n *yaml.Node) { s.Link.LossModel = p.oneOf(n, "link.loss_model", "bernoulli", "gilbert-elliott") },
-				"burst":      func(n *yaml.Node) { s.Link.Burst = p.burst(n, "link.burst") },
-				"blackhole":  func(n *yaml.Node) { s.Link.Template.Blackhole = p.blackhole(n, "link.blackhole") },
-				"block":      func(n *yaml.Node) { s.Link.Template.BlockUDP, s.Link.Template.BlockPorts = p.block(n, "link.block") },
-			})
-		},
-	})
-	if p.err != nil {
-		return nil, p.err
+	f := defaultFile()
+	if err := decodeFields(root, &f); err != nil {
+		e := err.(*Error)
+		e.File = file
+		return nil, e
 	}
+	s := f.scenario()
 	if s.Name == "" {
 		return nil, &Error{File: file, Line: 1, Field: "name", Msg: "is missing; give the scenario a name (name: loss-sweep)"}
 	}
@@ -161,429 +105,198 @@ func Parse(file string, data []byte) (*Scenario, error) {
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
-// The longest durations a scenario takes: past them a value is a slip (100h for 100ms), and a
-// run would hold the machine for a day.
-const (
-	maxDuration     = 24 * time.Hour
-	maxWarmup       = time.Hour
-	maxPollInterval = 10 * time.Minute
-)
-
-// parser walks the YAML tree and keeps the first error.
-type parser struct {
-	file string
-	err  error
+// scenarioFile is the file's shape (docs/SCENARIOS.md). Decoding starts from defaultFile: a
+// field the file leaves out keeps its default. The accept tags are the ranges and choices a
+// value must be in; the longest durations are where a value is a slip (100h for 100ms) that
+// would hold the machine for a day.
+type scenarioFile struct {
+	Name         text          `yaml:"name"`
+	Seed         wholeNumber   `yaml:"seed" accept:"0..9223372036854775807"`
+	Duration     duration      `yaml:"duration" accept:">0..24h"`
+	Warmup       duration      `yaml:"warmup" accept:"0..1h"`
+	Transports   transportList `yaml:"transports"`
+	Users        wholeNumber   `yaml:"users" accept:"1..100000"`
+	Tabs         wholeNumber   `yaml:"tabs" accept:"1..16"`
+	Rooms        wholeNumber   `yaml:"rooms" accept:"0..10000"`
+	PollInterval duration      `yaml:"poll_interval" accept:">0..10m"`
+	Repeat       wholeNumber   `yaml:"repeat" accept:"1..100"`
+	Nodes        wholeNumber   `yaml:"nodes" accept:"1..16"`
+	Stack        stackList     `yaml:"stack"`
+	Workload     workloadFile  `yaml:"workload"`
+	Link         linkFile      `yaml:"link"`
 }
 
-func (p *parser) errAt(n *yaml.Node, field, msg string) *Error {
-	return &Error{File: p.file, Line: n.Line, Field: field, Msg: msg}
+type workloadFile struct {
+	Rate   msgRate     `yaml:"rate"`
+	Size   wholeNumber `yaml:"size" accept:"1..60000"`
+	Sender choice      `yaml:"sender" accept:"all, one, turns"`
+	Mix    mixFile     `yaml:"mix"`
 }
 
-func (p *parser) fail(n *yaml.Node, field, msg string) {
-	if p.err == nil {
-		p.err = p.errAt(n, field, msg)
+func (w *workloadFile) UnmarshalYAML(n *yaml.Node) error { return decodeFields(n, w) }
+
+// mixFile is workload.mix: given, it replaces both default shares (a share left out is 0).
+type mixFile struct {
+	Room share `yaml:"room"`
+	DM   share `yaml:"dm"`
+}
+
+func (m *mixFile) UnmarshalYAML(n *yaml.Node) error {
+	*m = mixFile{}
+	if err := decodeFields(n, m); err != nil {
+		return err
+	}
+	if sum := float64(m.Room + m.DM); math.Abs(sum-1) > 1e-9 {
+		return errAt(n, fmt.Sprintf("room and dm add up to %g; they must add up to 1 (e.g. {room: 0.8, dm: 0.2})", sum))
+	}
+	return nil
+}
+
+type linkFile struct {
+	Delay     delayList    `yaml:"delay"`
+	Jitter    linkDuration `yaml:"jitter"`
+	Reorder   boolean      `yaml:"reorder"`
+	Rate      bitRate      `yaml:"rate"`
+	Queue     wholeNumber  `yaml:"queue" accept:"1..1048576"`
+	Loss      lossList     `yaml:"loss"`
+	LossModel choice       `yaml:"loss_model" accept:"bernoulli, gilbert-elliott"`
+	Burst     burstLength  `yaml:"burst"`
+	Blackhole blackhole    `yaml:"blackhole"`
+	Block     block        `yaml:"block"`
+}
+
+func (l *linkFile) UnmarshalYAML(n *yaml.Node) error { return decodeFields(n, l) }
+
+// defaultFile is a file that gives every field its default.
+func defaultFile() scenarioFile {
+	return scenarioFile{
+		Seed:         1,
+		Duration:     duration(20 * time.Second),
+		Warmup:       duration(2 * time.Second),
+		Transports:   transportList{transports.ShortPoll, transports.LongPoll, transports.Stream, transports.SSE, transports.WebSocket, transports.WTStream, transports.WTUni, transports.WTDatagram},
+		Users:        50,
+		Tabs:         2,
+		Rooms:        5,
+		PollInterval: duration(time.Second),
+		Repeat:       1,
+		Nodes:        1,
+		Stack:        stackList{StackGVisor},
+		Workload:     workloadFile{Rate: 100, Size: 200, Sender: "all", Mix: mixFile{Room: 0.8, DM: 0.2}},
+		Link:         linkFile{Delay: delayList{20 * time.Millisecond}, Loss: lossList{{}}, LossModel: "bernoulli"},
 	}
 }
 
-func (p *parser) mapping(n *yaml.Node, prefix string, fields map[string]func(*yaml.Node)) {
-	if p.err != nil {
-		return
+// scenario is the Scenario the file describes, before the checks across fields.
+func (f *scenarioFile) scenario() Scenario {
+	w, l := &f.Workload, &f.Link
+	return Scenario{
+		Name:         string(f.Name),
+		Seed:         uint64(f.Seed),
+		Duration:     time.Duration(f.Duration),
+		Warmup:       time.Duration(f.Warmup),
+		Transports:   f.Transports,
+		Users:        int(f.Users),
+		Tabs:         int(f.Tabs),
+		Rooms:        int(f.Rooms),
+		Workload:     Workload{Rate: float64(w.Rate), Size: int(w.Size), RoomP: float64(w.Mix.Room), DMP: float64(w.Mix.DM), Sender: string(w.Sender)},
+		PollInterval: time.Duration(f.PollInterval),
+		Link: Link{
+			Template: netem.LinkProfile{Jitter: time.Duration(l.Jitter), Reorder: bool(l.Reorder), Rate: uint64(l.Rate), Queue: int(l.Queue),
+				Blackhole: netem.Blackhole(l.Blackhole), BlockUDP: l.Block.udp, BlockPorts: l.Block.ports},
+			Delays:    l.Delay,
+			Losses:    l.Loss,
+			LossModel: string(l.LossModel),
+			Burst:     float64(l.Burst),
+		},
+		Repeat: int(f.Repeat),
+		Nodes:  int(f.Nodes),
+		Stacks: f.Stack,
 	}
+}
+
+// decodeFields reads mapping n into the struct out points to, key by key in the file's order:
+// a key must be one of the struct's yaml tags, and appear once. A field's type reads its node,
+// with UnmarshalYAML or, when it takes its range or choices from the field's accept tag, with
+// unmarshalWithin. An error's Field is relative to n: the mapping that holds n puts its own key
+// in front.
+func decodeFields(n *yaml.Node, out any) error {
+	v := reflect.ValueOf(out).Elem()
+	fs := fieldsOf(v.Type())
 	if n.Kind != yaml.MappingNode {
-		p.fail(n, prefix, "must be a mapping of fields ("+strings.Join(keys(fields), ", ")+")")
-		return
+		return errAt(n, "must be a mapping of fields ("+strings.Join(fs.names, ", ")+")")
 	}
 	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content) && p.err == nil; i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		name := join(prefix, k.Value)
-		f, ok := fields[k.Value]
-		if !ok {
-			msg := "unknown field"
-			if s := closest(k.Value, keys(fields)); s != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", s)
-			}
-			msg += "; the fields here are " + strings.Join(keys(fields), ", ")
-			p.fail(k, name, msg)
-			return
-		}
-		if seen[k.Value] {
-			p.fail(k, name, "appears twice")
-			return
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		f, ok := fs.byName[k.Value]
+		switch {
+		case !ok:
+			return &Error{Line: k.Line, Field: k.Value, Msg: "unknown field" + didYouMean(k.Value, fs.names) + "; the fields here are " + strings.Join(fs.names, ", ")}
+		case seen[k.Value]:
+			return &Error{Line: k.Line, Field: k.Value, Msg: "appears twice"}
 		}
 		seen[k.Value] = true
-		f(v)
+		p := v.Field(f.index).Addr()
+		var err error
+		if b, ok := p.Interface().(interface {
+			unmarshalWithin(*yaml.Node, string) error
+		}); ok {
+			err = b.unmarshalWithin(val, f.accept)
+		} else {
+			err = p.Interface().(yaml.Unmarshaler).UnmarshalYAML(val)
+		}
+		if err != nil {
+			e := err.(*Error)
+			e.Field = join(k.Value, e.Field)
+			return e
+		}
 	}
+	return nil
+}
+
+// fieldTable is what decodeFields needs of a struct type: its keys, and for each its field's
+// index and accept tag.
+type fieldTable struct {
+	names  []string // sorted
+	byName map[string]fieldInfo
+}
+
+type fieldInfo struct {
+	index  int
+	accept string
+}
+
+var fieldTables sync.Map // reflect.Type -> *fieldTable
+
+// fieldsOf is the keys of the struct type t, read from its tags once.
+func fieldsOf(t reflect.Type) *fieldTable {
+	if ft, ok := fieldTables.Load(t); ok {
+		return ft.(*fieldTable)
+	}
+	ft := &fieldTable{byName: map[string]fieldInfo{}}
+	for i := range t.NumField() {
+		name := t.Field(i).Tag.Get("yaml")
+		ft.names = append(ft.names, name)
+		ft.byName[name] = fieldInfo{i, t.Field(i).Tag.Get("accept")}
+	}
+	sort.Strings(ft.names)
+	fieldTables.Store(t, ft)
+	return ft
 }
 
 func join(prefix, k string) string {
-	if prefix == "" {
-		return k
+	if k == "" {
+		return prefix
 	}
 	return prefix + "." + k
 }
 
-func keys(m map[string]func(*yaml.Node)) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+// didYouMean is " (did you mean "X"?)" for the candidate close to s, else "".
+func didYouMean(s string, candidates []string) string {
+	if c := closest(s, candidates); c != "" {
+		return fmt.Sprintf(" (did you mean %q?)", c)
 	}
-	sort.Strings(out)
-	return out
-}
-
-func (p *parser) scalar(n *yaml.Node, field string) (string, bool) {
-	if p.err != nil {
-		return "", false
-	}
-	if n.Kind != yaml.ScalarNode {
-		p.fail(n, field, "must be a single value, not a list or mapping")
-		return "", false
-	}
-	return strings.TrimSpace(n.Value), true
-}
-
-func (p *parser) str(n *yaml.Node, field string) string {
-	v, _ := p.scalar(n, field)
-	return v
-}
-
-func (p *parser) intIn(n *yaml.Node, field string, lo, hi int64) int {
-	v, ok := p.scalar(n, field)
-	if !ok {
-		return 0
-	}
-	i, err := strconv.ParseInt(strings.ReplaceAll(v, "_", ""), 10, 64)
-	if err != nil {
-		p.fail(n, field, fmt.Sprintf("%q is not a whole number (e.g. %d)", v, max(lo, 1)))
-		return 0
-	}
-	if i < lo || i > hi {
-		p.fail(n, field, fmt.Sprintf("%d is out of range (%d to %d)", i, lo, hi))
-		return 0
-	}
-	return int(i)
-}
-
-func (p *parser) boolean(n *yaml.Node, field string) bool {
-	v, ok := p.scalar(n, field)
-	if !ok {
-		return false
-	}
-	switch strings.ToLower(v) {
-	case "true", "yes", "on":
-		return true
-	case "false", "no", "off":
-		return false
-	}
-	p.fail(n, field, fmt.Sprintf("%q is not true or false", v))
-	return false
-}
-
-func (p *parser) oneOf(n *yaml.Node, field string, choices ...string) string {
-	v, ok := p.scalar(n, field)
-	if !ok {
-		return ""
-	}
-	for _, c := range choices {
-		if strings.EqualFold(v, c) {
-			return c
-		}
-	}
-	p.fail(n, field, fmt.Sprintf("%q is not one of %s", v, strings.Join(choices, ", ")))
 	return ""
-}
-
-// duration reads a duration up to hi, above zero when positive.
-func (p *parser) duration(n *yaml.Node, field string, positive bool, hi time.Duration) time.Duration {
-	v, ok := p.scalar(n, field)
-	if !ok {
-		return 0
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		hint := "e.g. 20s or 500ms"
-		if _, nerr := strconv.ParseFloat(v, 64); nerr == nil {
-			hint = "it needs a unit: " + v + "s or " + v + "ms"
-		}
-		p.fail(n, field, fmt.Sprintf("%q is not a duration (%s)", v, hint))
-		return 0
-	}
-	if d < 0 || (positive && d == 0) {
-		p.fail(n, field, fmt.Sprintf("%q must be more than zero", v))
-		return 0
-	}
-	if d > hi {
-		lo := "0"
-		if positive {
-			lo = "more than 0"
-		}
-		p.fail(n, field, fmt.Sprintf("%q is out of range (%s up to %s)", v, lo, ShortDuration(hi)))
-		return 0
-	}
-	return d
-}
-
-// ShortDuration writes d without zero minutes and seconds: 24h, not 24h0m0s (the scenario loader's
-// and the lab command's range errors).
-func ShortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
-
-// netemDuration reads a link's delay or jitter: netem's form, 0 to netem.MaxDelay.
-func (p *parser) netemDuration(n *yaml.Node, field string) time.Duration {
-	v, ok := p.scalar(n, field)
-	if !ok {
-		return 0
-	}
-	d, err := netem.ParseDuration(field, v)
-	if err != nil {
-		p.fail(n, field, netemMsg(err))
-	} else if d > netem.MaxDelay {
-		p.fail(n, field, fmt.Sprintf("%q is out of range (0 to %s one way, e.g. 20ms)", v, netem.MaxDelay))
-	}
-	return d
-}
-
-// list calls f for a scalar or for every item of a list.
-func (p *parser) list(n *yaml.Node, field string, f func(*yaml.Node)) {
-	if p.err != nil {
-		return
-	}
-	switch n.Kind {
-	case yaml.ScalarNode:
-		f(n)
-	case yaml.SequenceNode:
-		if len(n.Content) == 0 {
-			p.fail(n, field, "is an empty list")
-		}
-		for _, c := range n.Content {
-			f(c)
-		}
-	default:
-		p.fail(n, field, "must be a value or a list of values")
-	}
-}
-
-func (p *parser) durations(n *yaml.Node, field string) []time.Duration {
-	var out []time.Duration
-	p.list(n, field, func(c *yaml.Node) { out = append(out, p.netemDuration(c, field)) })
-	return out
-}
-
-// losses reads loss entries: a percentage (the link's model) or {loss: 2%, burst: 3} (bursty).
-func (p *parser) losses(n *yaml.Node, field string) []Loss {
-	var out []Loss
-	p.list(n, field, func(c *yaml.Node) {
-		if p.err != nil {
-			return
-		}
-		if c.Kind == yaml.MappingNode {
-			l := Loss{}
-			p.mapping(c, field, map[string]func(*yaml.Node){
-				"loss":  func(n *yaml.Node) { l.Rate = p.percent(n, field+".loss") },
-				"burst": func(n *yaml.Node) { l.Burst = p.burst(n, field+".burst") },
-			})
-			if p.err == nil && l.Burst == 0 {
-				p.fail(c, field, "an entry written as a mapping is a bursty case and needs burst: N (e.g. {loss: 2%, burst: 3})")
-			}
-			if p.err == nil && l.Rate == 0 {
-				p.fail(c, field, "a bursty case needs a loss above 0% (e.g. {loss: 2%, burst: 3})")
-			}
-			out = append(out, l)
-			return
-		}
-		out = append(out, Loss{Rate: p.percent(c, field), Burst: -1})
-	})
-	return out
-}
-
-func (p *parser) percent(n *yaml.Node, field string) float64 {
-	v, ok := p.scalar(n, field)
-	if !ok {
-		return 0
-	}
-	f, err := netem.ParsePercent(field, v)
-	if err != nil {
-		p.fail(n, field, netemMsg(err))
-	}
-	return f
-}
-
-func (p *parser) bitRate(n *yaml.Node, field string) uint64 {
-	v, ok := p.scalar(n, field)
-	if !ok {
-		return 0
-	}
-	r, err := netem.ParseRate(field, v)
-	if err != nil {
-		p.fail(n, field, netemMsg(err))
-	}
-	return r
-}
-
-func (p *parser) burst(n *yaml.Node, field string) float64 {
-	v, ok := p.scalar(n, field)
-	if !ok {
-		return 0
-	}
-	b, err := netem.ParseBurst(field, v)
-	if err != nil {
-		p.fail(n, field, netemMsg(err))
-	}
-	return b
-}
-
-// blackhole reads a periodic outage, DOWN/EVERY (2s/10s).
-func (p *parser) blackhole(n *yaml.Node, field string) netem.Blackhole {
-	v, ok := p.scalar(n, field)
-	if !ok {
-		return netem.Blackhole{}
-	}
-	b, err := netem.ParseBlackhole(v)
-	if err != nil {
-		p.fail(n, field, netemMsg(err))
-	}
-	return b
-}
-
-// block reads what the link blocks: udp and port numbers, comma-separated (udp,443).
-func (p *parser) block(n *yaml.Node, field string) (udp bool, ports []uint16) {
-	v, ok := p.scalar(n, field)
-	if !ok {
-		return false, nil
-	}
-	udp, ports, err := netem.ParseBlock(v)
-	if err != nil {
-		p.fail(n, field, netemMsg(err))
-	}
-	return udp, ports
-}
-
-func (p *parser) share(n *yaml.Node, field string) float64 {
-	v, ok := p.scalar(n, field)
-	if !ok {
-		return 0
-	}
-	var f float64
-	var err error
-	if strings.HasSuffix(v, "%") {
-		f, err = strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
-		f /= 100
-	} else {
-		f, err = strconv.ParseFloat(v, 64)
-	}
-	if err != nil || f < 0 || f > 1 || math.IsNaN(f) {
-		p.fail(n, field, fmt.Sprintf("%q is not a share between 0 and 1 (e.g. 0.8 or 80%%)", v))
-	}
-	return f
-}
-
-// msgRate parses "100/s", "6000/min" or a bare number of messages per second.
-func (p *parser) msgRate(n *yaml.Node, field string) float64 {
-	v, ok := p.scalar(n, field)
-	if !ok {
-		return 0
-	}
-	num, per := v, time.Second
-	if i := strings.IndexByte(v, '/'); i >= 0 {
-		num = strings.TrimSpace(v[:i])
-		switch strings.TrimSpace(v[i+1:]) {
-		case "s", "sec":
-		case "min", "m":
-			per = time.Minute
-		default:
-			p.fail(n, field, fmt.Sprintf("%q has an unknown unit; write messages per second as 100/s (or 6000/min)", v))
-			return 0
-		}
-	}
-	f, err := strconv.ParseFloat(num, 64)
-	if err != nil || f <= 0 || math.IsInf(f, 0) || math.IsNaN(f) {
-		p.fail(n, field, fmt.Sprintf("%q is not a message rate; write it as 100/s", v))
-		return 0
-	}
-	return f / per.Seconds()
-}
-
-func (p *parser) transports(n *yaml.Node) []string {
-	var out []string
-	seen := map[string]bool{}
-	p.list(n, "transports", func(c *yaml.Node) {
-		v, ok := p.scalar(c, "transports")
-		if !ok {
-			return
-		}
-		known := false
-		for _, t := range transports.All {
-			if v == t {
-				known = true
-			}
-		}
-		if !known {
-			msg := fmt.Sprintf("%q is not a transport", v)
-			if s := closest(v, transports.All); s != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", s)
-			}
-			p.fail(c, "transports", msg+"; the transports are "+strings.Join(transports.All, ", "))
-			return
-		}
-		if seen[v] {
-			p.fail(c, "transports", fmt.Sprintf("%q is listed twice", v))
-			return
-		}
-		seen[v] = true
-		out = append(out, v)
-	})
-	return out
-}
-
-// stacks reads `stack`: one of StackNames, or a list of distinct stacks without auto (a sweep
-// over stacks must say which).
-func (p *parser) stacks(n *yaml.Node) []string {
-	var out []string
-	list := n.Kind == yaml.SequenceNode
-	p.list(n, "stack", func(c *yaml.Node) {
-		v, ok := p.scalar(c, "stack")
-		if !ok {
-			return
-		}
-		st := ""
-		for _, name := range StackNames {
-			if strings.EqualFold(v, name) {
-				st = name
-			}
-		}
-		switch {
-		case st == "":
-			msg := fmt.Sprintf("%q is not a stack", v)
-			if s := closest(v, StackNames); s != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", s)
-			}
-			p.fail(c, "stack", msg+"; the stacks are gvisor (userspace, the default), kernel (Linux in network namespaces: needs root and /dev/net/tun), auto (kernel where possible, else gvisor), or a list [gvisor, kernel]")
-		case list && st == StackAuto:
-			p.fail(c, "stack", "auto cannot be in a list: a sweep over stacks names them ([gvisor, kernel])")
-		case slices.Contains(out, st):
-			p.fail(c, "stack", fmt.Sprintf("%q is listed twice", st))
-		default:
-			out = append(out, st)
-		}
-	})
-	return out
-}
-
-func netemMsg(err error) string {
-	var fe *netem.FieldError
-	if errors.As(err, &fe) {
-		return fmt.Sprintf("%q %s (%s)", fe.Value, fe.Problem, fe.Hint)
-	}
-	return err.Error()
 }
 
 // closest returns the candidate within edit distance 2 of s, if any.

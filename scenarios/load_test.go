@@ -197,6 +197,34 @@ func TestErrors(t *testing.T) {
 		{"blackhole without period", "name: x\nlink:\n  blackhole: 2s\n", 3, []string{"link.blackhole", `"2s" is not DOWN/EVERY`, "2s/10s"}},
 		{"blackhole longer than period", "name: x\nlink: {blackhole: 12s/10s}\n", 0, []string{"link.blackhole", "down longer than its period"}},
 		{"block tcp", "name: x\nlink:\n  block: udp,tcp\n", 3, []string{"link.block", `"tcp" is not udp or a port number`}},
+		// Every range and choice a field's accept tag gives, at the value's line.
+		{"seed negative", "name: x\nseed: -1\n", 2, []string{"seed: -1 is out of range (0 to 9223372036854775807)"}},
+		{"tabs 17", "name: x\ntabs: 17\n", 2, []string{"tabs: 17 is out of range (1 to 16)"}},
+		{"rooms negative", "name: x\nrooms: -1\n", 2, []string{"rooms: -1 is out of range (0 to 10000)"}},
+		{"repeat 0", "name: x\nrepeat: 0\n", 2, []string{"repeat: 0 is out of range (1 to 100)"}},
+		{"nodes 17", "name: x\nnodes: 17\n", 2, []string{"nodes: 17 is out of range (1 to 16)"}},
+		{"users not a number", "name: x\nusers: many\n", 2, []string{`users: "many" is not a whole number (e.g. 1)`}},
+		{"size 0", "name: x\nworkload:\n  size: 0\n", 3, []string{"workload.size: 0 is out of range (1 to 60000)"}},
+		{"queue 0", "name: x\nlink:\n  queue: 0\n", 3, []string{"link.queue: 0 is out of range (1 to 1048576)"}},
+		{"sender", "name: x\nworkload: {sender: two}\n", 2, []string{`workload.sender: "two" is not one of all, one, turns`}},
+		{"loss_model", "name: x\nlink:\n  loss_model: gilbert\n", 3, []string{`link.loss_model: "gilbert" is not one of bernoulli, gilbert-elliott`}},
+		{"warmup 0 is fine, negative is not", "name: x\nwarmup: -1s\n", 2, []string{`warmup: "-1s" must be more than zero`}},
+		{"poll_interval 0", "name: x\npoll_interval: 0s\n", 2, []string{`poll_interval: "0s" must be more than zero`}},
+		// An empty value is a mistake, not the default.
+		{"empty value", "name: x\nduration:\n", 2, []string{`duration: "" is not a duration`}},
+		{"empty mapping value", "name: x\nlink:\n", 2, []string{"link: must be a mapping of fields (blackhole, block, burst, delay, jitter, loss, loss_model, queue, rate, reorder)"}},
+		// The first mistake in the file's order is the one reported.
+		{"first mistake first", "users: 0\ntrasnports: [x]\n", 1, []string{"users: 0 is out of range"}},
+		{"nested before later key", "name: x\nlink: {loss: 12}\ntrasnports: [x]\n", 2, []string{"link.loss"}},
+		// The field path reaches into mappings inside lists.
+		{"loss entry typo", "name: x\nlink:\n  loss: [1%, {loss: 2%, brust: 3}]\n", 3, []string{`link.loss.brust: unknown field (did you mean "burst"?); the fields here are burst, loss`}},
+		{"loss entry value", "name: x\nlink:\n  loss:\n    - {loss: 2, burst: 3}\n", 4, []string{"link.loss.loss", "try 2%"}},
+		{"loss entry without loss", "name: x\nlink:\n  loss:\n    - {burst: 3}\n", 4, []string{"link.loss: a bursty case needs a loss above 0%"}},
+		{"mix typo", "name: x\nworkload:\n  mix: {room: 1, dn: 0}\n", 3, []string{`workload.mix.dn: unknown field (did you mean "dm"?)`}},
+		{"mix share", "name: x\nworkload:\n  mix: {room: 2}\n", 3, []string{`workload.mix.room: "2" is not a share between 0 and 1`}},
+		{"duplicate nested", "name: x\nlink:\n  delay: 1ms\n  delay: 2ms\n", 4, []string{"link.delay: appears twice"}},
+		{"transport list item not a value", "name: x\ntransports: [[sse]]\n", 2, []string{"transports: must be a single value, not a list or mapping"}},
+		{"delay mapping", "name: x\nlink: {delay: {a: 1}}\n", 2, []string{"link.delay: must be a value or a list of values"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("bad.yaml", []byte(tc.yaml))

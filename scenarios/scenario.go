@@ -5,6 +5,10 @@
 // It imports netem (a link is parsed straight into a netem.LinkProfile) and transports (the
 // names); never server, lab, results or web: the lab reads a Scenario, a scenario knows no run
 // (internal/archtest holds this).
+//
+// load.go holds the file's shape (scenarioFile, read key by key by decodeFields, which keeps each
+// mistake's line and a "did you mean" hint for a misspelt key) and the checks across fields;
+// values.go holds the value types, each reading its own YAML node.
 package scenarios
 
 import (
