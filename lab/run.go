@@ -65,6 +65,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.Fil
 		Started: time.Now().UTC().Truncate(time.Second), Seed: sc.Seed, Machine: machineInfo(),
 		Versions: vers, ScenarioText: opt.ScenarioText,
 		PollIntervalMS: float64(sc.PollInterval) / 1e6, LossModel: sc.Link.LossModel,
+		Order: all.Names(), // results shows transports in the table's order
 	}
 	for _, t := range sc.Transports {
 		if _, err := all.NewClient(t, transports.Options{}); err != nil {

@@ -452,11 +452,6 @@ func (e *Evidence) figure(m int) float64 {
 	return e.summary.StallRate
 }
 
-// SortSummary puts summary entries in Key order.
-func SortSummary(s []PointSummary) {
-	slices.SortFunc(s, func(a, b PointSummary) int { return a.Key().Compare(b.Key()) })
-}
-
 // SummaryOf finds the summary entry of k in f; false when f has none (a file from before
 // issue 11, or a point whose runs all failed).
 func SummaryOf(f *File, k Key) (PointSummary, bool) {
@@ -470,9 +465,9 @@ func SummaryOf(f *File, k Key) (PointSummary, bool) {
 
 // compareFindings orders findings by condition, metric (p50, p99, stall rate, bytes, CPU),
 // then a and b in transport order.
-func compareFindings(a, b Finding) int {
+func compareFindings(l lineup, a, b Finding) int {
 	return cmp.Or(a.Cond().Compare(b.Cond()), cmp.Compare(metricRank(a.Metric), metricRank(b.Metric)),
-		compareTransports(a.A, b.A), compareTransports(a.B, b.B))
+		l.compare(a.A, b.A), l.compare(a.B, b.B))
 }
 
 // FindingMetrics are the metrics findings compare, in reading order.

@@ -77,7 +77,7 @@ func WriteCSV(w io.Writer, f *File) error {
 		return err
 	}
 	row := make([]string, len(csvColumns))
-	for _, r := range SortedRuns(f.Runs) {
+	for _, r := range SortedRuns(f) {
 		for i, c := range csvColumns {
 			row[i] = c.of(&r)
 		}

@@ -275,14 +275,14 @@ func nudge(xys plotter.XYs, i, n int, span float64) plotter.XYs {
 }
 
 // addSeries draws a series (line, markers, min-max bars) in the transport's style.
-func addSeries(p *plot.Plot, transport string, xys plotter.XYs, errs plotter.YErrors, dashes []vg.Length) error {
+func addSeries(p *plot.Plot, transport string, glyph draw.GlyphDrawer, xys plotter.XYs, errs plotter.YErrors, dashes []vg.Length) error {
 	col := TransportColor(transport)
 	p.Add(line(xys, col, dashes, vg.Points(1.6)))
 	sc, err := plotter.NewScatter(xys)
 	if err != nil {
 		return err
 	}
-	sc.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(3), Shape: transportGlyph(transport)}
+	sc.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(3), Shape: glyph}
 	p.Add(sc)
 	if len(errs) > 0 {
 		eb, err := plotter.NewYErrorBars(errPoints{xys, errs})
@@ -350,12 +350,12 @@ func plotStallsVsLoss(f *File, s sweep) (Figure, error) {
 			for j, xy := range xys {
 				hi = math.Max(hi, xy.Y+errs[j].High)
 			}
-			if err := addSeries(p, t, nudge(xys, i, len(ts), span), errs, q.dashes); err != nil {
+			if err := addSeries(p, t, transportGlyph(i), nudge(xys, i, len(ts), span), errs, q.dashes); err != nil {
 				return Figure{}, err
 			}
 		}
 		if any {
-			leg.Add(t, swatch{color: TransportColor(t), line: true, glyph: transportGlyph(t)})
+			leg.Add(t, swatch{color: TransportColor(t), line: true, glyph: transportGlyph(i)})
 		}
 	}
 	leg.Add("all stalls", swatch{color: theoryColor, line: true})

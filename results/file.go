@@ -17,16 +17,17 @@ import (
 // this package reads.
 var ErrSchema = errors.New("results: wrong schema")
 
-// WriteJSON writes f as indented results.json. Runs are written in a stable order (transport
-// in the DESIGN order, then delay, burst, loss, repeat) whatever order f holds them in; f is
-// not changed. A NaN or infinite figure is an error naming the run and field (JSON cannot
-// hold it), and so is anything Validate refuses: what WriteJSON writes, ReadJSON reads.
+// WriteJSON writes f as indented results.json. Runs are written in a stable order (transport in
+// the order they are shown, File.Order, then delay, burst, loss, repeat) whatever order f holds
+// them in; f is not changed. A NaN or infinite figure is an error naming the run and field
+// (JSON cannot hold it), and so is anything Validate refuses: what WriteJSON writes, ReadJSON
+// reads.
 func WriteJSON(w io.Writer, f *File) error {
 	out := *f
 	if out.Schema == 0 {
 		out.Schema = Schema
 	}
-	out.Runs = SortedRuns(f.Runs)
+	out.Runs = SortedRuns(f)
 	// Every run says its stack; a run without one (read from a file from before stacks) ran
 	// on gVisor.
 	for i := range out.Runs {
@@ -306,12 +307,13 @@ func clip(s string, n int) string {
 	return s
 }
 
-// SortedRuns returns a copy of runs in the stable order: transport (DESIGN order, unknown
-// names after, alphabetically), delay, burst, loss, repeat.
-func SortedRuns(runs []Run) []Run {
-	out := slices.Clone(runs)
+// SortedRuns returns a copy of f's runs in the stable order: transport (in the order they are
+// shown: File.Order, unknown names after it alphabetically), delay, burst, loss, repeat.
+func SortedRuns(f *File) []Run {
+	out := slices.Clone(f.Runs)
+	l := f.lineup()
 	slices.SortStableFunc(out, func(a, b Run) int {
-		if c := a.Key().Compare(b.Key()); c != 0 {
+		if c := l.compareKeys(a.Key(), b.Key()); c != 0 {
 			return c
 		}
 		return a.Repeat - b.Repeat

@@ -138,7 +138,7 @@ func TestWriteCSV(t *testing.T) {
 		}
 		return i
 	}
-	sorted := results.SortedRuns(f.Runs)
+	sorted := results.SortedRuns(f)
 	r := rows[1+4] // shortpoll, 2% loss, repeat 1
 	if r[idx("transport")] != sorted[4].Transport || r[idx("loss_pct")] != "2" || r[idx("repeat")] != "1" {
 		t.Fatalf("row 5: %v", r[:5])
@@ -256,6 +256,41 @@ func TestCarrier(t *testing.T) {
 		}
 		if !g.TCP("websocket") || g.TCP("wt-uni") || g.TCP("absent") {
 			t.Errorf("%s: File.TCP: websocket %v, wt-uni %v, absent %v", name, g.TCP("websocket"), g.TCP("wt-uni"), g.TCP("absent"))
+		}
+	}
+}
+
+// TestOrder: transports are shown in File.Order (the lab's table), which is not written; a file
+// read back shows them in the order of its runs, which WriteJSON wrote in that order.
+func TestOrder(t *testing.T) {
+	for _, order := range [][]string{
+		{"shortpoll", "websocket", "wt-uni"},
+		{"wt-uni", "websocket", "shortpoll"},
+	} {
+		f := resultstest.File(resultstest.Options{Seed: 1, Transports: []string{"websocket", "shortpoll", "wt-uni"}})
+		f.Order = slices.Clone(order)
+		f.Runs = append(f.Runs, f.Runs[0])
+		f.Runs[len(f.Runs)-1].Transport = "carrier-pigeon" // not in Order: after it
+		want := append(slices.Clone(order), "carrier-pigeon")
+		if got := results.Transports(f); !slices.Equal(got, want) {
+			t.Fatalf("Order %v: transports %v, want %v", order, got, want)
+		}
+		var buf bytes.Buffer
+		if err := results.WriteJSON(&buf, f); err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(buf.Bytes(), []byte(`"order"`)) {
+			t.Fatal("Order was written")
+		}
+		g, err := results.ReadJSON(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := results.Transports(g); !slices.Equal(got, want) {
+			t.Fatalf("Order %v: read back, transports %v, want %v", order, got, want)
+		}
+		if gs := results.Groups(g); gs[0].Transport != order[0] || gs[len(gs)-1].Transport != "carrier-pigeon" {
+			t.Fatalf("Order %v: groups run from %s to %s", order, gs[0].Key, gs[len(gs)-1].Key)
 		}
 	}
 }

@@ -19,7 +19,7 @@ func SummarizePoints(f *File, ev map[Key]*Evidence) {
 		}
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, Key.Compare)
+	slices.SortFunc(keys, f.lineup().compareKeys)
 	f.Summary = make([]PointSummary, 0, len(keys))
 	for _, k := range keys {
 		f.Summary = append(f.Summary, ev[k].Summary())
@@ -128,7 +128,8 @@ func Findings(f *File, ev map[Key]*Evidence) []Finding {
 			}
 		}
 	}
-	slices.SortStableFunc(out, compareFindings)
+	l := f.lineup()
+	slices.SortStableFunc(out, func(a, b Finding) int { return compareFindings(l, a, b) })
 	return out
 }
 

@@ -8,10 +8,6 @@ import (
 	"strings"
 )
 
-// TransportOrder is the order transports appear in tables, legends and results.json: the
-// DESIGN table's order. Unknown transports come after, alphabetically.
-var TransportOrder = []string{"shortpoll", "longpoll", "stream", "sse", "websocket", "wt-stream", "wt-uni", "wt-datagram", "auto"}
-
 // The carriers a run can have (Run.Carrier), as the lab's table of transports (transports/all)
 // spells them. On TCP a lost segment holds back every later byte (head of line) and gVisor's
 // minimum RTO is 200 ms; on QUIC only the lost packet's stream waits.
@@ -54,18 +50,51 @@ func (f *File) TCP(transport string) bool {
 	return false
 }
 
-func transportRank(t string) int {
-	if i := slices.Index(TransportOrder, t); i >= 0 {
-		return i
+// lineup is the order a file's transports are shown in (tables, legends, the runs in
+// results.json), as a rank per name; results holds no list of names. With File.Order (the lab's
+// table of transports) it is that order, other transports after it alphabetically; without
+// (a file read back) it is the order of the transports' first runs, which is the order
+// WriteJSON wrote them in.
+type lineup map[string]int
+
+func (f *File) lineup() lineup {
+	l := lineup{}
+	for _, t := range f.Order {
+		l.add(t)
 	}
-	return len(TransportOrder)
+	if len(f.Order) == 0 {
+		for i := range f.Runs {
+			l.add(f.Runs[i].Transport)
+		}
+	}
+	return l
 }
 
-func compareTransports(a, b string) int {
-	if c := cmp.Compare(transportRank(a), transportRank(b)); c != 0 {
-		return c
+func (l lineup) add(t string) {
+	if _, ok := l[t]; !ok {
+		l[t] = len(l)
+	}
+}
+
+// compare orders two transports: ranked ones by rank, then the others alphabetically.
+func (l lineup) compare(a, b string) int {
+	ra, oka := l[a]
+	rb, okb := l[b]
+	switch {
+	case oka && okb:
+		return cmp.Compare(ra, rb)
+	case oka != okb:
+		if oka {
+			return -1
+		}
+		return 1
 	}
 	return strings.Compare(a, b)
+}
+
+// compareKeys orders keys by transport, then condition.
+func (l lineup) compareKeys(a, b Key) int {
+	return cmp.Or(l.compare(a.Transport, b.Transport), a.Cond.Compare(b.Cond))
 }
 
 // The TCP/IP stacks a run can use (Run.Stack).
@@ -191,11 +220,6 @@ type Key struct {
 	Cond
 }
 
-// Compare orders keys by transport (DESIGN order), then condition.
-func (k Key) Compare(l Key) int {
-	return cmp.Or(compareTransports(k.Transport, l.Transport), k.Cond.Compare(l.Cond))
-}
-
 func (k Key) String() string { return k.Transport + " at " + k.Cond.String() }
 
 // Key is the run's transport and condition (its stack included).
@@ -228,7 +252,8 @@ type Group struct {
 	Runs []*Run
 }
 
-// Groups groups f's runs by Key, in Key order.
+// Groups groups f's runs by Key: by transport in the order they are shown (Transports), then
+// by condition.
 func Groups(f *File) []Group {
 	idx := map[Key]int{}
 	var out []Group
@@ -243,7 +268,8 @@ func Groups(f *File) []Group {
 		}
 		out[j].Runs = append(out[j].Runs, r)
 	}
-	slices.SortFunc(out, func(a, b Group) int { return a.Key.Compare(b.Key) })
+	l := f.lineup()
+	slices.SortFunc(out, func(a, b Group) int { return l.compareKeys(a.Key, b.Key) })
 	for _, g := range out {
 		slices.SortStableFunc(g.Runs, func(a, b *Run) int { return a.Repeat - b.Repeat })
 	}
@@ -259,7 +285,8 @@ func (g Group) Values(m Metric) []float64 {
 	return out
 }
 
-// Transports lists the transports in f, in TransportOrder.
+// Transports lists the transports in f, in the order they are shown (File.Order, else the
+// order of their first runs).
 func Transports(f *File) []string {
 	var out []string
 	for i := range f.Runs {
@@ -267,7 +294,7 @@ func Transports(f *File) []string {
 			out = append(out, f.Runs[i].Transport)
 		}
 	}
-	slices.SortFunc(out, compareTransports)
+	slices.SortFunc(out, f.lineup().compare)
 	return out
 }
 

@@ -130,10 +130,8 @@ func NewHistory(files []*File, names []string, o HistoryOptions) (*History, erro
 			}
 		}
 	}
-	slices.SortFunc(h.Transports, compareTransports)
 	slices.SortFunc(h.Conds, Cond.Compare)
 	if len(h.Values) == 0 {
-		slices.SortFunc(seen, compareTransports)
 		if len(files) == 0 {
 			return nil, fmt.Errorf("%w: no results files", ErrNoHistory)
 		}
@@ -255,7 +253,7 @@ func (h *History) plot(c Cond) (Figure, error) {
 		if err != nil {
 			return Figure{}, err
 		}
-		sc.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(3), Shape: transportGlyph(t)}
+		sc.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(3), Shape: transportGlyph(slices.Index(h.Transports, t))}
 		p.Add(sc)
 		if len(withCI) > 0 {
 			eb, err := plotter.NewYErrorBars(errPoints{withCI, errs})
@@ -267,7 +265,7 @@ func (h *History) plot(c Cond) (Figure, error) {
 			p.Add(eb)
 			bars = true
 		}
-		leg.Add(t, swatch{color: col, line: true, glyph: transportGlyph(t)})
+		leg.Add(t, swatch{color: col, line: true, glyph: transportGlyph(slices.Index(h.Transports, t))})
 	}
 	p.X.Min, p.X.Max = -0.5, float64(n)-0.5
 	p.Y.Min, p.Y.Max = 0, math.Max(hi*1.1, 1e-9)

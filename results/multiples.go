@@ -140,7 +140,7 @@ func plotLatencyVsLoss(f *File, s sweep) (Figure, error) {
 			}
 		}
 		for _, sr := range all[i] {
-			if err := addSeries(p, t, sr.xys, sr.errs, sr.dash); err != nil {
+			if err := addSeries(p, t, transportGlyph(i), sr.xys, sr.errs, sr.dash); err != nil {
 				return Figure{}, err
 			}
 		}

@@ -74,11 +74,12 @@ func TransportColor(t string) color.RGBA {
 	return extraColors[h.Sum32()%uint32(len(extraColors))]
 }
 
-// transportGlyph gives each transport a marker shape too, so lines stay apart in grey.
-func transportGlyph(t string) draw.GlyphDrawer {
+// transportGlyph gives the i-th transport of a figure (in the order they are shown) a marker
+// shape too, so lines stay apart in grey.
+func transportGlyph(i int) draw.GlyphDrawer {
 	glyphs := []draw.GlyphDrawer{draw.CircleGlyph{}, draw.SquareGlyph{}, draw.TriangleGlyph{}, draw.PyramidGlyph{},
 		draw.BoxGlyph{}, draw.CrossGlyph{}, draw.PlusGlyph{}, draw.RingGlyph{}}
-	return glyphs[transportRank(t)%len(glyphs)]
+	return glyphs[i%len(glyphs)]
 }
 
 var (

@@ -106,7 +106,7 @@ func findingLines(f *File, c Cond, where string) []string {
 		}
 		best := fs[0].B
 		for b, n := range refs {
-			if n > refs[best] || (n == refs[best] && compareTransports(b, best) < 0) {
+			if n > refs[best] || (n == refs[best] && f.lineup().compare(b, best) < 0) {
 				best = b
 			}
 		}
@@ -154,7 +154,7 @@ func pushLowestP50(f *File, c Cond) (PointSummary, bool) {
 		if s.Key().Cond != c || s.Transport == "shortpoll" || s.Transport == "longpoll" || s.Copies == 0 {
 			continue
 		}
-		if !found || s.P50 < best.P50 || (s.P50 == best.P50 && compareTransports(s.Transport, best.Transport) < 0) {
+		if !found || s.P50 < best.P50 || (s.P50 == best.P50 && f.lineup().compare(s.Transport, best.Transport) < 0) {
 			best, found = s, true
 		}
 	}

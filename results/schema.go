@@ -24,6 +24,10 @@ type File struct {
 	// ScenarioText is the scenario file as run, so a result says exactly what produced it.
 	ScenarioText string `json:"scenario_text,omitempty"`
 	Runs         []Run  `json:"runs"`
+	// Order is the order transports are shown in: the lab's table of transports
+	// (transports/all), which results does not import. It is not written: WriteJSON writes
+	// the runs in it, and a file read back shows them in the order of their runs.
+	Order []string `json:"-"`
 	// Lab is the harness's own load over the whole file.
 	Lab LabLoad `json:"lab"`
 

@@ -126,7 +126,7 @@ func SummaryRows(f *File) []Row {
 func warningLines(f *File) []string {
 	var texts []string
 	runs := map[string][]string{}
-	for _, r := range SortedRuns(f.Runs) {
+	for _, r := range SortedRuns(f) {
 		for _, w := range r.Warnings {
 			if _, ok := runs[w]; !ok {
 				texts = append(texts, w)
@@ -151,7 +151,7 @@ func warningLines(f *File) []string {
 // warnedRuns lists every run with warnings, as "websocket 2% loss 20ms #0: text".
 func warnedRuns(f *File) []string {
 	var out []string
-	for _, r := range SortedRuns(f.Runs) {
+	for _, r := range SortedRuns(f) {
 		for _, w := range r.Warnings {
 			out = append(out, r.Ident()+": "+w)
 		}
@@ -401,7 +401,7 @@ func Reading(f *File) []string {
 	// The emulated link: measured loss against configured.
 	var lossy, inside int
 	var outside []string
-	for _, r := range SortedRuns(f.Runs) {
+	for _, r := range SortedRuns(f) {
 		if r.Loss == 0 || r.Burst > 0 || r.Link.Packets == 0 {
 			continue
 		}

@@ -77,6 +77,10 @@ type model struct {
 	recoveryMS  float64 // how long a loss holds a message back
 }
 
+// order is the order the lab's table of transports (transports/all) shows them in, as a lab
+// run's File.Order holds it; results itself holds no list of names.
+var order = []string{"shortpoll", "longpoll", "stream", "sse", "websocket", "wt-stream", "wt-uni", "wt-datagram", "auto"}
+
 var models = map[string]model{
 	"shortpoll":   {bytesPerMsg: 3100, cpuUS: 42, hol: true, recoveryMS: 200},
 	"longpoll":    {bytesPerMsg: 920, cpuUS: 31, hol: true, recoveryMS: 200},
@@ -104,6 +108,7 @@ func File(o Options) *results.File {
 		Versions:       results.Versions{Wirelab: "dev", QuicGo: "v0.64.1", WebTrans: "v0.13.0", Gorilla: "v1.5.3", GVisor: "v0.0.0-20260905035102-160fafc42237", GonumPlot: "v0.17.0"},
 		ScenarioText:   "name: synthetic\nseed: 1\nduration: 20s\ntransports: [...]\nlink: {delay: 20ms, loss: [0%, 2%, 5%]}\nrepeat: 3\n",
 		PollIntervalMS: o.PollMS,
+		Order:          order,
 		LossModel:      "bernoulli",
 		Lab:            results.LabLoad{CPUSeconds: 140, CPUShare: 0.31, SendLagP99: 0.8, QueuePeak: 210, SchedulerMS: 0.4},
 	}
