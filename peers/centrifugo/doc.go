@@ -32,6 +32,16 @@
 // (was_recovering without recovered) comes out of Messages as a chat error with code gap.
 // Delivered messages carry no seq: Centrifugo's offsets are per channel, not per session.
 //
+// # No centrifugo/webtransport
+//
+// Tried with v6.9.1 (http_server.tls with a self-signed certificate, http_server.http3 and
+// webtransport enabled; it logs "serving ... webtransport ... with HTTP/3 (experimental)"): every
+// QUIC handshake fails with CRYPTO_ERROR 0x178, "server did not select an ALPN protocol". Its
+// TLS config (configtypes.TLSConfig.ToGoTLSConfig) has no NextProtos, and webtransport-go
+// v0.11.1's Server.Serve hands it to quic.ListenEarly as it is, without adding "h3" as
+// http3.Server would; a browser offers h3 too, so this is the server's, not our client's. The
+// stream itself would be one bidirectional stream of the same JSON lines this package parses.
+//
 // # Goroutines
 //
 // centrifuge-go runs its own (a reader, a callback queue, and one per command for its 5 s read
