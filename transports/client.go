@@ -24,7 +24,10 @@ const (
 	Auto       = "auto"
 )
 
-// All lists every transport name in the order results show them.
+// All lists every transport name, for the scenario loader (scenarios/), which checks names
+// without importing every transport. The table in transports/all is what describes them; its
+// TestTableNames holds this list to the table's names and order. Deprecated: use all.Names;
+// this goes when scenarios reads the table.
 var All = []string{ShortPoll, LongPoll, Stream, SSE, WebSocket, WTStream, WTUni, WTDatagram, Auto}
 
 // Client is a chat client over one transport. Every transport's client has this shape; they
