@@ -12,8 +12,9 @@ import (
 	"runtime/pprof"
 	"slices"
 	"sort"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/wirelab/wirelab/netem"
 	"github.com/wirelab/wirelab/results"
@@ -256,31 +257,15 @@ func waitUntil(ctx context.Context, timer *time.Timer, t time.Time) bool {
 	}
 }
 
-// parallel runs f for 0..n-1 with at most width at once; the first error cancels the rest.
+// parallel runs f for 0..n-1 with at most width at once. The first error cancels the ctx the
+// others got and starts no more; parallel returns it, or ctx's error when ctx ended first.
 func parallel(ctx context.Context, n, width int, f func(ctx context.Context, i int) error) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	sem := make(chan struct{}, width)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := f(ctx, i); err != nil {
-				cancel(err)
-			}
-		}()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(width)
+	for i := 0; i < n && gctx.Err() == nil; i++ {
+		g.Go(func() error { return f(gctx, i) })
 	}
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	return ctx.Err()
