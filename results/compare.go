@@ -370,7 +370,7 @@ func compareGroup(b, n Group, m Metric, o CompareOptions) Change {
 	}
 	if minExactP(len(bv), len(nv)) < o.Alpha {
 		ch.Method = "U"
-		_, p := MannWhitney(bv, nv)
+		p := MannWhitney(bv, nv)
 		verdict(p)
 		return ch
 	}

@@ -4,112 +4,23 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+
+	"golang.org/x/perf/benchmath"
 )
 
-// MannWhitney is the two-sided Mann-Whitney U test of x against y: the probability of a
-// difference at least this large between two samples of one distribution. Without ties and
-// with at most 60 values together it is exact; otherwise it uses the normal approximation
-// with tie and continuity corrections. p is NaN when either sample is empty.
-func MannWhitney(x, y []float64) (u, p float64) {
-	n1, n2 := len(x), len(y)
-	if n1 == 0 || n2 == 0 {
-		return math.NaN(), math.NaN()
+// MannWhitney is the p of the two-sided Mann-Whitney U test of x against y: the probability of
+// a difference at least this large between two samples of one distribution. It is x/perf's
+// benchmath (AssumeNothing.Compare), which is exact up to 50 values a side (25 with ties) and
+// otherwise uses the normal approximation with tie and continuity corrections; samples that are
+// all one value give 1. p is NaN when either sample is empty.
+func MannWhitney(x, y []float64) (p float64) {
+	if len(x) == 0 || len(y) == 0 {
+		return math.NaN()
 	}
-	type obs struct {
-		v  float64
-		in int // 0: x, 1: y
-	}
-	all := make([]obs, 0, n1+n2)
-	for _, v := range x {
-		all = append(all, obs{v, 0})
-	}
-	for _, v := range y {
-		all = append(all, obs{v, 1})
-	}
-	slices.SortFunc(all, func(a, b obs) int {
-		switch {
-		case a.v < b.v:
-			return -1
-		case a.v > b.v:
-			return 1
-		}
-		return 0
-	})
-	// Midranks; tie groups for the variance correction.
-	var r1, tieSum float64
-	ties := false
-	for i := 0; i < len(all); {
-		j := i
-		for j < len(all) && all[j].v == all[i].v {
-			j++
-		}
-		rank := float64(i+j+1) / 2 // ranks i+1..j
-		for k := i; k < j; k++ {
-			if all[k].in == 0 {
-				r1 += rank
-			}
-		}
-		if t := float64(j - i); t > 1 {
-			ties = true
-			tieSum += t*t*t - t
-		}
-		i = j
-	}
-	u = r1 - float64(n1*(n1+1))/2
-	if !ties && n1+n2 <= 60 {
-		return u, exactU(n1, n2, u)
-	}
-	n := float64(n1 + n2)
-	mu := float64(n1*n2) / 2
-	sigma2 := float64(n1*n2) / 12 * ((n + 1) - tieSum/(n*(n-1)))
-	if sigma2 <= 0 {
-		return u, 1 // every value the same
-	}
-	z := (math.Abs(u-mu) - 0.5) / math.Sqrt(sigma2)
-	if z < 0 {
-		z = 0
-	}
-	return u, math.Min(1, math.Erfc(z/math.Sqrt2))
-}
-
-// exactU is the exact two-sided p of U for samples of n1 and n2 without ties.
-func exactU(n1, n2 int, u float64) float64 {
-	// counts[k]: arrangements of n1 x's among n1+n2 with U = k (dynamic programming over
-	// sample sizes, in float64 to avoid overflow).
-	maxU := n1 * n2
-	prev := make([][]float64, n2+1) // prev[j] = distribution for (i-1, j)
-	for j := 0; j <= n2; j++ {
-		prev[j] = []float64{1} // i = 0: U = 0 in one way
-	}
-	for i := 1; i <= n1; i++ {
-		cur := make([][]float64, n2+1)
-		cur[0] = []float64{1}
-		for j := 1; j <= n2; j++ {
-			// f(i, j, k) = f(i-1, j, k-j) + f(i, j-1, k)
-			d := make([]float64, i*j+1)
-			for k, c := range prev[j] {
-				d[k+j] += c
-			}
-			for k, c := range cur[j-1] {
-				d[k] += c
-			}
-			cur[j] = d
-		}
-		prev = cur
-	}
-	dist := prev[n2]
-	var total, le, ge float64
-	k := int(math.Round(u))
-	for v := 0; v <= maxU && v < len(dist); v++ {
-		total += dist[v]
-		if v <= k {
-			le += dist[v]
-		}
-		if v >= k {
-			ge += dist[v]
-		}
-	}
-	return math.Min(1, 2*math.Min(le, ge)/total)
+	// NewSample sorts its values in place: the callers' slices stay as they were.
+	return benchmath.AssumeNothing.Compare(
+		benchmath.NewSample(slices.Clone(x), &benchmath.DefaultThresholds),
+		benchmath.NewSample(slices.Clone(y), &benchmath.DefaultThresholds)).P
 }
 
 // minExactP is the smallest two-sided p the U test can give for samples of n1 and n2: when it
