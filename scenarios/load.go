@@ -16,7 +16,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/wirelab/wirelab/netem"
-	"github.com/wirelab/wirelab/transports"
 )
 
 // Error is a mistake in a scenario file: where it is, which field, and what is accepted.
@@ -173,7 +172,7 @@ func defaultFile() scenarioFile {
 		Seed:         1,
 		Duration:     duration(20 * time.Second),
 		Warmup:       duration(2 * time.Second),
-		Transports:   transportList{transports.ShortPoll, transports.LongPoll, transports.Stream, transports.SSE, transports.WebSocket, transports.WTStream, transports.WTUni, transports.WTDatagram},
+		Transports:   defaultTransports(),
 		Users:        50,
 		Tabs:         2,
 		Rooms:        5,

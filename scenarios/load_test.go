@@ -110,6 +110,30 @@ func TestDefaults(t *testing.T) {
 	if s.Users != d.Users || s.Duration != d.Duration || len(s.Transports) != 8 || s.Link.Delays[0] != 20*time.Millisecond {
 		t.Fatalf("defaults not applied: %+v", s)
 	}
+	// The default is the table's transports but auto, in the table's order (docs/SCENARIOS.md).
+	if want := []string{"shortpoll", "longpoll", "stream", "sse", "websocket", "wt-stream", "wt-uni", "wt-datagram"}; !slices.Equal(s.Transports, want) {
+		t.Fatalf("default transports %v, want %v", s.Transports, want)
+	}
+}
+
+// TestKnownTransports: every name KnownTransports gives is accepted, in one list, and a name
+// outside it is refused with the list.
+func TestKnownTransports(t *testing.T) {
+	known := KnownTransports()
+	if !slices.Contains(known, "auto") || len(known) != 9 {
+		t.Fatalf("KnownTransports %v: want the table's nine", known)
+	}
+	s, err := Parse("x.yaml", []byte("name: x\ntransports: ["+strings.Join(known, ", ")+"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.Transports, known) {
+		t.Fatalf("transports %v, want %v", s.Transports, known)
+	}
+	_, err = Parse("x.yaml", []byte("name: x\ntransports: [carrier-pigeon]\n"))
+	if err == nil || !strings.Contains(err.Error(), "the transports are "+strings.Join(known, ", ")) {
+		t.Fatalf("an unknown name: %v", err)
+	}
 }
 
 func TestGilbertElliott(t *testing.T) {

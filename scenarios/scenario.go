@@ -2,9 +2,9 @@
 // behind which emulated link. The format is documented field by field in docs/SCENARIOS.md; a
 // mistake in a file is reported with its line and the accepted form, never guessed around.
 //
-// It imports netem (a link is parsed straight into a netem.LinkProfile) and transports (the
-// names); never server, lab, results or web: the lab reads a Scenario, a scenario knows no run
-// (internal/archtest holds this).
+// It imports netem (a link is parsed straight into a netem.LinkProfile) and transports/all (the
+// table's names: KnownTransports); never server, lab, results or web: the lab reads a Scenario,
+// a scenario knows no run (internal/archtest holds this).
 //
 // load.go holds the file's shape (scenarioFile, read key by key by decodeFields, which keeps each
 // mistake's line and a "did you mean" hint for a misspelt key) and the checks across fields;

@@ -12,7 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/wirelab/wirelab/netem"
-	"github.com/wirelab/wirelab/transports"
+	"github.com/wirelab/wirelab/transports/all"
 )
 
 // The value types of a scenario file. Each reads one YAML node (UnmarshalYAML) and refuses a
@@ -315,18 +315,37 @@ func (l *lossList) UnmarshalYAML(n *yaml.Node) error {
 	})
 }
 
-// transportList is `transports`: names from transports.All, each once.
+// KnownTransports lists every name a scenario's `transports` may hold, in the order the lab shows
+// them: the names of the table of transports (transports/all). It is the one place scenarios
+// learns which transports exist; the peers' transports (PEER/TRANSPORT, issue 14) join the list
+// here.
+func KnownTransports() []string { return all.Names() }
+
+// defaultTransports is `transports` when a file leaves it out: every transport of the table
+// with a carrier of its own (auto, which picks one per session, runs when a file names it).
+func defaultTransports() transportList {
+	var out transportList
+	for _, t := range all.Table {
+		if !t.Fallback {
+			out = append(out, t.Name)
+		}
+	}
+	return out
+}
+
+// transportList is `transports`: names from KnownTransports, each once.
 type transportList []string
 
 func (l *transportList) UnmarshalYAML(n *yaml.Node) error {
 	*l = nil
+	known := KnownTransports()
 	return eachItem(n, func(c *yaml.Node) error {
 		v, err := scalar(c)
 		switch {
 		case err != nil:
 			return err
-		case !slices.Contains(transports.All, v):
-			return errAt(c, fmt.Sprintf("%q is not a transport%s; the transports are %s", v, didYouMean(v, transports.All), strings.Join(transports.All, ", ")))
+		case !slices.Contains(known, v):
+			return errAt(c, fmt.Sprintf("%q is not a transport%s; the transports are %s", v, didYouMean(v, known), strings.Join(known, ", ")))
 		case slices.Contains(*l, v):
 			return errAt(c, fmt.Sprintf("%q is listed twice", v))
 		}

@@ -11,7 +11,8 @@ import (
 	"github.com/wirelab/wirelab/chat"
 )
 
-// Names of every transport, as scenario files and the web page spell them.
+// Names of every transport, as scenario files and the web page spell them. The table in
+// transports/all lists them (all.Names); scenarios reads it there.
 const (
 	ShortPoll  = "shortpoll"
 	LongPoll   = "longpoll"
@@ -23,12 +24,6 @@ const (
 	WTDatagram = "wt-datagram"
 	Auto       = "auto"
 )
-
-// All lists every transport name, for the scenario loader (scenarios/), which checks names
-// without importing every transport. The table in transports/all is what describes them; its
-// TestTableNames holds this list to the table's names and order. Deprecated: use all.Names;
-// this goes when scenarios reads the table.
-var All = []string{ShortPoll, LongPoll, Stream, SSE, WebSocket, WTStream, WTUni, WTDatagram, Auto}
 
 // Client is a chat client over one transport. Every transport's client has this shape; they
 // differ only in how envelopes travel.

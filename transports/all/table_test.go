@@ -17,14 +17,6 @@ import (
 	"github.com/wirelab/wirelab/transports/webtransport"
 )
 
-// TestTableNames: transports.All, which the scenario loader reads, is the table's names in the
-// table's order.
-func TestTableNames(t *testing.T) {
-	if !slices.Equal(transports.All, all.Names()) {
-		t.Fatalf("transports.All %v, the table %v", transports.All, all.Names())
-	}
-}
-
 // TestTable: every row has a name, a carrier and a client; a row with an endpoint mounts it;
 // the carriers say what the lab needs (UDP for QUIC, QUIC attribution unless the transport
 // falls back).
