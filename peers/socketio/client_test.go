@@ -67,7 +67,7 @@ func startPeer(t *testing.T) string {
 		t.Fatalf("installed %s %s, want %s %s", in.Name, in.Version, Name, Version)
 	}
 	cmd := in.Command("127.0.0.1", 0)
-	if d := os.Getenv("SIO_DEBUG"); d != "" {
+	if d := os.Getenv("SIO_DEBUG"); d != "" { // e.g. engine*,socket.io:socket: the peer's debug log (shown on failure)
 		cmd.Env = append(cmd.Env, "DEBUG="+d)
 	}
 	stdout, err := cmd.StdoutPipe()

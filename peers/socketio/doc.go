@@ -35,9 +35,22 @@
 //     expired, or the client had received no broadcast yet, so had no offset), those are lost;
 //     the client says so in an Info log and counts it (Reconnects, Recoveries). Nothing is
 //     sent again or deduplicated beyond that: a lost copy is a finding.
+//   - A reconnect the server did not recover is a new socket, in lobby and its user's room
+//     only: the client joins again the rooms it had joined with Send (as a Socket.IO chat app
+//     does when socket.recovered is false). The server recovers only a socket it has seen
+//     close (a transport error or close, or its ping timeout); after a cut it did not see (a
+//     network failing silently, or a poll GET cut within milliseconds of being sent, which
+//     engine.io missed about one time in four here) it keeps the old socket until its ping
+//     timeout (pingInterval 25 s + pingTimeout 20 s), and a client back within that is not
+//     recovered (TestSilentCut).
 //   - Messages carries each msg event as a chat.Envelope{Type: msg} with Room (or To), From and
 //     Text; Seq is 0 (Socket.IO has no per-session sequence), so the lab's quiesce does not
 //     wait for these clients (they have no LastSeq).
+//
+// Options used: URL, User, Dial, TLS (https), Buffer, NoReconnect, NoPong, Logger (an Info
+// line for every reconnect that was not recovered). RetryInterval is not: socket.io-client
+// does not send an event again. Drop cuts the connection so that the server sees it (on
+// polling, a GET it holds: one out for 50 ms with no answer).
 //
 // # Goroutines
 //

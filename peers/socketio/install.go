@@ -92,7 +92,8 @@ func Ensure(ctx context.Context, cacheDir string, progress io.Writer) (Install, 
 		return Install{}, fmt.Errorf("socket.io peer: %w", err)
 	}
 	defer os.RemoveAll(tmp) // nothing left after the rename
-	if err := os.Chmod(tmp, 0o755); err != nil { // MkdirTemp's 0700
+	// MkdirTemp makes it 0700; the cache may be shared.
+	if err := os.Chmod(tmp, 0o755); err != nil {
 		return Install{}, fmt.Errorf("socket.io peer: %w", err)
 	}
 	for _, name := range []string{"package.json", "package-lock.json", "server.js"} {
