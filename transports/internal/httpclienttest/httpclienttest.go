@@ -1,6 +1,9 @@
 // Package httpclienttest holds the tests and helpers the HTTP push transports (longpoll, stream,
-// sse) share: a loopback server, their clients' delivery cases, and raw HTTP helpers that speak
-// to the server as curl would.
+// sse) share: serving a server on loopback, their clients' delivery cases, and raw HTTP helpers
+// that speak to the server as curl would.
+//
+// It imports chat and transports; never server (the test files build the server and pass it
+// in, as transporttest's callers do), lab, results or netem.
 package httpclienttest
 
 import (
@@ -9,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -18,26 +20,32 @@ import (
 	"time"
 
 	"github.com/wirelab/wirelab/chat"
-	"github.com/wirelab/wirelab/server"
 	"github.com/wirelab/wirelab/transports"
 )
 
 // NewClient makes a client of the transport under test.
 type NewClient func(transports.Options) transports.Client
 
-// StartServer runs a real server on loopback and returns its base URL.
-func StartServer(t *testing.T, cfg server.Config) (string, *server.Server) {
+// Start starts a server with every transport and the default configuration (until t's
+// cleanup) and returns its base URL. The test files pass one: this package imports no server
+// (nothing under transports/ does, internal/archtest holds it).
+type Start func(t *testing.T) string
+
+// Server is what Serve runs: server.Server has this shape.
+type Server interface {
+	Serve(ln net.Listener, pc net.PacketConn) error
+	Shutdown(ctx context.Context) error
+}
+
+// Serve serves srv's HTTP side on a loopback port until t's cleanup, which shuts it down and
+// waits for Serve to return, and returns its base URL. These transports need no WebTransport,
+// so no UDP socket is served.
+func Serve(t *testing.T, srv Server) string {
 	t.Helper()
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	srv, err := server.New(cfg)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, pc, err := server.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// HTTP only: these transports need no WebTransport, so the UDP socket is not served.
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln, nil) }()
 	t.Cleanup(func() {
@@ -49,9 +57,8 @@ func StartServer(t *testing.T, cfg server.Config) (string, *server.Server) {
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
-		_ = pc.Close()
 	})
-	return "http://" + ln.Addr().String(), srv
+	return "http://" + ln.Addr().String()
 }
 
 func connect(t *testing.T, newClient NewClient, url, user string, opt transports.Options) transports.Client {
@@ -123,8 +130,8 @@ func Count(envs []chat.Envelope, text string) int {
 }
 
 // TwoUsersThreeTabsOnce: a room message and a DM reach each of three tabs (two users) once.
-func TwoUsersThreeTabsOnce(t *testing.T, newClient NewClient) {
-	url, _ := StartServer(t, server.Config{})
+func TwoUsersThreeTabsOnce(t *testing.T, newClient NewClient, start Start) {
+	url := start(t)
 	a1 := connect(t, newClient, url, "alice", transports.Options{})
 	a2 := connect(t, newClient, url, "alice", transports.Options{})
 	b1 := connect(t, newClient, url, "bob", transports.Options{})
@@ -160,8 +167,8 @@ func TwoUsersThreeTabsOnce(t *testing.T, newClient NewClient) {
 
 // ResumeAfterDropNothingLostOrDoubled: a burst of 300 with a dropped connection every 50 arrives
 // whole, in order, once.
-func ResumeAfterDropNothingLostOrDoubled(t *testing.T, newClient NewClient) {
-	url, _ := StartServer(t, server.Config{})
+func ResumeAfterDropNothingLostOrDoubled(t *testing.T, newClient NewClient, start Start) {
+	url := start(t)
 	alice := connect(t, newClient, url, "alice", transports.Options{})
 	bob := connect(t, newClient, url, "bob", transports.Options{})
 	const n = 300
