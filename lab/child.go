@@ -173,8 +173,11 @@ func peakRSS() int64 { return statusKB("VmHWM:") }
 // currentRSS is this process's resident set size now.
 func currentRSS() int64 { return statusKB("VmRSS:") }
 
-func statusKB(field string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
+func statusKB(field string) int64 { return procStatusKB("self", field) }
+
+// procStatusKB reads a field of /proc/PROC/status ("self" or a pid) in bytes, 0 if it cannot.
+func procStatusKB(proc, field string) int64 {
+	b, err := os.ReadFile("/proc/" + proc + "/status")
 	if err != nil {
 		return 0
 	}

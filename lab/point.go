@@ -16,6 +16,7 @@ import (
 
 	"github.com/wirelab/wirelab/chat"
 	"github.com/wirelab/wirelab/netem"
+	"github.com/wirelab/wirelab/peers"
 	"github.com/wirelab/wirelab/results"
 	"github.com/wirelab/wirelab/scenarios"
 	"github.com/wirelab/wirelab/transports"
@@ -34,6 +35,7 @@ type point struct {
 
 	nw         *netem.Network
 	srv        serverHandle
+	peer       *peerPoint // a peer server's run (PEER/TRANSPORT), else nil
 	srvHost    *netem.Host
 	srvHosts   []*netem.Host  // every node's host (one without a cluster)
 	cluster    *clusterServer // nodes > 1
@@ -70,7 +72,17 @@ func (pt *point) setup(ctx context.Context) error {
 	if kernel {
 		newHost = pt.nw.KernelHost
 	}
+	peer, isPeer := peers.Lookup(pt.p.Transport)
 	switch {
+	case isPeer && (!kernel || pt.sc.Nodes > 1 || pt.opt.InProcess):
+		return fmt.Errorf("%s is a peer server's transport: it runs on the kernel stack, as one node, in a process of its own (stack: kernel, no nodes, no --in-process)", pt.p.Transport)
+	case isPeer:
+		if pt.srvHost, err = newHost("10.0.0.1"); err != nil {
+			return err
+		}
+		if pt.peer, err = startPeerPoint(ctx, pt.srvHost, peer, pt.opt.peers, pt.opt.serverDied); err == nil {
+			pt.srv = pt.peer
+		}
 	case pt.sc.Nodes > 1 && kernel:
 		return fmt.Errorf("scenario %s has nodes: %d on stack: kernel; several nodes run on the gvisor stack only (their Redis is on the machine's loopback, outside the namespaces)", pt.sc.Name, pt.sc.Nodes)
 	case pt.sc.Nodes > 1 && pt.opt.InProcess:
@@ -241,7 +253,12 @@ func (pt *point) connectSession(ctx context.Context, s int, base string, hashes 
 	var c transports.Client
 	var err error
 	for attempt := 1; ; attempt++ {
-		if c, err = all.NewClient(pt.p.Transport, o); err != nil {
+		if pt.peer != nil {
+			c, err = pt.peer.inst.NewClient(pt.p.Transport, o)
+		} else {
+			c, err = all.NewClient(pt.p.Transport, o)
+		}
+		if err != nil {
 			return err
 		}
 		if tl, ok := c.(interface {
@@ -421,7 +438,7 @@ func (pt *point) audit(run *results.Run, d *driven, noLossP99 float64) {
 	run.Stack = pt.p.Stack
 	run.Link = d.end.link
 	st := d.end.server
-	run.Server = results.ServerLoad{
+	run.Server = results.ServerLoad{Name: run.Server.Name, Version: run.Server.Version,
 		CPUSeconds: st.CPU.Seconds(), RSSPeakBytes: st.RSSPeak, Requests: st.Requests,
 		GoroutinesPeak: st.GoroutinesPeak, SchedulerMS: st.SchedMS,
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wirelab/wirelab/netem"
+	"github.com/wirelab/wirelab/peers"
 	"github.com/wirelab/wirelab/results"
 	"github.com/wirelab/wirelab/scenarios"
 	"github.com/wirelab/wirelab/server"
@@ -41,7 +43,12 @@ type Options struct {
 	// kernel stack was not available (default: nothing).
 	StackChosen func(stack string, kernelErr error)
 
-	pause *testPause // this run's WIRELAB_TEST_PAUSE (pause.go), set by Run
+	// PeerInstall hears the progress line of a peer server's first install (default: nothing).
+	PeerInstall io.Writer
+
+	peers   peerSet    // the peer servers the scenario names, installed by Run
+	version string     // wirelab's version (its module version, else its commit), set by Run
+	pause   *testPause // this run's WIRELAB_TEST_PAUSE (pause.go), set by Run
 	// serverDied hears, once, why the run's server process is gone (a *childError: it exited,
 	// or hung and was killed); set by runPoint, where it ends the run at once.
 	serverDied func(error)
@@ -61,6 +68,10 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.Fil
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	vers, commit := versions()
+	opt.version = vers.Wirelab
+	if opt.version == "" || opt.version == "(devel)" {
+		opt.version = commit
+	}
 	f := &results.File{
 		Schema: results.Schema, Scenario: sc.Name, Commit: commit, Go: runtime.Version(),
 		Started: time.Now().UTC().Truncate(time.Second), Seed: sc.Seed, Machine: machineInfo(),
@@ -69,6 +80,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.Fil
 		Order: all.Names(), // results shows transports in the table's order
 	}
 	for _, t := range sc.Transports {
+		if _, ok := peers.Lookup(t); ok {
+			continue
+		}
 		if _, err := all.NewClient(t, transports.Options{}); err != nil {
 			return nil, err
 		}
@@ -97,6 +111,14 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.Fil
 	if slices.Contains(sc.Stacks, scenarios.StackKernel) {
 		f.Machine.KernelTCPCC, _ = netem.KernelTCPDefaults()
 	}
+	progress := opt.PeerInstall
+	if progress == nil {
+		progress = io.Discard
+	}
+	if opt.peers, err = ensurePeers(ctx, sc, progress); err != nil {
+		return nil, err
+	}
+	f.Order = append(f.Order, peers.Names()...)
 	points := sc.Points()
 	f.Stack = results.JoinStacks(sc.Stacks) // after ResolveStack: auto is kernel or gvisor by now
 	if opt.Progress != nil {
@@ -176,6 +198,25 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.Fil
 	return f, nil
 }
 
+// serverIdentity names the server a run of transport t talks to, and its version.
+func serverIdentity(t string, opt Options) (name, version string) {
+	if pt, ok := peers.Lookup(t); ok {
+		if srv := opt.peers[pt.Server]; srv != nil {
+			return srv.Name(), srv.Version()
+		}
+		return pt.Server, ""
+	}
+	return "wirelab", opt.version
+}
+
+// carrierOf is a transport's carrier, wirelab's or a peer's.
+func carrierOf(name string) transports.Carrier {
+	if t, ok := peers.Lookup(name); ok {
+		return t.Carrier
+	}
+	return all.CarrierOf(name)
+}
+
 // pointKey is the results' Key of p: its transport and condition, the stack included.
 func pointKey(p scenarios.Point) results.Key {
 	r := results.Run{Transport: p.Transport, Loss: p.Loss, Burst: p.Burst, DelayMS: float64(p.Delay) / 1e6, Stack: p.Stack}
@@ -192,8 +233,9 @@ func median(xs []float64) float64 {
 // the simulated users (setup, connect), drives the schedule (drive) and audits what arrived
 // (audit).
 func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, index int, noLossP99 float64, opt Options) (results.Run, []results.SessionData, error) {
-	run := results.Run{Transport: p.Transport, Carrier: string(all.CarrierOf(p.Transport)), Loss: p.Loss, Burst: p.Burst,
+	run := results.Run{Transport: p.Transport, Carrier: string(carrierOf(p.Transport)), Loss: p.Loss, Burst: p.Burst,
 		DelayMS: float64(p.Delay) / 1e6, Repeat: p.Repeat, Sessions: sc.Users * sc.Tabs}
+	run.Server.Name, run.Server.Version = serverIdentity(p.Transport, opt)
 	// A server process that exits or hangs ends the run at once: every phase stops on ctx, and
 	// the run fails with the process's exit status and the end of its stderr.
 	ctx, serverGone := context.WithCancelCause(ctx)

@@ -47,12 +47,18 @@ type tapConn struct {
 	rtail     []byte // last bytes read, to find a marker split across reads
 	wtail     []byte
 	ws        *wsUpstream // a WebSocket client's frames, unmasked (nil unless it sent an upgrade request)
-	wsHead    []byte      // the first bytes written, until they tell
+	wsHead    []byte      // the first bytes written, until they tell (head)
 	wsChecked bool
 }
 
-// wsRequest starts a WebSocket client's upgrade request.
-var wsRequest = []byte("GET /ws?")
+// A WebSocket client's upgrade request is a GET with this header (any case); its head is held
+// at most wsHeadMax bytes.
+var (
+	wsGet     = []byte("GET ")
+	wsUpgrade = []byte("\r\nupgrade: websocket")
+)
+
+const wsHeadMax = 16 << 10
 
 // textMarker precedes every message text in every transport's JSON.
 var textMarker = []byte(`"text":"m`)
@@ -80,27 +86,45 @@ func (t *tapConn) Read(b []byte) (int, error) {
 func (t *tapConn) Write(b []byte) (int, error) {
 	n, err := t.Conn.Write(b)
 	if n > 0 {
-		if !t.wsChecked {
-			// The first bytes written say whether this is a WebSocket upgrade request (until
-			// then nothing written can hold a marker).
-			t.wsHead = append(t.wsHead, b[:min(n, len(wsRequest)-len(t.wsHead))]...)
-			switch {
-			case !bytes.HasPrefix(wsRequest, t.wsHead):
-				t.wsChecked = true
-			case len(t.wsHead) == len(wsRequest):
-				t.wsChecked = true
-				t.ws = &wsUpstream{}
-			}
-		}
 		switch {
+		case !t.wsChecked:
+			t.head(b[:n])
 		case t.ws != nil:
 			t.ws.feed(t, b[:n], t.tx)
-		case t.wsChecked:
+		default:
 			t.wtail = t.scan(t.wtail, b[:n], t.tx, true)
 		}
 		t.tx += uint64(n)
 	}
 	return n, err
+}
+
+// head holds the first bytes written until they say whether the connection is a WebSocket: a
+// GET whose request head asks for "Upgrade: websocket" (wirelab's /ws, a peer's
+// /socket.io/?transport=websocket or /connection/websocket). Then it scans what it held, as frames
+// or as plain bytes; nothing before the end of a request head can hold a marker.
+func (t *tapConn) head(b []byte) {
+	t.wsHead = append(t.wsHead, b...)
+	h := t.wsHead
+	ws := false
+	switch {
+	case !bytes.HasPrefix(h, wsGet[:min(len(h), len(wsGet))]) || len(h) > wsHeadMax:
+	case len(h) < len(wsGet):
+		return
+	default:
+		end := bytes.Index(h, []byte("\r\n\r\n"))
+		if end < 0 {
+			return
+		}
+		ws = bytes.Contains(bytes.ToLower(h[:end]), wsUpgrade)
+	}
+	t.wsChecked, t.wsHead = true, nil
+	if ws {
+		t.ws = &wsUpstream{}
+		t.ws.feed(t, h, 0)
+		return
+	}
+	t.wtail = t.scan(t.wtail, h, 0, true)
 }
 
 // wsUpstream follows a WebSocket client's side of the connection: the upgrade request, then

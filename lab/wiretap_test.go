@@ -62,3 +62,39 @@ func TestTapUnmasksWebSocketUpstream(t *testing.T) {
 		}
 	}
 }
+
+// TestTapTellsWebSocketByHeader: a connection is a WebSocket by its request head's Upgrade
+// header, whatever its path (a peer's /socket.io/ or /connection/websocket), and an HTTP
+// connection (a poll's GET, then a POST on the same connection) is scanned as is.
+func TestTapTellsWebSocketByHeader(t *testing.T) {
+	say := []byte(`42["say",{"room":"r1","text":"m31.abcdefg"}]`)
+	post := []byte(`{"type":"say","room":"lobby","text":"m9.abcdefg","cid":"m9"}`)
+	poll := []byte("GET /api/poll?session=s1 HTTP/1.1\r\nHost: 10.0.0.1\r\n\r\n")
+	postReq := []byte("POST /api/send HTTP/1.1\r\nHost: 10.0.0.1\r\nContent-Length: 63\r\n\r\n")
+	for _, tc := range []struct {
+		name string
+		wire []byte
+		msg  int32
+		off  uint64
+	}{
+		{"socket.io websocket", append([]byte("GET /socket.io/?EIO=4&transport=websocket&sid=x HTTP/1.1\r\nhost: h\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n"), maskedFrame(say, [4]byte{7, 7, 1, 2})...),
+			31, uint64(len("GET /socket.io/?EIO=4&transport=websocket&sid=x HTTP/1.1\r\nhost: h\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n") + 6 + bytes.Index(say, []byte("m31.")))},
+		{"poll then post", append(append(append([]byte{}, poll...), postReq...), post...),
+			9, uint64(len(poll) + len(postReq) + bytes.Index(post, []byte("m9.")))},
+		{"post first", append(append([]byte{}, postReq...), post...),
+			9, uint64(len(postReq) + bytes.Index(post, []byte("m9.")))},
+	} {
+		for _, chunk := range []int{1, 5, len(tc.wire)} {
+			log := &markLog{on: true}
+			c := newTapConn(discardConn{}, log, 2, 100)
+			for i := 0; i < len(tc.wire); i += chunk {
+				if _, err := c.Write(tc.wire[i:min(i+chunk, len(tc.wire))]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if len(log.marks) != 1 || log.marks[0].msg != tc.msg || log.marks[0].off != tc.off {
+				t.Errorf("%s, chunk %d: marks %+v, want one of message %d at %d", tc.name, chunk, log.marks, tc.msg, tc.off)
+			}
+		}
+	}
+}

@@ -222,6 +222,10 @@ type LinkFigures struct {
 
 // ServerLoad is what the server process paid during the measured window.
 type ServerLoad struct {
+	// Name and Version say which server ran: "wirelab" (Version: its commit) or a peer server
+	// ("socket.io" 4.8.4, "centrifugo" 6.9.1) for PEER/TRANSPORT runs.
+	Name           string  `json:"name,omitempty"`
+	Version        string  `json:"version,omitempty"`
 	CPUSeconds     float64 `json:"cpu_s"`
 	CPUUSPerMsg    float64 `json:"cpu_us_per_msg"` // per delivered copy
 	RSSPeakBytes   int64   `json:"rss_peak_bytes"`

@@ -82,7 +82,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		tty = term.IsTerminal(int(f.Fd()))
 	}
 	bar := &lab.Bar{W: stderr, Terminal: tty}
-	opts := lab.Options{Progress: bar, InProcess: *inProcess, ScenarioText: string(text)}
+	opts := lab.Options{Progress: bar, InProcess: *inProcess, ScenarioText: string(text), PeerInstall: stderr}
 	opts.StackChosen = func(stack string, kernelErr error) {
 		if kernelErr != nil {
 			fmt.Fprintf(stderr, "stack: auto -> %s (%v)\n", stack, kernelErr)
