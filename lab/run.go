@@ -2,6 +2,7 @@ package lab
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -68,9 +69,11 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opt Options) (*results.Fil
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	vers, commit := versions()
-	opt.version = vers.Wirelab
-	if opt.version == "" || opt.version == "(devel)" {
-		opt.version = commit
+	// wirelab's own version: a release's module version, else the commit it was built from, else
+	// what the build says ("(devel)": built outside a repository).
+	opt.version = cmp.Or(commit, vers.Wirelab, "(devel)")
+	if v := vers.Wirelab; v != "" && v != "(devel)" {
+		opt.version = v
 	}
 	f := &results.File{
 		Schema: results.Schema, Scenario: sc.Name, Commit: commit, Go: runtime.Version(),
@@ -217,6 +220,19 @@ func carrierOf(name string) transports.Carrier {
 	return all.CarrierOf(name)
 }
 
+// deliveryOf is a transport's delivery (results.json's "push" or "poll"), wirelab's or a
+// peer's, and the interval in ms its clients poll at when the scenario's poll_interval is every
+// (0: they do not poll at an interval).
+func deliveryOf(name string, every time.Duration) (string, float64) {
+	if t, ok := peers.Lookup(name); ok {
+		if t.Polls {
+			return string(transports.Poll), 0
+		}
+		return string(transports.Push), 0
+	}
+	return string(all.DeliveryOf(name)), float64(all.PollInterval(name, every)) / 1e6
+}
+
 // pointKey is the results' Key of p: its transport and condition, the stack included.
 func pointKey(p scenarios.Point) results.Key {
 	r := results.Run{Transport: p.Transport, Loss: p.Loss, Burst: p.Burst, DelayMS: float64(p.Delay) / 1e6, Stack: p.Stack}
@@ -235,6 +251,7 @@ func median(xs []float64) float64 {
 func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, index int, noLossP99 float64, opt Options) (results.Run, []results.SessionData, error) {
 	run := results.Run{Transport: p.Transport, Carrier: string(carrierOf(p.Transport)), Loss: p.Loss, Burst: p.Burst,
 		DelayMS: float64(p.Delay) / 1e6, Repeat: p.Repeat, Sessions: sc.Users * sc.Tabs}
+	run.Delivery, run.PollIntervalMS = deliveryOf(p.Transport, sc.PollInterval)
 	run.Server.Name, run.Server.Version = serverIdentity(p.Transport, opt)
 	// A server process that exits or hangs ends the run at once: every phase stops on ctx, and
 	// the run fails with the process's exit status and the end of its stderr.

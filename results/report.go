@@ -32,6 +32,11 @@ type reportData struct {
 	StackRows    [][]string
 	StackReading []string
 	StackFigures []Figure
+	// The "Peer servers" section, when the file holds PEER/TRANSPORT runs beside wirelab's
+	// matching transports (issue 14).
+	PeerHead    []string
+	PeerRows    [][]string
+	PeerReading []string
 }
 
 // StackLine says in the report's header which TCP/IP stack the runs used.
@@ -80,6 +85,10 @@ func newReportData(f *File, figs []Figure) reportData {
 	if pairs := StackPairs(f); len(pairs) > 0 {
 		d.StackHead, d.StackRows = StackTable(pairs)
 		d.StackReading = StackReading(f)
+	}
+	if rows := PeerRows(f); len(rows) > 0 {
+		d.PeerHead, d.PeerRows = peerTable(rows)
+		d.PeerReading = PeerReading(rows)
 	}
 	if !f.Started.IsZero() {
 		d.Started = f.Started.UTC().Format(time.RFC3339)
@@ -262,6 +271,15 @@ dd{margin:0}
 <tr><th class="l">transport</th><th>loss</th><th>repeat</th><th>nodes</th><th>cross-node p50 ms</th><th>p99 ms</th><th>same-node p50 ms</th><th>p99 ms</th><th>cross-node copies</th><th>Redis CPU s</th><th>Redis µs/copy</th></tr>
 {{range .Cluster}}<tr><td class="l">{{.Transport}}</td><td>{{pct .Loss}}</td><td>{{.Repeat}}</td><td>{{.Cluster.Nodes}}</td><td>{{num .Cluster.CrossNode.P50}}</td><td>{{num .Cluster.CrossNode.P99}}</td><td>{{num .Cluster.SameNode.P50}}</td><td>{{num .Cluster.SameNode.P99}}</td><td>{{int .Cluster.CrossCopies}}</td><td>{{num .Cluster.RedisCPUS}}</td><td>{{num .Cluster.RedisCPUUSPerMsg}}</td></tr>
 {{end}}</table>{{end}}
+{{if .PeerRows}}<h2 id="peers">Peer servers</h2>
+<p>Each peer server's transport (PEER/TRANSPORT: its own server, configured as a chat application would, behind the same link and audited the same way) beside wirelab's transport of the same kind at the same condition: every two-figure cell is peer / wirelab. Ratios are the peer's figure over wirelab's with a 95% interval from the bootstrap over sessions; "no clear difference" where the interval holds 1. Lost: copies never delivered, summed over repeats (a peer that loses messages on a reconnect shows it here). Bytes: everything on the wire both ways per delivered copy; server CPU and memory per delivered copy and per session, read from the server process.</p>
+<ul>{{range .PeerReading}}<li>{{.}}</li>
+{{end}}</ul>
+<table>
+<tr>{{range $i, $h := .PeerHead}}<th{{if lt $i 4}} class="l"{{end}}>{{$h}}</th>{{end}}</tr>
+{{range .PeerRows}}<tr>{{range $i, $c := .}}<td{{if lt $i 4}} class="l"{{end}}>{{$c}}</td>{{end}}</tr>
+{{end}}</table>
+{{end}}
 {{if .StackRows}}<h2 id="stacks">gVisor against Linux</h2>
 <p>Each transport and link condition on both TCP/IP stacks, behind the same emulated link: every cell is gVisor / Linux. Stall rate: stalled copies per delivered copy; collateral share: head-of-line stalls per stall; bytes and server CPU per delivered copy. The last two columns are gVisor's share of late copies divided by Linux's.</p>
 <table>
@@ -309,6 +327,16 @@ Latency of copies whose sender was on another node than the recipient (cross-nod
 | transport | loss | repeat | nodes | cross-node p50 ms | p99 ms | same-node p50 ms | p99 ms | cross-node copies | Redis CPU s | Redis µs/copy |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 {{range .Cluster}}| {{.Transport}} | {{pct .Loss}} | {{.Repeat}} | {{.Cluster.Nodes}} | {{num .Cluster.CrossNode.P50}} | {{num .Cluster.CrossNode.P99}} | {{num .Cluster.SameNode.P50}} | {{num .Cluster.SameNode.P99}} | {{int .Cluster.CrossCopies}} | {{num .Cluster.RedisCPUS}} | {{num .Cluster.RedisCPUUSPerMsg}} |
+{{end}}
+{{end}}{{if .PeerRows}}## Peer servers
+
+Each peer server's transport (PEER/TRANSPORT: its own server, configured as a chat application would, behind the same link and audited the same way) beside wirelab's transport of the same kind at the same condition: every two-figure cell is peer / wirelab. Ratios are the peer's figure over wirelab's with a 95% interval from the bootstrap over sessions; "no clear difference" where the interval holds 1. Lost: copies never delivered, summed over repeats. Bytes: everything on the wire both ways per delivered copy; server CPU and memory per delivered copy and per session, read from the server process.
+
+{{range .PeerReading}}- {{.}}
+{{end}}
+|{{range .PeerHead}} {{.}} |{{end}}
+|{{range $i, $h := .PeerHead}}{{if lt $i 4}} --- |{{else}} ---: |{{end}}{{end}}
+{{range .PeerRows}}|{{range .}} {{mdcell .}} |{{end}}
 {{end}}
 {{end}}{{if .StackRows}}## gVisor against Linux
 

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"errors"
+	"github.com/wirelab/wirelab/peers"
 	"os"
 	"path/filepath"
 	"slices"
@@ -120,8 +121,8 @@ func TestDefaults(t *testing.T) {
 // outside it is refused with the list.
 func TestKnownTransports(t *testing.T) {
 	known := KnownTransports()
-	if !slices.Contains(known, "auto") || len(known) != 9 {
-		t.Fatalf("KnownTransports %v: want the table's nine", known)
+	if !slices.Contains(known, "auto") || !slices.Contains(known, "socketio/websocket") || len(known) != 9+len(peers.Names()) {
+		t.Fatalf("KnownTransports %v: want the table's nine and the peers'", known)
 	}
 	s, err := Parse("x.yaml", []byte("name: x\ntransports: ["+strings.Join(known, ", ")+"]\n"))
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/wirelab/wirelab/netem"
+	"github.com/wirelab/wirelab/peers"
 	"github.com/wirelab/wirelab/transports/all"
 )
 
@@ -316,10 +317,9 @@ func (l *lossList) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // KnownTransports lists every name a scenario's `transports` may hold, in the order the lab shows
-// them: the names of the table of transports (transports/all). It is the one place scenarios
-// learns which transports exist; the peers' transports (PEER/TRANSPORT, issue 14) join the list
-// here.
-func KnownTransports() []string { return all.Names() }
+// them: the names of the table of transports (transports/all), then the peer servers'
+// transports (PEER/TRANSPORT: peers). It is the one place scenarios learns which transports exist.
+func KnownTransports() []string { return append(all.Names(), peers.Names()...) }
 
 // defaultTransports is `transports` when a file leaves it out: every transport of the table
 // with a carrier of its own (auto, which picks one per session, runs when a file names it).

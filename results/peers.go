@@ -1,0 +1,182 @@
+package results
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Peer servers (issue 14): a run whose transport is named PEER/TRANSPORT ran a peer's own server
+// (its run's server name and version say which), and it is compared with wirelab's transport of
+// the same name, TRANSPORT, at the same condition: socketio/websocket with websocket,
+// socketio/longpoll with longpoll, centrifugo/sse with sse.
+
+// PeerMatch is the wirelab transport a peer transport is compared with (ok false: t is not a
+// peer's).
+func PeerMatch(t string) (match string, ok bool) {
+	i := strings.LastIndexByte(t, '/')
+	if i < 0 || i == len(t)-1 {
+		return "", false
+	}
+	return t[i+1:], true
+}
+
+// peerFindings are the comparisons of every peer point at condition c with its wirelab match:
+// p50, p99 and, under loss, the stall rate (when both stalled), from the session bootstrap.
+func peerFindings(here []Key, ev map[Key]*Evidence, add func(metric string, m int, a, b Key)) {
+	for _, k := range here {
+		match, ok := PeerMatch(k.Transport)
+		if !ok {
+			continue
+		}
+		w := Key{match, k.Cond}
+		if ev[w] == nil || !ev[w].Done() || ev[w].Summary().Copies == 0 {
+			continue
+		}
+		add("p50", repP50, k, w)
+		add("p99", repP99, k, w)
+		if k.Loss > 0 && ev[k].Summary().StallRate > 0 && ev[w].Summary().StallRate > 0 {
+			add("stall_rate", repStall, k, w)
+		}
+	}
+}
+
+// PeerRow is one peer point beside its wirelab match, for the report's peer section.
+type PeerRow struct {
+	Cond
+	Peer, Match     string
+	Server, Version string
+	// The peer's and the match's summaries (intervals from the bootstrap over sessions).
+	PeerSum, MatchSum PointSummary
+	// Ratios of the peer's figure to the match's: p50, p99, stall_rate (absent when not found).
+	Ratios map[string]Finding
+	// Per run means: lost copies (summed), bytes on the wire, server CPU per delivered copy and
+	// server memory per session.
+	PeerLost, MatchLost         int64
+	PeerBytes, MatchBytes       float64
+	PeerCPU, MatchCPU           float64
+	PeerRSSPerSes, MatchRSSPerS float64
+}
+
+// PeerRows are the file's peer points that have a wirelab match at their condition, in the
+// file's order.
+func PeerRows(f *File) []PeerRow {
+	sums := map[Key]PointSummary{}
+	for _, s := range f.Summary {
+		sums[s.Key()] = s
+	}
+	var out []PeerRow
+	for _, g := range Groups(f) {
+		match, ok := PeerMatch(g.Transport)
+		if !ok {
+			continue
+		}
+		var mg *Group
+		for _, h := range groupsAt(f, g.Cond) {
+			if h.Transport == match {
+				mg = &h
+				break
+			}
+		}
+		if mg == nil {
+			continue
+		}
+		r := PeerRow{Cond: g.Cond, Peer: g.Transport, Match: match, PeerSum: sums[g.Key], MatchSum: sums[mg.Key], Ratios: map[string]Finding{}}
+		if len(g.Runs) > 0 {
+			r.Server, r.Version = g.Runs[0].Server.Name, g.Runs[0].Server.Version
+		}
+		r.PeerLost, r.PeerBytes, r.PeerCPU, r.PeerRSSPerSes = runMeans(g.Runs)
+		r.MatchLost, r.MatchBytes, r.MatchCPU, r.MatchRSSPerS = runMeans(mg.Runs)
+		for _, fd := range f.Findings {
+			if fd.A == g.Transport && fd.B == match && fd.Loss == g.Loss && fd.Burst == g.Burst && fd.DelayMS == g.DelayMS && condStack(fd.Stack) == g.Stack {
+				r.Ratios[fd.Metric] = fd
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func runMeans(runs []*Run) (lost int64, bytes, cpu, rss float64) {
+	n := 0
+	for _, r := range runs {
+		lost += r.Lost
+		if r.Delivered == 0 {
+			continue
+		}
+		bytes += r.Server.BytesPerMsg
+		cpu += r.Server.CPUUSPerMsg
+		rss += r.Server.RSSPerSession
+		n++
+	}
+	if n > 0 {
+		bytes, cpu, rss = bytes/float64(n), cpu/float64(n), rss/float64(n)
+	}
+	return lost, bytes, cpu, rss
+}
+
+// RatioText is a finding's ratio with its interval, or "no clear difference" when the interval
+// holds 1; "-" when there is none.
+func (r PeerRow) RatioText(metric string) string {
+	fd, ok := r.Ratios[metric]
+	if !ok {
+		return "-"
+	}
+	if fd.RatioCI95[0] <= 1 && fd.RatioCI95[1] >= 1 {
+		return fmt.Sprintf("no clear difference (%.2f× [%.2f-%.2f])", fd.Ratio, fd.RatioCI95[0], fd.RatioCI95[1])
+	}
+	return fmt.Sprintf("%.2f× [%.2f-%.2f]", fd.Ratio, fd.RatioCI95[0], fd.RatioCI95[1])
+}
+
+// PeerReading is the peer section's sentences: per peer transport, how its p99 and stall rate
+// compare with wirelab's matching transport under loss, and what it lost.
+func PeerReading(rows []PeerRow) []string {
+	var out []string
+	for _, r := range rows {
+		name := r.Server
+		if r.Version != "" {
+			name += " " + r.Version
+		}
+		s := fmt.Sprintf("%s (%s) against wirelab's %s at %s: p99 %s", r.Peer, name, r.Match, r.Cond.String(), r.RatioText("p99"))
+		if r.Loss > 0 {
+			s += ", stall rate " + r.RatioText("stall_rate")
+		}
+		if r.PeerLost > 0 || r.MatchLost > 0 {
+			s += fmt.Sprintf("; lost copies %d against %d", r.PeerLost, r.MatchLost)
+		}
+		out = append(out, s+".")
+	}
+	return out
+}
+
+// peerTable is the report's peer section as cells: every cell that has two figures is
+// peer / wirelab.
+func peerTable(rows []PeerRow) (head []string, cells [][]string) {
+	head = []string{"peer transport", "against", "server", "condition", "p50 ms", "p99 ms", "p99 ratio (95% CI)",
+		"stall rate", "stall-rate ratio (95% CI)", "lost", "bytes/copy", "server µs/copy", "server KB/session"}
+	pair := func(a, b float64, f func(float64) string) string { return f(a) + " / " + f(b) }
+	ms := func(x float64) string { return fmt.Sprintf("%.1f", x) }
+	pctf := func(x float64) string { return fmt.Sprintf("%.2f%%", 100*x) }
+	kbf := func(x float64) string {
+		if x <= 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.0f", x/1024)
+	}
+	for _, r := range rows {
+		server := r.Server
+		if r.Version != "" {
+			server += " " + r.Version
+		}
+		stall := "–"
+		if r.Loss > 0 {
+			stall = pair(r.PeerSum.StallRate, r.MatchSum.StallRate, pctf)
+		}
+		cells = append(cells, []string{r.Peer, r.Match, server, r.Cond.String(),
+			pair(r.PeerSum.P50, r.MatchSum.P50, ms), pair(r.PeerSum.P99, r.MatchSum.P99, ms), r.RatioText("p99"),
+			stall, r.RatioText("stall_rate"),
+			fmt.Sprintf("%d / %d", r.PeerLost, r.MatchLost),
+			pair(r.PeerBytes, r.MatchBytes, func(x float64) string { return fmt.Sprintf("%.0f", x) }),
+			pair(r.PeerCPU, r.MatchCPU, ms), pair(r.PeerRSSPerSes, r.MatchRSSPerS, kbf)})
+	}
+	return head, cells
+}
