@@ -25,8 +25,8 @@
 // is a delay (and burst, and stack) with two or more loss rates. (g) and (h) are drawn only for a
 // file with runs on both stacks, one per lossy link condition. Figures without data are left out
 // rather than drawn empty. Theory is drawn as grey dashed lines where it exists: the push floor
-// (two one-way delays), short polling's mean (interval/2 plus two one-way delays, from
-// File.PollIntervalMS) and TCP's retransmission floor (gVisor's 200 ms minimum RTO above the
+// (two one-way delays), short polling's mean (interval/2 plus two one-way delays, for the
+// runs that poll at an interval: Run.PollIntervalMS) and TCP's retransmission floor (gVisor's 200 ms minimum RTO above the
 // no-loss latency).
 //
 // Intervals (issue 11, bootstrap.go, findings.go): the lab hands every session of every run to

@@ -151,15 +151,6 @@ func noLossP50(f *File, transport string, delayMS float64, stack string) float64
 	return Summarize(xs).Median
 }
 
-// pollTheoryMS is short polling's expected mean latency: interval/2 + 2 one-way delays; 0
-// when the interval is unknown.
-func pollTheoryMS(f *File, delayMS float64) float64 {
-	if f.PollIntervalMS <= 0 {
-		return 0
-	}
-	return f.PollIntervalMS/2 + 2*delayMS
-}
-
 func anyTCP(f *File, ts []string) bool { return slices.ContainsFunc(ts, f.TCP) }
 
 // plotCDF: (a) latency CDF per transport at one condition, x log in ms.
@@ -202,8 +193,8 @@ func plotCDF(f *File, c Cond) (Figure, error) {
 		notes = append(notes, label)
 	}
 	vline(2*c.DelayMS, fmt.Sprintf("theory: push floor 2×%s ms", num(c.DelayMS)), floorDash)
-	if slices.Contains(ts, "shortpoll") {
-		vline(pollTheoryMS(f, c.DelayMS), fmt.Sprintf("theory: short-poll mean %s ms", num(pollTheoryMS(f, c.DelayMS))), pollDash)
+	if th, _ := f.pollTheory(ts, c.DelayMS); th > 0 {
+		vline(th, fmt.Sprintf("theory: short-poll mean %s ms", num(th)), pollDash)
 	}
 	if c.Loss > 0 && anyTCP(f, ts) {
 		vline(2*c.DelayMS+TCPMinRTOMS, fmt.Sprintf("theory: TCP resend ≥ %s+%d ms", num(2*c.DelayMS), TCPMinRTOMS), rtoDash)
@@ -483,8 +474,10 @@ func plotBars(f *File, c Cond, k barKind) (Figure, error) {
 }
 
 // timelineRuns picks the runs worth a timeline: at the showcase loss (2% when swept, else
-// the highest), websocket and wt-uni (the first TCP and the first QUIC transport otherwise),
-// first repeat, with samples; on each stack of the file.
+// the highest), the push transport over TCP and the one over QUIC with the lowest p99 there
+// (head of line against none: chosen by each run's carrier and delivery; without push
+// transports, the first TCP and the first QUIC transport), first repeat, with samples; on each
+// stack of the file.
 func timelineRuns(f *File) []*Run {
 	var out []*Run
 	for _, st := range Stacks(f) {
@@ -519,20 +512,38 @@ func timelineRunsOn(f *File, stack string) []*Run {
 		}
 		return best
 	}
-	var out []*Run
-	for _, want := range [][2]func(string) bool{
-		{func(t string) bool { return t == "websocket" }, f.TCP},
-		{func(t string) bool { return t == "wt-uni" }, func(t string) bool { return !f.TCP(t) }},
-	} {
-		r := pick(want[0])
-		if r == nil {
-			for _, t := range Transports(f) {
-				if want[1](t) {
-					if r = pick(func(s string) bool { return s == t }); r != nil {
-						break
-					}
+	// lowest is the picked run with the lowest p99 of the transports ok accepts; first the
+	// picked run of the first of them (in the order they are shown).
+	lowest := func(ok func(string) bool) *Run {
+		var best *Run
+		for _, t := range Transports(f) {
+			if !ok(t) {
+				continue
+			}
+			if r := pick(func(s string) bool { return s == t }); r != nil && (best == nil || r.Latency.P99 < best.Latency.P99) {
+				best = r
+			}
+		}
+		return best
+	}
+	first := func(ok func(string) bool) *Run {
+		for _, t := range Transports(f) {
+			if ok(t) {
+				if r := pick(func(s string) bool { return s == t }); r != nil {
+					return r
 				}
 			}
+		}
+		return nil
+	}
+	var out []*Run
+	for _, want := range [][2]func(string) bool{
+		{f.PushTCP, f.TCP},
+		{f.PushQUIC, func(t string) bool { return !f.TCP(t) }},
+	} {
+		r := lowest(want[0])
+		if r == nil {
+			r = first(want[1])
 		}
 		if r != nil {
 			out = append(out, r)
@@ -633,8 +644,8 @@ func plotTimeline(f *File, r *Run) (Figure, error) {
 		leg.Add(label, l)
 	}
 	hline(2*r.DelayMS, fmt.Sprintf("theory: push floor %s ms", num(2*r.DelayMS)), floorDash)
-	if r.Transport == "shortpoll" {
-		hline(pollTheoryMS(f, r.DelayMS), fmt.Sprintf("theory: short-poll mean %s ms", num(pollTheoryMS(f, r.DelayMS))), pollDash)
+	if th := f.pollTheoryMS(r.Transport, r.DelayMS); th > 0 {
+		hline(th, fmt.Sprintf("theory: short-poll mean %s ms", num(th)), pollDash)
 	}
 	if r.IsTCP() && r.Loss > 0 {
 		base := noLossP50(f, r.Transport, r.DelayMS, r.Stack)

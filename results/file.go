@@ -28,11 +28,17 @@ func WriteJSON(w io.Writer, f *File) error {
 		out.Schema = Schema
 	}
 	out.Runs = SortedRuns(f)
-	// Every run says its stack; a run without one (read from a file from before stacks) ran
-	// on gVisor.
+	// Every run says its stack, carrier and delivery; a run without them (read from a file
+	// from before they were written) gets what its time implied (gVisor; legacyCarrier,
+	// legacyDelivery).
 	for i := range out.Runs {
 		out.Runs[i].Stack = out.Runs[i].StackName()
 		out.Runs[i].Carrier = out.Runs[i].CarrierName()
+		// The interval first: it reads Delivery to tell a run from before deliveries.
+		if ms, ok := f.pollEvery(&out.Runs[i]); ok {
+			out.Runs[i].PollIntervalMS = ms
+		}
+		out.Runs[i].Delivery = out.Runs[i].DeliveryName()
 	}
 	if out.Stack == "" {
 		out.Stack = FileStack(&out)
@@ -164,6 +170,9 @@ func Problems(f *File) []string {
 			out = append(out, fmt.Sprintf("results: %s repeats runs[%d] (same transport, delay, loss, burst, stack and repeat); both count as repeats", at, j))
 		}
 		seen[id] = i
+		if r.Delivery != "" && r.Delivery != DeliveryPush && r.Delivery != DeliveryPoll {
+			out = append(out, fmt.Sprintf("results: %s: delivery %q is neither %q nor %q (read as pushed)", at, r.Delivery, DeliveryPush, DeliveryPoll))
+		}
 		if l := r.Late; l != nil && (l.Over100 > 1 || l.Over100 < l.Over200 || l.Over200 < l.Over400 || l.Over400 < l.Over1000) {
 			out = append(out, fmt.Sprintf("results: %s: late shares %g, %g, %g, %g are not fractions falling with the threshold", at, l.Over100, l.Over200, l.Over400, l.Over1000))
 		}

@@ -29,8 +29,9 @@ func SummarizePoints(f *File, ev map[Key]*Evidence) {
 
 // Findings are the comparisons the reading states, with their intervals:
 //   - at every condition, each transport's p50 and p99 against the transport with the lowest
-//     one there, and websocket's p99 against wt-uni's (TCP against QUIC) when neither is the
-//     lowest;
+//     one there, and the p99 of the push transport over TCP with the lowest against that of
+//     the push transport over QUIC with the lowest (head of line: TCP against QUIC, chosen by
+//     each run's carrier and delivery) when neither is the lowest of all;
 //   - at every lossy condition, each transport's stall rate against the lowest positive one
 //     (a transport that never stalled is said so, not compared);
 //   - at the lowest loss of each delay and stack, bytes on the wire and server CPU per
@@ -68,10 +69,17 @@ func Findings(f *File, ev map[Key]*Evidence) []Finding {
 					add(q.name, q.m, k, best)
 				}
 			}
-			if q.m == repP99 && best.Transport != "websocket" && best.Transport != "wt-uni" {
-				ws, wu := Key{"websocket", c}, Key{"wt-uni", c}
-				if slices.Contains(here, ws) && slices.Contains(here, wu) {
-					add(q.name, q.m, ws, wu)
+			if q.m != repP99 {
+				continue
+			}
+			// Head of line: the best TCP push transport against the best QUIC one, when
+			// neither is the lowest (then the pair is among the findings above).
+			tcp := slices.DeleteFunc(slices.Clone(here), func(k Key) bool { return !f.PushTCP(k.Transport) })
+			quic := slices.DeleteFunc(slices.Clone(here), func(k Key) bool { return !f.PushQUIC(k.Transport) })
+			if len(tcp) > 0 && len(quic) > 0 {
+				of := func(k Key) float64 { return ev[k].figure(q.m) }
+				if t, u := lowest(tcp, of), lowest(quic, of); best != t && best != u {
+					add(q.name, q.m, t, u)
 				}
 			}
 		}

@@ -39,6 +39,55 @@ func legacyCarrier(transport string) string {
 	return CarrierTCP
 }
 
+// The deliveries a run can have (Run.Delivery), as the lab's table of transports spells them:
+// pushed to the client over a connection it holds, or polled for.
+const (
+	DeliveryPush = "push"
+	DeliveryPoll = "poll"
+)
+
+// DeliveryName is the run's delivery: Delivery, or for a run from a file written before runs
+// said it, legacyDelivery's. WriteJSON writes it into every run.
+func (r *Run) DeliveryName() string {
+	if r.Delivery != "" {
+		return r.Delivery
+	}
+	d, _ := legacyDelivery(r.Transport)
+	return d
+}
+
+// Polls says whether the run's clients polled for their messages.
+func (r *Run) Polls() bool { return r.DeliveryName() == DeliveryPoll }
+
+// pollEvery says whether the run's clients polled at an interval, and which (ms; 0: not in
+// the file). A run from a file written before runs said their delivery takes f's interval if
+// legacyDelivery says it polled at one.
+func (f *File) pollEvery(r *Run) (ms float64, ok bool) {
+	if r.PollIntervalMS > 0 {
+		return r.PollIntervalMS, true
+	}
+	if r.Delivery == "" {
+		if _, interval := legacyDelivery(r.Transport); interval {
+			return f.PollIntervalMS, true
+		}
+	}
+	return 0, false
+}
+
+// legacyDelivery is the delivery of a run from a file written before runs said it, and
+// whether it polled at an interval. Such files hold only the transports of that time: short
+// polling (at the file's interval) and long polling polled, the others were pushed their
+// messages. It is the one place results reads a delivery from a name (see legacyCarrier).
+func legacyDelivery(transport string) (delivery string, interval bool) {
+	switch transport {
+	case "shortpoll":
+		return DeliveryPoll, true
+	case "longpoll":
+		return DeliveryPoll, false
+	}
+	return DeliveryPush, false
+}
+
 // TCP says whether transport ran over TCP in f: its first run's carrier. False when f has no
 // run of it.
 func (f *File) TCP(transport string) bool {
@@ -48,6 +97,60 @@ func (f *File) TCP(transport string) bool {
 		}
 	}
 	return false
+}
+
+// Polls says whether transport's clients polled for their messages in f: its first run's
+// delivery. False when f has no run of it.
+func (f *File) Polls(transport string) bool {
+	r := f.firstRun(transport)
+	return r != nil && r.Polls()
+}
+
+// PushTCP and PushQUIC say whether transport was pushed its messages over TCP, or over QUIC,
+// in f (its first run): the two sides of the head-of-line comparison.
+func (f *File) PushTCP(transport string) bool {
+	r := f.firstRun(transport)
+	return r != nil && !r.Polls() && r.IsTCP()
+}
+
+func (f *File) PushQUIC(transport string) bool {
+	r := f.firstRun(transport)
+	return r != nil && !r.Polls() && r.CarrierName() == CarrierQUIC
+}
+
+// pollTheoryMS is the mean latency theory of transport in f when its clients poll at an
+// interval (interval/2 + 2 one-way delays); 0 when they do not, or the interval is not in the
+// file.
+func (f *File) pollTheoryMS(transport string, delayMS float64) float64 {
+	r := f.firstRun(transport)
+	if r == nil {
+		return 0
+	}
+	if ms, ok := f.pollEvery(r); ok && ms > 0 {
+		return ms/2 + 2*delayMS
+	}
+	return 0
+}
+
+// pollTheory is the short-polling theory line for a figure of transports ts at delayMS: the
+// theory of the first of them that polls at a known interval, and which of them it is for
+// (those with the same theory). 0 and nil when none polls at one.
+func (f *File) pollTheory(ts []string, delayMS float64) (ms float64, of func(string) bool) {
+	for _, t := range ts {
+		if th := f.pollTheoryMS(t, delayMS); th > 0 {
+			return th, func(s string) bool { return f.pollTheoryMS(s, delayMS) == th }
+		}
+	}
+	return 0, func(string) bool { return false }
+}
+
+func (f *File) firstRun(transport string) *Run {
+	for i := range f.Runs {
+		if f.Runs[i].Transport == transport {
+			return &f.Runs[i]
+		}
+	}
+	return nil
 }
 
 // lineup is the order a file's transports are shown in (tables, legends, the runs in

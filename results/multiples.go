@@ -105,6 +105,7 @@ func plotLatencyVsLoss(f *File, s sweep) (Figure, error) {
 		all = append(all, ss)
 	}
 
+	pollTh, polls := f.pollTheory(names, s.DelayMS)
 	theory := []struct {
 		y     float64
 		label string
@@ -112,7 +113,7 @@ func plotLatencyVsLoss(f *File, s sweep) (Figure, error) {
 		for_  func(t string) bool
 	}{
 		{floor, fmt.Sprintf("theory: push floor %s ms", num(floor)), floorDash, func(string) bool { return true }},
-		{pollTheoryMS(f, s.DelayMS), fmt.Sprintf("theory: short-poll mean %s ms", num(pollTheoryMS(f, s.DelayMS))), pollDash, func(t string) bool { return t == "shortpoll" }},
+		{pollTh, fmt.Sprintf("theory: short-poll mean %s ms", num(pollTh)), pollDash, polls},
 		{floor + TCPMinRTOMS, fmt.Sprintf("theory: TCP resend ≥ %s ms", num(floor+TCPMinRTOMS)), rtoDash, f.TCP},
 	}
 	for _, th := range theory {

@@ -32,17 +32,39 @@ var synthetic = sync.OnceValues(func() (*results.File, []results.Figure) {
 	return f, figs
 })
 
+// lowestP99 is the transport whose first repeat at loss has the lowest p99, of those ok accepts.
+func lowestP99(f *results.File, loss float64, ok func(*results.Run) bool) string {
+	best := -1
+	for i := range f.Runs {
+		r := &f.Runs[i]
+		if r.Loss == loss && r.Repeat == 0 && ok(r) && (best < 0 || r.Latency.P99 < f.Runs[best].Latency.P99) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return ""
+	}
+	return f.Runs[best].Transport
+}
+
 func TestPlots(t *testing.T) {
-	_, figs := synthetic()
+	f, figs := synthetic()
 	var names []string
 	for _, fig := range figs {
 		names = append(names, fig.Name)
+	}
+	// The timelines: the push transport over TCP with the lowest p99 at 2% against the one over
+	// QUIC (head of line against none), by each run's carrier and delivery.
+	tcp := lowestP99(f, 0.02, func(r *results.Run) bool { return r.IsTCP() && !r.Polls() })
+	quic := lowestP99(f, 0.02, func(r *results.Run) bool { return !r.IsTCP() && !r.Polls() })
+	if tcp == "" || quic == "" || f.Polls(tcp) || f.Polls(quic) {
+		t.Fatalf("no push transport over TCP (%q) or QUIC (%q)", tcp, quic)
 	}
 	want := []string{
 		"cdf-20ms-loss0pct", "cdf-20ms-loss2pct", "cdf-20ms-loss5pct",
 		"latency-vs-loss-20ms", "stalls-vs-loss-20ms",
 		"bytes-per-msg-20ms-loss0pct", "server-cpu-20ms-loss0pct",
-		"timeline-websocket-20ms-loss2pct-r0", "timeline-wt-uni-20ms-loss2pct-r0",
+		"timeline-" + tcp + "-20ms-loss2pct-r0", "timeline-" + quic + "-20ms-loss2pct-r0",
 	}
 	if !slices.Equal(names, want) {
 		t.Fatalf("figures %v\nwant %v", names, want)
@@ -63,10 +85,10 @@ func TestPlots(t *testing.T) {
 			}
 			var expect []string
 			switch {
-			case strings.HasPrefix(fig.Name, "timeline-websocket"):
-				expect = []string{"websocket"}
-			case strings.HasPrefix(fig.Name, "timeline-wt-uni"):
-				expect = []string{"wt-uni"}
+			case strings.HasPrefix(fig.Name, "timeline-"+tcp+"-"):
+				expect = []string{tcp}
+			case strings.HasPrefix(fig.Name, "timeline-"+quic+"-"):
+				expect = []string{quic}
 			default:
 				expect = allTransports // every transport has its colour in the legend at least
 			}

@@ -86,7 +86,8 @@ func figureText(f *File, fd Finding) string {
 }
 
 // findingLines states every finding at c, metric by metric: each transport against the one with
-// the lowest figure there, then pairs named apart (websocket against wt-uni).
+// the lowest figure there, then pairs named apart (the head-of-line pair: the best TCP push
+// transport against the best QUIC one).
 func findingLines(f *File, c Cond, where string) []string {
 	var out []string
 	for _, metric := range FindingMetrics {
@@ -151,7 +152,7 @@ func pushLowestP50(f *File, c Cond) (PointSummary, bool) {
 	var best PointSummary
 	found := false
 	for _, s := range f.Summary {
-		if s.Key().Cond != c || s.Transport == "shortpoll" || s.Transport == "longpoll" || s.Copies == 0 {
+		if s.Key().Cond != c || f.Polls(s.Transport) || s.Copies == 0 {
 			continue
 		}
 		if !found || s.P50 < best.P50 || (s.P50 == best.P50 && f.lineup().compare(s.Transport, best.Transport) < 0) {

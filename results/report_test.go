@@ -27,10 +27,13 @@ func TestWriteDir(t *testing.T) {
 	if filepath.Base(written[0]) != "report.html" {
 		t.Fatalf("first path %s, want report.html", written[0])
 	}
-	for _, name := range []string{"results.json", "results.csv", "report.html", "report.md", "cdf-20ms-loss2pct.png", "cdf-20ms-loss2pct.svg", "timeline-websocket-20ms-loss2pct-r0.svg"} {
+	for _, name := range []string{"results.json", "results.csv", "report.html", "report.md", "cdf-20ms-loss2pct.png", "cdf-20ms-loss2pct.svg"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			t.Errorf("missing %s: %v", name, err)
 		}
+	}
+	if tl, _ := filepath.Glob(filepath.Join(dir, "timeline-*-20ms-loss2pct-r0.svg")); len(tl) != 2 {
+		t.Errorf("timelines %v, want two (TCP and QUIC)", tl)
 	}
 	back, err := results.ReadJSONFile(filepath.Join(dir, "results.json"))
 	if err != nil || len(back.Runs) != len(f.Runs) {
@@ -148,7 +151,7 @@ func TestReadingComputed(t *testing.T) {
 	got := strings.Join(results.Reading(f), "\n")
 	for _, want := range []string{
 		"At 0% loss and 20 ms one way, the push transports' p50 ranged from 40.4 ms (websocket) to 41 ms (wt-uni), against a floor of 40 ms (two one-way delays): 2.5% above it.",
-		"Short polling's mean latency was 530 ms, 1.9% below the theory (540 ms: interval 1,000 ms / 2 + 2 × 20 ms).",
+		"The mean latency of shortpoll, which polls every 1,000 ms, was 530 ms, 1.9% below the theory (540 ms: 1,000 ms / 2 + 2 × 20 ms).",
 		"At 2% loss the p99 ranged from 100 ms (wt-uni) to 1,040 ms (shortpoll).",
 		"Stalls at 2% loss: websocket 100 (10.0% of 1,000 delivered, 61% head-of-line); wt-uni 10 (1.0% of 1,000 delivered, 0% head-of-line); none for shortpoll.",
 		"This file has no intervals (it was written before results carried a summary)",

@@ -31,8 +31,9 @@ type File struct {
 	// Lab is the harness's own load over the whole file.
 	Lab LabLoad `json:"lab"`
 
-	// PollIntervalMS is the scenario's short-polling interval; the plots draw short polling's
-	// theory (interval/2 + 2 one-way delays) from it. 0 = unknown (no theory line).
+	// PollIntervalMS is the scenario's short-polling interval; 0 = unknown. Each run of a
+	// transport that polls at an interval carries it too (Run.PollIntervalMS), which is what
+	// the reading and the plots use; a file from before runs carried it is read with this one.
 	PollIntervalMS float64 `json:"poll_interval_ms,omitempty"`
 	// LossModel is the scenario's loss model ("bernoulli", "gilbert-elliott"), for titles.
 	LossModel string `json:"loss_model,omitempty"`
@@ -75,10 +76,20 @@ type Run struct {
 	// Carrier is what the transport's bytes travel on: "tcp" or "quic" (from the lab's table of
 	// transports, transports/all). A file from before carriers has none; ReadJSON derives it
 	// (legacyCarrier). results orders, groups and draws TCP against QUIC by it, never by name.
-	Carrier string  `json:"carrier,omitempty"`
-	Loss    float64 `json:"loss"`     // configured loss per direction, a fraction
-	DelayMS float64 `json:"delay_ms"` // configured one-way delay
-	Repeat  int     `json:"repeat"`
+	Carrier string `json:"carrier,omitempty"`
+	// Delivery is how the transport's clients got their messages: "push" (over a connection
+	// they held) or "poll" (by asking: short and long polling), from the lab's table of
+	// transports. A file from before deliveries has none; DeliveryName derives it
+	// (legacyDelivery). results tells push from polling by it, never by name.
+	Delivery string `json:"delivery,omitempty"`
+	// PollIntervalMS is how often the run's clients asked for messages when they polled at an
+	// interval (short polling: the scenario's poll_interval); absent for every other
+	// transport. The reading and the plots draw short polling's theory (interval/2 + 2 one-way
+	// delays) from it. A file from before it takes File.PollIntervalMS for its interval poller.
+	PollIntervalMS float64 `json:"poll_interval_ms,omitempty"`
+	Loss           float64 `json:"loss"`     // configured loss per direction, a fraction
+	DelayMS        float64 `json:"delay_ms"` // configured one-way delay
+	Repeat         int     `json:"repeat"`
 	// Sessions is how many simulated sessions (users × tabs) the run held.
 	Sessions int `json:"sessions,omitempty"`
 	// Burst is the mean loss-burst length in packets of a Gilbert-Elliott link; 0 = Bernoulli

@@ -207,10 +207,13 @@ func TestReportGVisorAgainstLinux(t *testing.T) {
 			t.Errorf("report.html lacks %q", want)
 		}
 	}
-	for _, name := range []string{"stacks-late-20ms-loss2pct.png", "stacks-late-20ms-loss2pct.svg", "stacks-tail-20ms-loss2pct.png", "stacks-tail-20ms-loss2pct.svg", "cdf-20ms-loss2pct-kernel.png", "timeline-websocket-20ms-loss2pct-kernel-r0.png"} {
+	for _, name := range []string{"stacks-late-20ms-loss2pct.png", "stacks-late-20ms-loss2pct.svg", "stacks-tail-20ms-loss2pct.png", "stacks-tail-20ms-loss2pct.svg", "cdf-20ms-loss2pct-kernel.png"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			t.Errorf("missing %s", name)
 		}
+	}
+	if tl, _ := filepath.Glob(filepath.Join(dir, "timeline-*-20ms-loss2pct-kernel-r0.png")); len(tl) != 2 {
+		t.Errorf("kernel timelines %v, want two (TCP and QUIC)", tl)
 	}
 	back, err := results.ReadJSONFile(filepath.Join(dir, "results.json"))
 	if err != nil {

@@ -206,7 +206,7 @@ func Reading(f *File) []string {
 		}
 		var push []Row
 		for _, r := range rows {
-			if r.Cond == c && r.Transport != "shortpoll" && r.Transport != "longpoll" && r.P50 > 0 {
+			if r.Cond == c && !f.Polls(r.Transport) && r.P50 > 0 {
 				push = append(push, r)
 			}
 		}
@@ -233,16 +233,24 @@ func Reading(f *File) []string {
 			}
 			out = append(out, s+".")
 		}
-		if r, ok := at("shortpoll", c); ok && r.Mean > 0 {
-			if th := pollTheoryMS(f, c.DelayMS); th > 0 {
-				out = append(out, fmt.Sprintf("Short polling's mean latency%s was %s ms, %s (%s ms: interval %s ms / 2 + 2 × %s ms).",
-					on(c), num(r.Mean), aboveBelow(r.Mean/th-1, "the theory"), num(th), num(f.PollIntervalMS), num(c.DelayMS)))
-			} else {
-				out = append(out, fmt.Sprintf("Short polling's mean latency%s was %s ms (the poll interval is not in the file, so no theory to hold it against).", on(c), num(r.Mean)))
+		// The polling transports against their own theory: an interval poller's mean against
+		// interval/2 + 2 one-way delays, a long poller's p50 against the push floor.
+		for _, t := range Transports(f) {
+			r, ok := at(t, c)
+			if !ok || !f.Polls(t) {
+				continue
 			}
-		}
-		if r, ok := at("longpoll", c); ok && r.P50 > 0 && floor > 0 {
-			out = append(out, fmt.Sprintf("Long polling's p50%s was %s ms, %.2f× the push floor (a message that arrives while no poll is waiting waits for the next one).", on(c), num(r.P50), r.P50/floor))
+			every, interval := f.pollEvery(f.firstRun(t))
+			switch {
+			case interval && r.Mean > 0 && every > 0:
+				th := f.pollTheoryMS(t, c.DelayMS)
+				out = append(out, fmt.Sprintf("The mean latency of %s%s, which polls every %s ms, was %s ms, %s (%s ms: %s ms / 2 + 2 × %s ms).",
+					t, on(c), num(every), num(r.Mean), aboveBelow(r.Mean/th-1, "the theory"), num(th), num(every), num(c.DelayMS)))
+			case interval && r.Mean > 0:
+				out = append(out, fmt.Sprintf("The mean latency of %s%s, which polls at an interval, was %s ms (the poll interval is not in the file, so no theory to hold it against).", t, on(c), num(r.Mean)))
+			case !interval && r.P50 > 0 && floor > 0:
+				out = append(out, fmt.Sprintf("The p50 of %s%s, which holds each poll open until a message comes, was %s ms, %.2f× the push floor (a message that arrives while no poll is waiting waits for the next one).", t, on(c), num(r.P50), r.P50/floor))
+			}
 		}
 	}
 

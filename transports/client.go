@@ -25,6 +25,18 @@ const (
 	Auto       = "auto"
 )
 
+// DeliveryMode is how a transport's client gets its messages: pushed to it over a connection
+// it holds (Push: stream, SSE, WebSocket, WebTransport), or by asking for them (Poll: short and
+// long polling). The table in transports/all says it per transport; results.json records it per
+// run ("delivery").
+type DeliveryMode string
+
+// The delivery modes, as results.json spells them.
+const (
+	Push DeliveryMode = "push"
+	Poll DeliveryMode = "poll"
+)
+
 // Client is a chat client over one transport. Every transport's client has this shape; they
 // differ only in how envelopes travel.
 //

@@ -74,6 +74,8 @@ type model struct {
 	cpuUS       float64 // per delivered copy
 	hol         bool    // a loss delays later messages (one ordered stream)
 	quic        bool    // it runs over QUIC (the run's carrier), else TCP
+	polls       bool    // its clients poll (the run's delivery), else they are pushed
+	interval    bool    // they poll every PollMS (short polling), recorded in the run
 	recoveryMS  float64 // how long a loss holds a message back
 }
 
@@ -82,8 +84,8 @@ type model struct {
 var order = []string{"shortpoll", "longpoll", "stream", "sse", "websocket", "wt-stream", "wt-uni", "wt-datagram", "auto"}
 
 var models = map[string]model{
-	"shortpoll":   {bytesPerMsg: 3100, cpuUS: 42, hol: true, recoveryMS: 200},
-	"longpoll":    {bytesPerMsg: 920, cpuUS: 31, hol: true, recoveryMS: 200},
+	"shortpoll":   {bytesPerMsg: 3100, cpuUS: 42, hol: true, recoveryMS: 200, polls: true, interval: true},
+	"longpoll":    {bytesPerMsg: 920, cpuUS: 31, hol: true, recoveryMS: 200, polls: true},
 	"stream":      {bytesPerMsg: 290, cpuUS: 10, hol: true, recoveryMS: 200},
 	"sse":         {bytesPerMsg: 310, cpuUS: 11, hol: true, recoveryMS: 200},
 	"websocket":   {bytesPerMsg: 262, cpuUS: 8, hol: true, recoveryMS: 200},
@@ -146,6 +148,13 @@ func run(rng *rand.Rand, o Options, transport string, m model, loss float64, rep
 	r := results.Run{Transport: transport, Carrier: results.CarrierTCP, Loss: loss, DelayMS: d, Repeat: rep, Burst: 0, Stack: stack}
 	if m.quic {
 		r.Carrier = results.CarrierQUIC
+	}
+	r.Delivery = results.DeliveryPush
+	if m.polls {
+		r.Delivery = results.DeliveryPoll
+	}
+	if m.interval {
+		r.PollIntervalMS = o.PollMS
 	}
 	if loss > 0 {
 		r.Burst = o.Burst

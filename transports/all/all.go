@@ -1,8 +1,9 @@
-// Package all is the table of transports: for each, its name, its carrier (TCP or QUIC), how
-// its server side mounts and its client. The server mounts from it (server/), the lab builds
-// clients and decides what needs UDP from it (lab/), the conformance suite and the benchmarks
-// run every transport in it, and the lab writes each run's carrier into results.json from it, so
-// that no other package lists transport names. A new transport is a package of its own shape
+// Package all is the table of transports: for each, its name, its carrier (TCP or QUIC), its
+// delivery (pushed or polled, and at an interval or not), how its server side mounts and its
+// client. The server mounts from it (server/), the lab builds clients and decides what needs
+// UDP from it (lab/), the conformance suite and the benchmarks run every transport in it, and
+// the lab writes each run's carrier and delivery into results.json from it, so that no other
+// package lists transport names. A new transport is a package of its own shape
 // (doc.go, server.go with Mount, client.go with NewClient) and one row here.
 //
 // It imports transports and every transport package; nothing below it imports it (never server,
@@ -12,6 +13,7 @@ package all
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/wirelab/wirelab/transports"
 	"github.com/wirelab/wirelab/transports/auto"
@@ -29,6 +31,14 @@ type Transport struct {
 	Name string
 	// Carrier is what its bytes travel on. auto's is QUIC: it moves to wt-uni when it can.
 	Carrier transports.Carrier
+	// Polls is set for a transport whose client asks for its messages (short and long
+	// polling) instead of being pushed them: its Delivery is Poll. The lab writes each run's
+	// delivery into results.json from it.
+	Polls bool
+	// Interval is set for a polling transport that asks every Options.PollInterval (the
+	// scenario's poll_interval) instead of holding its request until something arrives; the
+	// lab writes that interval into each of its runs.
+	Interval bool
 	// Fallback is set for a transport that picks its carrier per session (auto: QUIC when
 	// UDP gets through, else TCP). It needs UDP like QUIC, but the lab does not attribute its
 	// losses as QUIC's.
@@ -65,9 +75,9 @@ func mountWT(m transports.Mux, s *transports.Server, cfg ServerConfig) error {
 
 // Table is every transport, in the order results show them (the DESIGN table's).
 var Table = []Transport{
-	{Name: transports.ShortPoll, Carrier: transports.TCP, Endpoint: shortpoll.Path, Mount: mountHTTP(shortpoll.Mount),
+	{Name: transports.ShortPoll, Carrier: transports.TCP, Polls: true, Interval: true, Endpoint: shortpoll.Path, Mount: mountHTTP(shortpoll.Mount),
 		NewClient: func(o transports.Options) transports.Client { return shortpoll.NewClient(o) }},
-	{Name: transports.LongPoll, Carrier: transports.TCP, Endpoint: longpoll.Path, Mount: mountHTTP(longpoll.Mount),
+	{Name: transports.LongPoll, Carrier: transports.TCP, Polls: true, Endpoint: longpoll.Path, Mount: mountHTTP(longpoll.Mount),
 		NewClient: func(o transports.Options) transports.Client { return longpoll.NewClient(o) }},
 	{Name: transports.Stream, Carrier: transports.TCP, Endpoint: stream.Path, Mount: mountHTTP(stream.Mount),
 		NewClient: func(o transports.Options) transports.Client { return stream.NewClient(o) }},
@@ -146,4 +156,26 @@ func AttributesQUIC(name string) bool {
 func CarrierOf(name string) transports.Carrier {
 	t, _ := Lookup(name)
 	return t.Carrier
+}
+
+// DeliveryOf is the named transport's delivery: Poll when it polls, else Push; "" for a name
+// not in the table.
+func DeliveryOf(name string) transports.DeliveryMode {
+	t, ok := Lookup(name)
+	switch {
+	case !ok:
+		return ""
+	case t.Polls:
+		return transports.Poll
+	}
+	return transports.Push
+}
+
+// PollInterval is how often the named transport's clients ask for messages when the scenario's
+// poll_interval is every: every for a transport that polls at an interval (Interval), else 0.
+func PollInterval(name string, every time.Duration) time.Duration {
+	if t, ok := Lookup(name); ok && t.Polls && t.Interval {
+		return every
+	}
+	return 0
 }

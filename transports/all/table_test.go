@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/wirelab/wirelab/chat"
 	"github.com/wirelab/wirelab/transports"
@@ -37,11 +38,21 @@ func TestTable(t *testing.T) {
 		if !ok || got.Name != tr.Name || all.CarrierOf(tr.Name) != tr.Carrier {
 			t.Errorf("%s: Lookup %v %v", tr.Name, got.Name, ok)
 		}
+		if want := map[bool]transports.DeliveryMode{true: transports.Poll, false: transports.Push}[tr.Polls]; all.DeliveryOf(tr.Name) != want {
+			t.Errorf("%s: DeliveryOf %q, want %q", tr.Name, all.DeliveryOf(tr.Name), want)
+		}
+		if tr.Interval && !tr.Polls {
+			t.Errorf("%s: an interval without polling", tr.Name)
+		}
+		if got := all.PollInterval(tr.Name, time.Second); got != map[bool]time.Duration{true: time.Second}[tr.Interval] {
+			t.Errorf("%s: PollInterval %v (Interval %v)", tr.Name, got, tr.Interval)
+		}
 		if all.UsesUDP(tr.Name) != (tr.Carrier == transports.QUIC) || all.AttributesQUIC(tr.Name) != (tr.Carrier == transports.QUIC && !tr.Fallback) {
 			t.Errorf("%s: UsesUDP %v, AttributesQUIC %v", tr.Name, all.UsesUDP(tr.Name), all.AttributesQUIC(tr.Name))
 		}
 	}
-	if _, ok := all.Lookup("carrier-pigeon"); ok || all.UsesUDP("carrier-pigeon") || all.CarrierOf("carrier-pigeon") != "" {
+	if _, ok := all.Lookup("carrier-pigeon"); ok || all.UsesUDP("carrier-pigeon") || all.CarrierOf("carrier-pigeon") != "" ||
+		all.DeliveryOf("carrier-pigeon") != "" || all.PollInterval("carrier-pigeon", time.Second) != 0 {
 		t.Error("an unknown name is found")
 	}
 	if _, err := all.NewClient("carrier-pigeon", transports.Options{}); err == nil {
@@ -76,4 +87,18 @@ func TestMount(t *testing.T) {
 		t.Fatalf("mounted GET %v and %d QUIC servers, want GET %v and 1", m.gets, len(m.quic), want)
 	}
 	_ = m.quic[0].Close()
+}
+
+// TestDelivery: short and long polling poll, short polling at the scenario's interval; every
+// other transport is pushed its messages.
+func TestDelivery(t *testing.T) {
+	for _, name := range all.Names() {
+		polls, interval := name == transports.ShortPoll || name == transports.LongPoll, name == transports.ShortPoll
+		if got := all.DeliveryOf(name) == transports.Poll; got != polls {
+			t.Errorf("%s: polls %v, want %v", name, got, polls)
+		}
+		if got := all.PollInterval(name, 3*time.Second) == 3*time.Second; got != interval {
+			t.Errorf("%s: polls at the interval %v, want %v", name, got, interval)
+		}
+	}
 }
