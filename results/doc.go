@@ -57,7 +57,8 @@
 // (noise within runs only). A change is a regression only when it is beyond noise and beyond
 // the threshold; lost or duplicated copies rising from zero always are.
 //
-// Each transport has one colour in every plot (TransportColor) and a marker shape; dashes tell
+// Each transport has one colour in every plot of a report (File.TransportColor: the palette's
+// colour at its place in the file's order, not a colour per name) and a marker shape; dashes tell
 // apart series of one transport (p50 solid, p99 dashed; stalls solid, collateral dashed, system
 // dotted, drawn only when a run had system stalls) and
 // theory lines are grey, each kind with its own dashes.

@@ -2,6 +2,7 @@ package results
 
 import (
 	"fmt"
+	"image/color"
 	"math"
 	"slices"
 	"strings"
@@ -175,7 +176,7 @@ func plotCDF(f *File, c Cond) (Figure, error) {
 		slices.Sort(lat)
 		lo, hi = math.Min(lo, lat[0]), math.Max(hi, lat[len(lat)-1])
 		xys := cdfPoints(lat, 800)
-		col := TransportColor(g.Transport)
+		col := f.TransportColor(g.Transport)
 		p.Add(line(xys, col, solid, vg.Points(1.8)))
 		leg.Add(fmt.Sprintf("%s (%d copies)", g.Transport, len(lat)), swatch{color: col, line: true})
 		ts = append(ts, g.Transport)
@@ -266,8 +267,7 @@ func nudge(xys plotter.XYs, i, n int, span float64) plotter.XYs {
 }
 
 // addSeries draws a series (line, markers, min-max bars) in the transport's style.
-func addSeries(p *plot.Plot, transport string, glyph draw.GlyphDrawer, xys plotter.XYs, errs plotter.YErrors, dashes []vg.Length) error {
-	col := TransportColor(transport)
+func addSeries(p *plot.Plot, col color.RGBA, glyph draw.GlyphDrawer, xys plotter.XYs, errs plotter.YErrors, dashes []vg.Length) error {
 	p.Add(line(xys, col, dashes, vg.Points(1.6)))
 	sc, err := plotter.NewScatter(xys)
 	if err != nil {
@@ -341,12 +341,12 @@ func plotStallsVsLoss(f *File, s sweep) (Figure, error) {
 			for j, xy := range xys {
 				hi = math.Max(hi, xy.Y+errs[j].High)
 			}
-			if err := addSeries(p, t, transportGlyph(i), nudge(xys, i, len(ts), span), errs, q.dashes); err != nil {
+			if err := addSeries(p, f.TransportColor(t), transportGlyph(i), nudge(xys, i, len(ts), span), errs, q.dashes); err != nil {
 				return Figure{}, err
 			}
 		}
 		if any {
-			leg.Add(t, swatch{color: TransportColor(t), line: true, glyph: transportGlyph(i)})
+			leg.Add(t, swatch{color: f.TransportColor(t), line: true, glyph: transportGlyph(i)})
 		}
 	}
 	leg.Add("all stalls", swatch{color: theoryColor, line: true})
@@ -427,7 +427,7 @@ func plotBars(f *File, c Cond, k barKind) (Figure, error) {
 	hi := 0.0
 	for i, g := range groupsAt(f, c) {
 		sm := Summarize(g.Values(Metric{Of: k.of}))
-		col := TransportColor(g.Transport)
+		col := f.TransportColor(g.Transport)
 		bc, err := plotter.NewBarChart(plotter.Values{sm.Mean}, vg.Points(34))
 		if err != nil {
 			return Figure{}, err
@@ -558,7 +558,7 @@ func plotTimeline(f *File, r *Run) (Figure, error) {
 	p := newPlot(fmt.Sprintf("%s: timeline of %s at %s (repeat %d)", scenarioName(f), r.Transport, r.Cond(), r.Repeat),
 		"scheduled send time (s since the measured window began)", "latency of the copy (ms)")
 	leg := newLegend()
-	col := TransportColor(r.Transport)
+	col := f.TransportColor(r.Transport)
 	var plain, own, hol, system plotter.XYs
 	hi, tmax := 0.0, 0.0
 	// Every stall is drawn; ordinary copies are thinned evenly past maxTimelinePoints (the

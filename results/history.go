@@ -3,6 +3,7 @@ package results
 import (
 	"errors"
 	"fmt"
+	"image/color"
 	"io"
 	"math"
 	"slices"
@@ -56,6 +57,16 @@ type History struct {
 	// stall_rate); both NaN when the file has none (a file from before issue 11, another
 	// metric).
 	Intervals map[Key][][2]float64
+}
+
+// TransportColor is transport's colour in h's figures: the palette's colour at its place in
+// h.Transports (their order in the files, oldest first), as File.TransportColor gives it in
+// one file's.
+func (h *History) TransportColor(transport string) color.RGBA {
+	if i := slices.Index(h.Transports, transport); i >= 0 {
+		return colorAt(i)
+	}
+	return colorAt(len(h.Transports))
 }
 
 // HasIntervals says whether any file gave an interval for the metric.
@@ -215,7 +226,7 @@ func (h *History) plot(c Cond) (Figure, error) {
 	bars := false
 	for ti, t := range drawn {
 		vs, cis := h.Values[Key{t, c}], h.Intervals[Key{t, c}]
-		col := TransportColor(t)
+		col := h.TransportColor(t)
 		// Transports sit a little apart along x, so that their interval bars do not cover
 		// each other.
 		off := 0.0

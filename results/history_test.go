@@ -70,7 +70,7 @@ func TestHistory(t *testing.T) {
 	for _, fig := range figs {
 		img := decodePNG(t, fig.PNG)
 		for _, tr := range []string{"websocket", "wt-uni"} {
-			if n := colourPixels(img, results.TransportColor(tr)); n < 20 {
+			if n := colourPixels(img, h.TransportColor(tr)); n < 20 {
 				t.Errorf("%s: %s's colour: %d pixels", fig.Name, tr, n)
 			}
 		}
@@ -186,7 +186,7 @@ func TestHistoryIntervals(t *testing.T) {
 		checkSVG(t, fig.SVG, fig.Title)
 		img, flatImg := decodePNG(t, fig.PNG), decodePNG(t, flatFigs[i].PNG)
 		for _, tr := range []string{"websocket", "wt-uni"} {
-			col := results.TransportColor(tr)
+			col := h.TransportColor(tr)
 			with, without := colourPixels(img, col), colourPixels(flatImg, col)
 			// Three bars, each several pixels tall, in the transport's colour.
 			if with < without+30 {

@@ -128,7 +128,7 @@ func plotLatencyVsLoss(f *File, s sweep) (Figure, error) {
 	for i, t := range names {
 		p := newPlot(t, "loss (%)", "ms (log)")
 		p.Title.TextStyle.Font.Size = labelSize
-		p.Title.TextStyle.Color = TransportColor(t)
+		p.Title.TextStyle.Color = f.TransportColor(t)
 		p.X.Label.TextStyle.Font.Size = 8
 		p.Y.Label.TextStyle.Font.Size = 8
 		p.X.Tick.Label.Font.Size = 8
@@ -141,7 +141,7 @@ func plotLatencyVsLoss(f *File, s sweep) (Figure, error) {
 			}
 		}
 		for _, sr := range all[i] {
-			if err := addSeries(p, t, transportGlyph(i), sr.xys, sr.errs, sr.dash); err != nil {
+			if err := addSeries(p, f.TransportColor(t), transportGlyph(i), sr.xys, sr.errs, sr.dash); err != nil {
 				return Figure{}, err
 			}
 		}

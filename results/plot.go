@@ -3,9 +3,9 @@ package results
 import (
 	"bytes"
 	"fmt"
-	"hash/fnv"
 	"image/color"
 	"math"
+	"slices"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -35,26 +35,28 @@ const (
 	legendSize = 9.5
 )
 
-// palette: one colour per transport, the same in every plot (Okabe-Ito and Tableau hues,
-// chosen to stay apart for the common colour-vision deficiencies and readable on white).
-var palette = map[string]color.RGBA{
-	"shortpoll":   {R: 0xD5, G: 0x5E, B: 0x00, A: 0xff}, // vermillion
-	"longpoll":    {R: 0xE6, G: 0x9F, B: 0x00, A: 0xff}, // orange
-	"stream":      {R: 0x8C, G: 0x56, B: 0x4B, A: 0xff}, // brown
-	"sse":         {R: 0xCC, G: 0x79, B: 0xA7, A: 0xff}, // reddish purple
-	"websocket":   {R: 0x00, G: 0x72, B: 0xB2, A: 0xff}, // blue
-	"wt-stream":   {R: 0x00, G: 0x9E, B: 0x73, A: 0xff}, // bluish green
-	"wt-uni":      {R: 0x17, G: 0xBE, B: 0xCF, A: 0xff}, // cyan
-	"wt-datagram": {R: 0x94, G: 0x67, B: 0xBD, A: 0xff}, // purple
-	"auto":        {R: 0x22, G: 0x22, B: 0x22, A: 0xff}, // near black
+// palette: the transports' colours, given in the order a file shows its transports (Okabe-Ito
+// and Tableau hues, chosen to stay apart for the common colour-vision deficiencies and readable
+// on white; then four more). A file of the eight default transports in the lab's table order
+// gets vermillion, orange, brown, reddish purple, blue, bluish green, cyan and purple.
+var palette = []color.RGBA{
+	{R: 0xD5, G: 0x5E, B: 0x00, A: 0xff}, // vermillion
+	{R: 0xE6, G: 0x9F, B: 0x00, A: 0xff}, // orange
+	{R: 0x8C, G: 0x56, B: 0x4B, A: 0xff}, // brown
+	{R: 0xCC, G: 0x79, B: 0xA7, A: 0xff}, // reddish purple
+	{R: 0x00, G: 0x72, B: 0xB2, A: 0xff}, // blue
+	{R: 0x00, G: 0x9E, B: 0x73, A: 0xff}, // bluish green
+	{R: 0x17, G: 0xBE, B: 0xCF, A: 0xff}, // cyan
+	{R: 0x94, G: 0x67, B: 0xBD, A: 0xff}, // purple
+	{R: 0x22, G: 0x22, B: 0x22, A: 0xff}, // near black
+	{R: 0xBC, G: 0xBD, B: 0x22, A: 0xff}, // olive
+	{R: 0x1F, G: 0x3A, B: 0x93, A: 0xff}, // dark blue
+	{R: 0xA6, G: 0x36, B: 0x03, A: 0xff}, // rust
+	{R: 0x66, G: 0x66, B: 0x00, A: 0xff}, // dark olive
 }
 
-var extraColors = []color.RGBA{
-	{R: 0xBC, G: 0xBD, B: 0x22, A: 0xff},
-	{R: 0x1F, G: 0x3A, B: 0x93, A: 0xff},
-	{R: 0xA6, G: 0x36, B: 0x03, A: 0xff},
-	{R: 0x66, G: 0x66, B: 0x00, A: 0xff},
-}
+// colorAt is the colour of the i-th transport shown (palette, again from its start past its end).
+func colorAt(i int) color.RGBA { return palette[max(i, 0)%len(palette)] }
 
 var (
 	theoryColor = color.RGBA{R: 0x66, G: 0x66, B: 0x66, A: 0xff}
@@ -63,15 +65,16 @@ var (
 	systemColor = color.RGBA{R: 0x88, G: 0x88, B: 0x88, A: 0xff} // system stalls: grey, not the transport's colour
 )
 
-// TransportColor is the transport's colour in every plot; unknown transports get a stable
-// colour from their name.
-func TransportColor(t string) color.RGBA {
-	if c, ok := palette[t]; ok {
-		return c
+// TransportColor is transport's colour in every figure of f's report: the palette's colour at
+// its place among f's transports (Transports: in File.Order, else in the order of the runs,
+// which is the order WriteJSON wrote them in), so a file and the same file read back draw each
+// transport alike. A transport with no run in f gets the colour after the last.
+func (f *File) TransportColor(transport string) color.RGBA {
+	ts := Transports(f)
+	if i := slices.Index(ts, transport); i >= 0 {
+		return colorAt(i)
 	}
-	h := fnv.New32a()
-	h.Write([]byte(t))
-	return extraColors[h.Sum32()%uint32(len(extraColors))]
+	return colorAt(len(ts))
 }
 
 // transportGlyph gives the i-th transport of a figure (in the order they are shown) a marker

@@ -93,7 +93,7 @@ func TestPlots(t *testing.T) {
 				expect = allTransports // every transport has its colour in the legend at least
 			}
 			for _, tr := range expect {
-				if n := colourPixels(img, results.TransportColor(tr)); n < 20 {
+				if n := colourPixels(img, f.TransportColor(tr)); n < 20 {
 					t.Errorf("%s's colour: %d pixels", tr, n)
 				}
 			}
@@ -108,10 +108,17 @@ func TestPlots(t *testing.T) {
 	}
 }
 
-func TestTransportColoursDistinctAndFixed(t *testing.T) {
+// TestTransportColours: a transport's colour is its place among the file's transports (its
+// order), not its name: thirteen transports get thirteen distinct colours readable on white, a
+// file read back draws each transport as the file it was written from did, and another order
+// gives another colour.
+func TestTransportColours(t *testing.T) {
+	names := append(slices.Clone(allTransports), "auto", "peer/a", "peer/b", "peer/c", "peer/d")
+	f := resultstest.File(resultstest.Options{Seed: 1, Repeats: 1, Samples: 5, Losses: []float64{0}, Transports: names})
+	f.Order = names
 	seen := map[color.RGBA]string{}
-	for _, tr := range append(allTransports, "auto") {
-		c := results.TransportColor(tr)
+	for _, tr := range names {
+		c := f.TransportColor(tr)
 		if other, dup := seen[c]; dup {
 			t.Fatalf("%s and %s share a colour", tr, other)
 		}
@@ -120,8 +127,27 @@ func TestTransportColoursDistinctAndFixed(t *testing.T) {
 			t.Fatalf("%s's colour is unreadable on white", tr)
 		}
 	}
-	if results.TransportColor("carrier-pigeon") != results.TransportColor("carrier-pigeon") {
-		t.Fatal("an unknown transport's colour is not stable")
+	var buf bytes.Buffer
+	if err := results.WriteJSON(&buf, f); err != nil {
+		t.Fatal(err)
+	}
+	back, err := results.ReadJSON(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range names {
+		if back.TransportColor(tr) != f.TransportColor(tr) {
+			t.Errorf("%s: %v written, %v read back", tr, f.TransportColor(tr), back.TransportColor(tr))
+		}
+	}
+	if f.TransportColor("carrier-pigeon") != f.TransportColor("carrier-pigeon") {
+		t.Fatal("a transport without runs has no stable colour")
+	}
+	first, last := f.TransportColor(names[0]), f.TransportColor(names[len(names)-1])
+	f.Order = slices.Clone(names)
+	slices.Reverse(f.Order)
+	if f.TransportColor(names[0]) != last || f.TransportColor(names[len(names)-1]) != first {
+		t.Error("the colours do not follow the file's order")
 	}
 }
 

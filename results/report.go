@@ -211,8 +211,8 @@ var funcs = map[string]any{
 	"b64":    func(b []byte) string { return base64.StdEncoding.EncodeToString(b) },
 	"join":   strings.Join,
 	"mdcell": func(s string) string { return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s) },
-	"color": func(t string) htmltemplate.CSS {
-		c := TransportColor(t)
+	"color": func(f *File, t string) htmltemplate.CSS {
+		c := f.TransportColor(t)
 		return htmltemplate.CSS(fmt.Sprintf("#%02x%02x%02x", c.R, c.G, c.B))
 	},
 	"holpct": func(r Row) string {
@@ -263,7 +263,7 @@ dd{margin:0}
 <p>{{if .CI}}p50 and p99: every copy of all repeats pooled, with the 95% confidence interval in brackets (a bootstrap over sessions and blocks of messages: docs/METRICS.md); stall rate likewise{{else}}Medians over repeats for latency (no intervals: the file has no summary){{end}}; sums over repeats for counts; means for bytes and CPU (– where not measured). Later than 200 / 400 ms: the share of every delivered copy (all repeats) that arrived later than that, end to end. Stalls: copies later than the transport's no-loss p99 plus one RTT; collateral ones (head-of-line) lost none of their own packets and waited behind another's loss{{if .System}}; system ones lost none of their own packets either but were late together with many senders' messages across many sessions: the machine (a server or lab short of CPU) delayed them, not the network{{end}}.</p>
 <table>
 <tr><th class="l">transport</th><th class="l">condition</th><th>repeats</th><th>p50 ms</th><th>p99 ms</th>{{if .CI}}<th>stall rate (95% CI)</th>{{end}}<th>later than 200 ms</th><th>later than 400 ms</th><th>lost</th><th>dup</th><th>stalls</th><th>collateral</th>{{if .System}}<th>system</th>{{end}}<th>bytes/msg</th><th>server µs/msg</th>{{if .RSS}}<th>server KB/session</th>{{end}}<th>lab CPU</th><th class="l">warnings</th></tr>
-{{range .Rows}}<tr{{if .Warnings}} class="warn"{{end}}><td class="l"><span class="swatch" style="background:{{color .Transport}}"></span>{{.Transport}}</td><td class="l">{{cond .Cond}}</td><td>{{.Repeats}}</td><td>{{num .P50}}<small>{{ci .P50CI .CI}}</small></td><td>{{num .P99}}<small>{{ci .P99CI .CI}}</small></td>{{if $.CI}}<td>{{if .CI}}{{late .PooledStallRate}} <small>({{cipct .StallRateCI95}})</small>{{end}}</td>{{end}}<td><b>{{late .Late200}}</b></td><td>{{late .Late400}}</td><td>{{int .Lost}}</td><td>{{int .Duplicates}}</td><td>{{int .Stalls}}</td><td>{{int .Collateral}}{{holpct .}}</td>{{if $.System}}<td>{{int .System}}{{syspct .}}</td>{{end}}<td>{{measured .BytesPerMsg}}</td><td>{{measured .CPUUSPerMsg}}</td>{{if $.RSS}}<td>{{kb .RSSPerSess}}</td>{{end}}<td>{{share .LabCPUShare}}</td><td class="rowwarn">{{range .Warnings}}⚠ {{.}}<br>{{end}}</td></tr>
+{{range .Rows}}<tr{{if .Warnings}} class="warn"{{end}}><td class="l"><span class="swatch" style="background:{{color $.F .Transport}}"></span>{{.Transport}}</td><td class="l">{{cond .Cond}}</td><td>{{.Repeats}}</td><td>{{num .P50}}<small>{{ci .P50CI .CI}}</small></td><td>{{num .P99}}<small>{{ci .P99CI .CI}}</small></td>{{if $.CI}}<td>{{if .CI}}{{late .PooledStallRate}} <small>({{cipct .StallRateCI95}})</small>{{end}}</td>{{end}}<td><b>{{late .Late200}}</b></td><td>{{late .Late400}}</td><td>{{int .Lost}}</td><td>{{int .Duplicates}}</td><td>{{int .Stalls}}</td><td>{{int .Collateral}}{{holpct .}}</td>{{if $.System}}<td>{{int .System}}{{syspct .}}</td>{{end}}<td>{{measured .BytesPerMsg}}</td><td>{{measured .CPUUSPerMsg}}</td>{{if $.RSS}}<td>{{kb .RSSPerSess}}</td>{{end}}<td>{{share .LabCPUShare}}</td><td class="rowwarn">{{range .Warnings}}⚠ {{.}}<br>{{end}}</td></tr>
 {{end}}</table>
 {{if .Cluster}}<h2>Cluster</h2>
 <p>Latency of copies whose sender was on another node than the recipient (cross-node) and on the same node; the Redis server's CPU in the measured window. Server figures above add up every node.</p>

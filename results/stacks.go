@@ -362,7 +362,7 @@ func plotStackTail(f *File, c Cond) (Figure, error) {
 		if sp.Cond != c {
 			continue
 		}
-		col := TransportColor(sp.Transport)
+		col := f.TransportColor(sp.Transport)
 		for _, side := range []struct {
 			stack  string
 			dashes []vg.Length
