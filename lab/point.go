@@ -610,8 +610,8 @@ func connectPhases(transport string, n int, interval time.Duration, seed uint64)
 	for i := range order {
 		order[i] = i
 	}
-	if transport != transports.ShortPoll || interval <= 0 {
-		return order, nil
+	if interval = all.PollInterval(transport, interval); interval <= 0 {
+		return order, nil // not a transport that polls at an interval
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	phase = make([]time.Duration, n)

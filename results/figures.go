@@ -666,7 +666,8 @@ func plotTimeline(f *File, r *Run) (Figure, error) {
 	if len(system) > 0 {
 		caption += " Grey squares are system stalls: no loss of their own either, but late together with many senders' messages across many sessions (vertical bands): the machine delayed them, not the network."
 	}
-	return render(fmt.Sprintf("timeline-%s-%s-r%d", r.Transport, r.Cond().Slug(), r.Repeat), caption, p, leg)
+	// A peer's transport (PEER/TRANSPORT) has a slash, which a file name cannot.
+	return render(fmt.Sprintf("timeline-%s-%s-r%d", strings.ReplaceAll(r.Transport, "/", "-"), r.Cond().Slug(), r.Repeat), caption, p, leg)
 }
 
 // fractionTicks mark 0 to 1 by tenths, labelled every fifth.

@@ -34,6 +34,8 @@ func SummarizePoints(f *File, ev map[Key]*Evidence) {
 //     each run's carrier and delivery) when neither is the lowest of all;
 //   - at every lossy condition, each transport's stall rate against the lowest positive one
 //     (a transport that never stalled is said so, not compared);
+//   - at every condition, each peer server's transport (PEER/TRANSPORT) against wirelab's
+//     transport of the same kind (PeerMatch): p50, p99 and, under loss, the stall rate;
 //   - at the lowest loss of each delay and stack, bytes on the wire and server CPU per
 //     delivered copy of each transport against the cheapest, where both have two runs or more
 //     (RunRatio: the run is the unit there).
@@ -99,6 +101,15 @@ func Findings(f *File, ev map[Key]*Evidence) []Finding {
 				}
 			}
 		}
+		// Each peer server's transport against wirelab's of the same kind (results/peers.go),
+		// unless that comparison is among the findings above already.
+		peerFindings(here, ev, func(metric string, m int, a, b Key) {
+			if !slices.ContainsFunc(out, func(fd Finding) bool {
+				return fd.Metric == metric && fd.A == a.Transport && fd.B == b.Transport && fd.Cond() == c
+			}) {
+				add(metric, m, a, b)
+			}
+		})
 	}
 	for _, c := range barConds(f) {
 		for _, name := range []string{"bytes_per_msg", "cpu_us_per_msg"} {

@@ -3,8 +3,8 @@
 // and the lab's server process run it; tests run it in-process.
 //
 // It is the assembly layer, the one package that puts the chat core and every transport (through
-// transports/all's table) together. No transport package imports it, nor the conformance suite
-// (test helpers and tests may: transports/internal/httpclienttest does). It imports no lab,
+// transports/all's table) together. Nothing under transports/ imports it (their tests may, and
+// build the servers that the conformance suite and httpclienttest are given). It imports no lab,
 // results, netem, scenarios or web: the page comes in as Config.Web, an http.Handler, and the
 // network as the listener and socket Serve is given (internal/archtest holds this).
 //

@@ -120,6 +120,24 @@ func plan(env chat.Envelope, user string) (command, error) {
 	return command{}, chat.Errorf(chat.CodeUnknownType, "type %q is not a command the centrifugo peer maps", env.Type)
 }
 
+// publishAll publishes into every channel at once (a dm's two publications are pipelined, not one
+// after the other's answer: waiting would hold the sender's own copy back by a round trip) and
+// returns the first error in channel order.
+func publishAll(channels []string, publish func(ch string) error) error {
+	errs := make([]error, len(channels))
+	var wg sync.WaitGroup
+	for i, ch := range channels {
+		wg.Go(func() { errs[i] = publish(ch) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // serverError turns a Centrifugo error reply into the chat error it means.
 func serverError(code uint32, message string, op string) error {
 	c := chat.CodeUnavailable

@@ -255,14 +255,18 @@ func (w *WSClient) Send(ctx context.Context, env chat.Envelope) (chat.Envelope, 
 	case "unsubscribe":
 		w.unsubscribe(cmd.channels[0])
 	case "publish":
-		for _, ch := range cmd.channels {
+		err := publishAll(cmd.channels, func(ch string) error {
 			if _, err := c.Publish(ctx, ch, cmd.data); err != nil {
 				var ce *centrifuge.Error
 				if errors.As(err, &ce) {
-					return chat.Envelope{}, serverError(ce.Code, ce.Message, "publish")
+					return serverError(ce.Code, ce.Message, "publish")
 				}
-				return chat.Envelope{}, fmt.Errorf("centrifugo: publish to %s: %w", ch, err)
+				return fmt.Errorf("centrifugo: publish to %s: %w", ch, err)
 			}
+			return nil
+		})
+		if err != nil {
+			return chat.Envelope{}, err
 		}
 	}
 	return chat.Envelope{Type: chat.TypeOK, CID: env.CID}, nil

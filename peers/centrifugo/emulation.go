@@ -612,14 +612,18 @@ func (c *EmuClient) Send(ctx context.Context, env chat.Envelope) (chat.Envelope,
 			// A connection lost meanwhile took the subscription with it.
 		}
 	case "publish":
-		for _, ch := range cmd.channels {
+		err := publishAll(cmd.channels, func(ch string) error {
 			r, err := c.call(ctx, cmdOut{Publish: &pubRq{Channel: ch, Data: cmd.data}})
 			if err != nil {
-				return chat.Envelope{}, fmt.Errorf("centrifugo: publish to %s: %w", ch, err)
+				return fmt.Errorf("centrifugo: publish to %s: %w", ch, err)
 			}
 			if r.Error != nil {
-				return chat.Envelope{}, serverError(r.Error.Code, r.Error.Message, "publish")
+				return serverError(r.Error.Code, r.Error.Message, "publish")
 			}
+			return nil
+		})
+		if err != nil {
+			return chat.Envelope{}, err
 		}
 	}
 	return chat.Envelope{Type: chat.TypeOK, CID: env.CID}, nil
