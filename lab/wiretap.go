@@ -60,8 +60,9 @@ var (
 
 const wsHeadMax = 16 << 10
 
-// textMarker precedes every message text in every transport's JSON.
-var textMarker = []byte(`"text":"m`)
+// textMarkers precede every message text in every transport's JSON: as is, and escaped inside a
+// JSON string (Centrifugo's emulation posts each command as a string: {"data":"{\"text\":\"m..."}).
+var textMarkers = [][]byte{[]byte(`"text":"m`), []byte(`\"text\":\"m`)}
 
 const tailKeep = 24
 
@@ -229,30 +230,32 @@ func (t *tapConn) scan(tail, b []byte, off uint64, up bool) []byte {
 		buf = append(tail, b...)
 		base = off - uint64(len(tail))
 	}
-	for i := 0; ; {
-		j := bytes.Index(buf[i:], textMarker)
-		if j < 0 {
-			break
-		}
-		start := i + j + len(textMarker)
-		k := start
-		idx := 0
-		for k < len(buf) && k-start < 10 && buf[k] >= '0' && buf[k] <= '9' {
-			idx = idx*10 + int(buf[k]-'0')
-			k++
-		}
-		if k >= len(buf) {
-			break // split: the tail keeps it for the next read
-		}
-		// A marker completed inside the old tail was recorded by the previous scan.
-		if buf[k] == '.' && k > start && k >= len(tail) {
-			flow := t.down
-			if up {
-				flow = t.up
+	for _, marker := range textMarkers {
+		for i := 0; ; {
+			j := bytes.Index(buf[i:], marker)
+			if j < 0 {
+				break
 			}
-			t.log.add(wireMark{session: t.session, msg: int32(idx), up: up, flow: flow, off: base + uint64(start-1), n: t.textLen})
+			start := i + j + len(marker)
+			k := start
+			idx := 0
+			for k < len(buf) && k-start < 10 && buf[k] >= '0' && buf[k] <= '9' {
+				idx = idx*10 + int(buf[k]-'0')
+				k++
+			}
+			if k >= len(buf) {
+				break // split: the tail keeps it for the next read
+			}
+			// A marker completed inside the old tail was recorded by the previous scan.
+			if buf[k] == '.' && k > start && k >= len(tail) {
+				flow := t.down
+				if up {
+					flow = t.up
+				}
+				t.log.add(wireMark{session: t.session, msg: int32(idx), up: up, flow: flow, off: base + uint64(start-1), n: t.textLen})
+			}
+			i = k
 		}
-		i = k
 	}
 	keep := min(tailKeep, len(buf))
 	return append(tail[:0:0], buf[len(buf)-keep:]...)

@@ -70,6 +70,7 @@ func TestTapTellsWebSocketByHeader(t *testing.T) {
 	say := []byte(`42["say",{"room":"r1","text":"m31.abcdefg"}]`)
 	post := []byte(`{"type":"say","room":"lobby","text":"m9.abcdefg","cid":"m9"}`)
 	poll := []byte("GET /api/poll?session=s1 HTTP/1.1\r\nHost: 10.0.0.1\r\n\r\n")
+	emu := []byte(`{"session":"s","data":"{\"id\":3,\"publish\":{\"channel\":\"room:r\",\"data\":{\"text\":\"m7.abc\"}}}"}`)
 	postReq := []byte("POST /api/send HTTP/1.1\r\nHost: 10.0.0.1\r\nContent-Length: 63\r\n\r\n")
 	for _, tc := range []struct {
 		name string
@@ -83,6 +84,8 @@ func TestTapTellsWebSocketByHeader(t *testing.T) {
 			9, uint64(len(poll) + len(postReq) + bytes.Index(post, []byte("m9.")))},
 		{"post first", append(append([]byte{}, postReq...), post...),
 			9, uint64(len(postReq) + bytes.Index(post, []byte("m9.")))},
+		{"escaped in a JSON string", append(append([]byte{}, postReq...), emu...),
+			7, uint64(len(postReq) + bytes.Index(emu, []byte("m7.")))},
 	} {
 		for _, chunk := range []int{1, 5, len(tc.wire)} {
 			log := &markLog{on: true}

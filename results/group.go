@@ -28,16 +28,21 @@ func (r *Run) CarrierName() string {
 // IsTCP says whether the run's transport ran over TCP.
 func (r *Run) IsTCP() bool { return r.CarrierName() == CarrierTCP }
 
-// legacyCarrier is the carrier of a run from a file written before runs said it. Such files
-// hold only the transports of that time, whose names said it: the WebTransport modes (wt-...)
-// and auto (which moves to wt-uni) ran on QUIC, the others on TCP. It is the one place results
-// reads a carrier from a name; a run the lab writes now always has its carrier.
+// legacyCarrier is the carrier of a run from a file written before runs said it (Legacy's).
 func legacyCarrier(transport string) string {
-	if strings.HasPrefix(transport, "wt-") || transport == "auto" {
-		return CarrierQUIC
+	if Legacy == nil {
+		return ""
 	}
-	return CarrierTCP
+	c, _, _ := Legacy(transport)
+	return c
 }
+
+// Legacy says what a transport's name implied in a file written before runs carried their
+// carrier and delivery: its carrier ("tcp", "quic"), its delivery ("push", "poll") and whether it
+// polled at the file's poll_interval_ms. results knows no transport names: the lab, which has
+// the table of transports, sets it (lab.init); nil leaves such runs' carrier and delivery unknown
+// (""). A run the lab writes now always has both.
+var Legacy func(transport string) (carrier, delivery string, interval bool)
 
 // The deliveries a run can have (Run.Delivery), as the lab's table of transports spells them:
 // pushed to the client over a connection it holds, or polled for.
@@ -74,18 +79,14 @@ func (f *File) pollEvery(r *Run) (ms float64, ok bool) {
 	return 0, false
 }
 
-// legacyDelivery is the delivery of a run from a file written before runs said it, and
-// whether it polled at an interval. Such files hold only the transports of that time: short
-// polling (at the file's interval) and long polling polled, the others were pushed their
-// messages. It is the one place results reads a delivery from a name (see legacyCarrier).
+// legacyDelivery is the delivery of a run from a file written before runs said it, and whether
+// it polled at an interval (Legacy's).
 func legacyDelivery(transport string) (delivery string, interval bool) {
-	switch transport {
-	case "shortpoll":
-		return DeliveryPoll, true
-	case "longpoll":
-		return DeliveryPoll, false
+	if Legacy == nil {
+		return "", false
 	}
-	return DeliveryPush, false
+	_, d, interval := Legacy(transport)
+	return d, interval
 }
 
 // TCP says whether transport ran over TCP in f: its first run's carrier. False when f has no

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"errors"
 	"fmt"
+	"github.com/wirelab/wirelab/peers"
 	"math"
 	"os"
 	"reflect"
@@ -179,7 +180,7 @@ func defaultFile() scenarioFile {
 		PollInterval: duration(time.Second),
 		Repeat:       1,
 		Nodes:        1,
-		Stack:        stackList{StackGVisor},
+		Stack:        nil, // gvisor, or kernel for a file that names a peer's transport (defaultStack)
 		Workload:     workloadFile{Rate: 100, Size: 200, Sender: "all", Mix: mixFile{Room: 0.8, DM: 0.2}},
 		Link:         linkFile{Delay: delayList{20 * time.Millisecond}, Loss: lossList{{}}, LossModel: "bernoulli"},
 	}
@@ -209,8 +210,23 @@ func (f *scenarioFile) scenario() Scenario {
 		},
 		Repeat: int(f.Repeat),
 		Nodes:  int(f.Nodes),
-		Stacks: f.Stack,
+		Stacks: f.defaultStack(),
 	}
+}
+
+// defaultStack is the file's stack, or when it gives none: gvisor, unless a transport is a peer
+// server's (PEER/TRANSPORT), which runs on the kernel stack only; then the whole file runs on
+// kernel, so that wirelab's transports are compared with the peers on the same stack.
+func (f *scenarioFile) defaultStack() []string {
+	if len(f.Stack) > 0 {
+		return f.Stack
+	}
+	for _, t := range f.Transports {
+		if _, ok := peers.Lookup(t); ok {
+			return []string{StackKernel}
+		}
+	}
+	return []string{StackGVisor}
 }
 
 // decodeFields reads mapping n into the struct out points to, key by key in the file's order:

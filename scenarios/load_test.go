@@ -453,3 +453,25 @@ func equal(a, b []float64) bool {
 	}
 	return true
 }
+
+// TestPeerDefaultStack: a file that names a peer server's transport and no stack runs on the
+// kernel stack (the peers run nowhere else); one that says its stack keeps it; one without peers
+// keeps gvisor.
+func TestPeerDefaultStack(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		want []string
+	}{
+		{"name: x\ntransports: [websocket, socketio/websocket]\n", []string{StackKernel}},
+		{"name: x\ntransports: [centrifugo/sse]\nstack: auto\n", []string{StackAuto}},
+		{"name: x\ntransports: [websocket]\n", []string{StackGVisor}},
+	} {
+		s, err := Parse("x.yaml", []byte(tc.text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(s.Stacks, tc.want) {
+			t.Errorf("%q: stacks %v, want %v", tc.text, s.Stacks, tc.want)
+		}
+	}
+}
