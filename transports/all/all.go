@@ -39,6 +39,12 @@ type Transport struct {
 	// scenario's poll_interval) instead of holding its request until something arrives; the
 	// lab writes that interval into each of its runs.
 	Interval bool
+	// PostsUpstream is set for a transport whose client sends its commands with POST /api/send
+	// (the HTTP transports), not on its own connection.
+	PostsUpstream bool
+	// Reorders is set for a transport whose envelopes may arrive in another order than their
+	// seq (several QUIC streams, datagrams; auto, which may be on wt-uni).
+	Reorders bool
 	// Fallback is set for a transport that picks its carrier per session (auto: QUIC when
 	// UDP gets through, else TCP). It needs UDP like QUIC, but the lab does not attribute its
 	// losses as QUIC's.
@@ -75,23 +81,23 @@ func mountWT(m transports.Mux, s *transports.Server, cfg ServerConfig) error {
 
 // Table is every transport, in the order results show them (the DESIGN table's).
 var Table = []Transport{
-	{Name: transports.ShortPoll, Carrier: transports.TCP, Polls: true, Interval: true, Endpoint: shortpoll.Path, Mount: mountHTTP(shortpoll.Mount),
+	{Name: transports.ShortPoll, Carrier: transports.TCP, Polls: true, Interval: true, PostsUpstream: true, Endpoint: shortpoll.Path, Mount: mountHTTP(shortpoll.Mount),
 		NewClient: func(o transports.Options) transports.Client { return shortpoll.NewClient(o) }},
-	{Name: transports.LongPoll, Carrier: transports.TCP, Polls: true, Endpoint: longpoll.Path, Mount: mountHTTP(longpoll.Mount),
+	{Name: transports.LongPoll, Carrier: transports.TCP, Polls: true, PostsUpstream: true, Endpoint: longpoll.Path, Mount: mountHTTP(longpoll.Mount),
 		NewClient: func(o transports.Options) transports.Client { return longpoll.NewClient(o) }},
-	{Name: transports.Stream, Carrier: transports.TCP, Endpoint: stream.Path, Mount: mountHTTP(stream.Mount),
+	{Name: transports.Stream, Carrier: transports.TCP, PostsUpstream: true, Endpoint: stream.Path, Mount: mountHTTP(stream.Mount),
 		NewClient: func(o transports.Options) transports.Client { return stream.NewClient(o) }},
-	{Name: transports.SSE, Carrier: transports.TCP, Endpoint: sse.Path, Mount: mountHTTP(sse.Mount),
+	{Name: transports.SSE, Carrier: transports.TCP, PostsUpstream: true, Endpoint: sse.Path, Mount: mountHTTP(sse.Mount),
 		NewClient: func(o transports.Options) transports.Client { return sse.NewClient(o) }},
 	{Name: transports.WebSocket, Carrier: transports.TCP, Endpoint: websocket.Path, Mount: mountHTTP(websocket.Mount),
 		NewClient: func(o transports.Options) transports.Client { return websocket.NewClient(o) }},
 	{Name: transports.WTStream, Carrier: transports.QUIC, Endpoint: webtransport.Path, Mount: mountWT,
 		NewClient: func(o transports.Options) transports.Client { return webtransport.NewStreamClient(o) }},
-	{Name: transports.WTUni, Carrier: transports.QUIC, Endpoint: webtransport.Path, Mount: mountWT,
+	{Name: transports.WTUni, Carrier: transports.QUIC, Reorders: true, Endpoint: webtransport.Path, Mount: mountWT,
 		NewClient: func(o transports.Options) transports.Client { return webtransport.NewUniClient(o) }},
-	{Name: transports.WTDatagram, Carrier: transports.QUIC, Endpoint: webtransport.Path, Mount: mountWT,
+	{Name: transports.WTDatagram, Carrier: transports.QUIC, Reorders: true, Endpoint: webtransport.Path, Mount: mountWT,
 		NewClient: func(o transports.Options) transports.Client { return webtransport.NewDatagramClient(o) }},
-	{Name: transports.Auto, Carrier: transports.QUIC, Fallback: true,
+	{Name: transports.Auto, Carrier: transports.QUIC, Reorders: true, Fallback: true,
 		NewClient: func(o transports.Options) transports.Client { return auto.NewClient(o) }},
 }
 

@@ -25,7 +25,7 @@ func TestConformanceLossy(t *testing.T) {
 	}
 	for _, name := range all.Names() {
 		t.Run(name, func(t *testing.T) {
-			transporttest.Run(t, name, transporttest.Env{Start: lossy("delay=20ms loss=1%"), Scale: 0.1, Wait: 90 * time.Second})
+			transporttest.Run(t, name, transporttest.Env{Start: lossy("delay=20ms loss=1%"), Scale: 0.1, Wait: 90 * time.Second, Traits: traitsOf(name)})
 		})
 	}
 }
@@ -43,7 +43,7 @@ func TestConformanceKernel(t *testing.T) {
 			// Each transport on a network of its own (its own namespaces): they run side by side,
 			// the kernel stacks cost the test process little CPU and most of the time is waiting.
 			t.Parallel()
-			transporttest.Run(t, name, transporttest.Env{Start: lossyOn("delay=20ms loss=1%", true), Scale: 0.1, Wait: 90 * time.Second})
+			transporttest.Run(t, name, transporttest.Env{Start: lossyOn("delay=20ms loss=1%", true), Scale: 0.1, Wait: 90 * time.Second, Traits: traitsOf(name)})
 		})
 	}
 }

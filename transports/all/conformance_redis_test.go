@@ -77,12 +77,12 @@ func TestConformanceRedis(t *testing.T) {
 	rs := redistest.Start(t)
 	for _, name := range all.Names() {
 		t.Run("1node/"+name, func(t *testing.T) {
-			transporttest.Run(t, name, transporttest.Env{Start: onRedis(rs, 1), Scale: 0.1})
+			transporttest.Run(t, name, transporttest.Env{Start: onRedis(rs, 1), Scale: 0.1, Traits: traitsOf(name)})
 		})
 	}
 	for _, name := range []string{transports.ShortPoll, transports.LongPoll, transports.Stream, transports.SSE, transports.WebSocket} {
 		t.Run("3nodes/"+name, func(t *testing.T) {
-			transporttest.Run(t, name, transporttest.Env{Start: onRedis(rs, 3), Scale: 0.1})
+			transporttest.Run(t, name, transporttest.Env{Start: onRedis(rs, 3), Scale: 0.1, Traits: traitsOf(name)})
 		})
 	}
 }

@@ -18,7 +18,7 @@ func TestMain(m *testing.M) {
 func TestConformance(t *testing.T) {
 	for _, name := range all.Names() {
 		t.Run(name, func(t *testing.T) {
-			env := transporttest.Env{Start: loopback}
+			env := transporttest.Env{Start: loopback, Traits: traitsOf(name)}
 			if raceEnabled && !testing.Short() {
 				env.Scale = 0.2 // the full 10,000 messages run in the second, race-free pass
 			}

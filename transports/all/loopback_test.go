@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/wirelab/wirelab/server"
+	"github.com/wirelab/wirelab/transports"
+	"github.com/wirelab/wirelab/transports/all"
 	"github.com/wirelab/wirelab/transports/transporttest"
 )
 
@@ -57,4 +59,10 @@ func serve(t testing.TB, cfg server.Config, ln net.Listener, pc net.PacketConn, 
 		_ = ln.Close()
 		_ = pc.Close()
 	})
+}
+
+// traitsOf is what the conformance suite must know of a transport, from the table.
+func traitsOf(name string) transporttest.Traits {
+	t, _ := all.Lookup(name)
+	return transporttest.Traits{Polling: t.Polls, HTTPUpstream: t.PostsUpstream, Reorders: t.Reorders, QUIC: t.Carrier == transports.QUIC}
 }

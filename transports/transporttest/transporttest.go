@@ -49,6 +49,8 @@ type Env struct {
 	Scale float64
 	// Wait bounds every wait for something to arrive (0 means 20 s; the load case allows 6x).
 	Wait time.Duration
+	// Traits are the transport's (from transports/all's table).
+	Traits Traits
 }
 
 // Config is the server a case asks for: Env.Start maps it onto the server it builds
@@ -74,7 +76,8 @@ type Target struct {
 	CertHashes [][32]byte
 }
 
-// Traits are what the suite must know about a transport that its client does not say.
+// Traits are what the suite must know about a transport that its client does not say. The
+// caller gives them (Env.Traits), from transports/all's table: the suite knows no names.
 type Traits struct {
 	// Polling transports hold no connection between requests: no heartbeat, a session lives
 	// while requests come (its TTL).
@@ -85,19 +88,8 @@ type Traits struct {
 	// Reorders: envelopes may arrive in another order than their seq (several streams,
 	// datagrams); order is then checked by seq only.
 	Reorders bool
-}
-
-// TraitsOf returns the traits of a transport by name.
-func TraitsOf(name string) Traits {
-	switch name {
-	case transports.ShortPoll, transports.LongPoll:
-		return Traits{Polling: true, HTTPUpstream: true}
-	case transports.Stream, transports.SSE:
-		return Traits{HTTPUpstream: true}
-	case transports.WTUni, transports.WTDatagram, transports.Auto:
-		return Traits{Reorders: true}
-	}
-	return Traits{}
+	// QUIC transports need the server's WebTransport certificate hash.
+	QUIC bool
 }
 
 // RawSender is implemented by clients that can send bytes upstream unchecked, as one envelope,
@@ -162,7 +154,7 @@ func newH(t *testing.T, name string, env Env) *H {
 	if env.Wait <= 0 {
 		env.Wait = 20 * time.Second
 	}
-	return &H{T: t, Name: name, Traits: TraitsOf(name), env: env}
+	return &H{T: t, Name: name, Traits: env.Traits, env: env}
 }
 
 // Start starts the case's server with cfg (logs discarded unless cfg has a logger).
@@ -181,7 +173,7 @@ func (h *H) Start(cfg Config) {
 	tr := &http.Transport{DialContext: dial, DisableCompression: true}
 	h.raw = &http.Client{Transport: tr, Timeout: h.env.Wait}
 	h.T.Cleanup(tr.CloseIdleConnections)
-	if len(h.tg.CertHashes) == 0 && (strings.HasPrefix(h.Name, "wt-") || h.Name == transports.Auto) {
+	if len(h.tg.CertHashes) == 0 && h.Traits.QUIC {
 		hash, err := h.certHash()
 		if err != nil {
 			h.T.Fatalf("%s needs the server's certificate hash: %v", h.Name, err)
