@@ -1,11 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wirelab/wirelab/internal/kerneltest"
 	"github.com/wirelab/wirelab/internal/needtest"
@@ -24,6 +27,11 @@ func TestRunPeers(t *testing.T) {
 	_, err := exec.LookPath("node")
 	needtest.Need(t, "node", err, "apt-get install -y nodejs npm")
 	bin := buildLab(t)
+	// The lab's environment, and so its peer servers', carries a mark of this test: other tests
+	// (peers/socketio's, run at the same time) start peer servers of their own.
+	mark := fmt.Sprintf("WIRELAB_PEERS_TEST_MARK=%d-%d", os.Getpid(), time.Now().UnixNano())
+	k, v, _ := strings.Cut(mark, "=")
+	t.Setenv(k, v)
 	f, out, printed := labRun(t, bin, `name: peers-test
 seed: 5
 duration: 2s
@@ -66,29 +74,26 @@ stack: kernel
 			t.Errorf("report.md lacks %q", s)
 		}
 	}
-	if left := peerProcesses(t); len(left) > 0 {
+	if left := markedProcesses(t, mark); len(left) > 0 {
 		t.Errorf("peer processes left after the lab exited: %v", left)
 	}
 }
 
-// peerProcesses lists the command lines of running peer servers (a Socket.IO server.js or a
-// centrifugo binary from the peers' cache).
-func peerProcesses(t *testing.T) []string {
+// markedProcesses lists the command lines of running processes whose environment holds mark.
+func markedProcesses(t *testing.T, mark string) []string {
 	t.Helper()
-	procs, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	procs, err := filepath.Glob("/proc/[0-9]*")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
 	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue // gone meanwhile
+		env, err := os.ReadFile(filepath.Join(p, "environ"))
+		if err != nil || !slices.Contains(strings.Split(string(env), "\x00"), mark) {
+			continue // gone meanwhile, or not the lab's
 		}
-		cmd := strings.ReplaceAll(string(b), "\x00", " ")
-		if strings.Contains(cmd, "socket.io@") && strings.Contains(cmd, "server.js") || strings.Contains(cmd, "/centrifugo") && strings.Contains(cmd, "config") {
-			out = append(out, cmd)
-		}
+		cmd, _ := os.ReadFile(filepath.Join(p, "cmdline"))
+		out = append(out, strings.ReplaceAll(string(cmd), "\x00", " "))
 	}
 	return out
 }
