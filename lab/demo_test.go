@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"github.com/wirelab/wirelab/transports/websocket"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func TestDemoAssembly(t *testing.T) {
 	defer cancel()
 	connect := func(user string) transports.Client {
 		t.Helper()
-		c, err := all.NewClient(transports.WebSocket, transports.Options{URL: "http://" + d.Addr(), User: user, RetryInterval: time.Second})
+		c, err := all.NewClient(websocket.Name, transports.Options{URL: "http://" + d.Addr(), User: user, RetryInterval: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}

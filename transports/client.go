@@ -11,20 +11,6 @@ import (
 	"github.com/wirelab/wirelab/chat"
 )
 
-// Names of every transport, as scenario files and the web page spell them. The table in
-// transports/all lists them (all.Names); scenarios reads it there.
-const (
-	ShortPoll  = "shortpoll"
-	LongPoll   = "longpoll"
-	Stream     = "stream"
-	SSE        = "sse"
-	WebSocket  = "websocket"
-	WTStream   = "wt-stream"
-	WTUni      = "wt-uni"
-	WTDatagram = "wt-datagram"
-	Auto       = "auto"
-)
-
 // DeliveryMode is how a transport's client gets its messages: pushed to it over a connection
 // it holds (Push: stream, SSE, WebSocket, WebTransport), or by asking for them (Poll: short and
 // long polling). The table in transports/all says it per transport; results.json records it per

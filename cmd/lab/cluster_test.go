@@ -4,6 +4,10 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/wirelab/wirelab/transports/longpoll"
+	"github.com/wirelab/wirelab/transports/shortpoll"
+	"github.com/wirelab/wirelab/transports/sse"
+	"github.com/wirelab/wirelab/transports/websocket"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -156,7 +160,7 @@ func TestClusterNoStickySessions(t *testing.T) {
 	lb := httptest.NewServer(proxy)
 	defer lb.Close()
 
-	names := []string{transports.ShortPoll, transports.LongPoll, transports.SSE, transports.WebSocket}
+	names := []string{shortpoll.Name, longpoll.Name, sse.Name, websocket.Name}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	type user struct {

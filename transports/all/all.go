@@ -81,23 +81,23 @@ func mountWT(m transports.Mux, s *transports.Server, cfg ServerConfig) error {
 
 // Table is every transport, in the order results show them (the DESIGN table's).
 var Table = []Transport{
-	{Name: transports.ShortPoll, Carrier: transports.TCP, Polls: true, Interval: true, PostsUpstream: true, Endpoint: shortpoll.Path, Mount: mountHTTP(shortpoll.Mount),
+	{Name: shortpoll.Name, Carrier: transports.TCP, Polls: true, Interval: true, PostsUpstream: true, Endpoint: shortpoll.Path, Mount: mountHTTP(shortpoll.Mount),
 		NewClient: func(o transports.Options) transports.Client { return shortpoll.NewClient(o) }},
-	{Name: transports.LongPoll, Carrier: transports.TCP, Polls: true, PostsUpstream: true, Endpoint: longpoll.Path, Mount: mountHTTP(longpoll.Mount),
+	{Name: longpoll.Name, Carrier: transports.TCP, Polls: true, PostsUpstream: true, Endpoint: longpoll.Path, Mount: mountHTTP(longpoll.Mount),
 		NewClient: func(o transports.Options) transports.Client { return longpoll.NewClient(o) }},
-	{Name: transports.Stream, Carrier: transports.TCP, PostsUpstream: true, Endpoint: stream.Path, Mount: mountHTTP(stream.Mount),
+	{Name: stream.Name, Carrier: transports.TCP, PostsUpstream: true, Endpoint: stream.Path, Mount: mountHTTP(stream.Mount),
 		NewClient: func(o transports.Options) transports.Client { return stream.NewClient(o) }},
-	{Name: transports.SSE, Carrier: transports.TCP, PostsUpstream: true, Endpoint: sse.Path, Mount: mountHTTP(sse.Mount),
+	{Name: sse.Name, Carrier: transports.TCP, PostsUpstream: true, Endpoint: sse.Path, Mount: mountHTTP(sse.Mount),
 		NewClient: func(o transports.Options) transports.Client { return sse.NewClient(o) }},
-	{Name: transports.WebSocket, Carrier: transports.TCP, Endpoint: websocket.Path, Mount: mountHTTP(websocket.Mount),
+	{Name: websocket.Name, Carrier: transports.TCP, Endpoint: websocket.Path, Mount: mountHTTP(websocket.Mount),
 		NewClient: func(o transports.Options) transports.Client { return websocket.NewClient(o) }},
-	{Name: transports.WTStream, Carrier: transports.QUIC, Endpoint: webtransport.Path, Mount: mountWT,
+	{Name: webtransport.StreamName, Carrier: transports.QUIC, Endpoint: webtransport.Path, Mount: mountWT,
 		NewClient: func(o transports.Options) transports.Client { return webtransport.NewStreamClient(o) }},
-	{Name: transports.WTUni, Carrier: transports.QUIC, Reorders: true, Endpoint: webtransport.Path, Mount: mountWT,
+	{Name: webtransport.UniName, Carrier: transports.QUIC, Reorders: true, Endpoint: webtransport.Path, Mount: mountWT,
 		NewClient: func(o transports.Options) transports.Client { return webtransport.NewUniClient(o) }},
-	{Name: transports.WTDatagram, Carrier: transports.QUIC, Reorders: true, Endpoint: webtransport.Path, Mount: mountWT,
+	{Name: webtransport.DatagramName, Carrier: transports.QUIC, Reorders: true, Endpoint: webtransport.Path, Mount: mountWT,
 		NewClient: func(o transports.Options) transports.Client { return webtransport.NewDatagramClient(o) }},
-	{Name: transports.Auto, Carrier: transports.QUIC, Reorders: true, Fallback: true,
+	{Name: auto.Name, Carrier: transports.QUIC, Reorders: true, Fallback: true,
 		NewClient: func(o transports.Options) transports.Client { return auto.NewClient(o) }},
 }
 

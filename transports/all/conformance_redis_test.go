@@ -7,6 +7,11 @@ package all_test
 
 import (
 	"fmt"
+	"github.com/wirelab/wirelab/transports/longpoll"
+	"github.com/wirelab/wirelab/transports/shortpoll"
+	"github.com/wirelab/wirelab/transports/sse"
+	"github.com/wirelab/wirelab/transports/stream"
+	"github.com/wirelab/wirelab/transports/websocket"
 	"log/slog"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -17,7 +22,6 @@ import (
 
 	"github.com/wirelab/wirelab/chat/redisbroker"
 	"github.com/wirelab/wirelab/internal/redistest"
-	"github.com/wirelab/wirelab/transports"
 	"github.com/wirelab/wirelab/transports/all"
 	"github.com/wirelab/wirelab/transports/transporttest"
 )
@@ -80,7 +84,7 @@ func TestConformanceRedis(t *testing.T) {
 			transporttest.Run(t, name, transporttest.Env{Start: onRedis(rs, 1), Scale: 0.1, Traits: traitsOf(name)})
 		})
 	}
-	for _, name := range []string{transports.ShortPoll, transports.LongPoll, transports.Stream, transports.SSE, transports.WebSocket} {
+	for _, name := range []string{shortpoll.Name, longpoll.Name, stream.Name, sse.Name, websocket.Name} {
 		t.Run("3nodes/"+name, func(t *testing.T) {
 			transporttest.Run(t, name, transporttest.Env{Start: onRedis(rs, 3), Scale: 0.1, Traits: traitsOf(name)})
 		})

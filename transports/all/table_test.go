@@ -93,7 +93,7 @@ func TestMount(t *testing.T) {
 // other transport is pushed its messages.
 func TestDelivery(t *testing.T) {
 	for _, name := range all.Names() {
-		polls, interval := name == transports.ShortPoll || name == transports.LongPoll, name == transports.ShortPoll
+		polls, interval := name == shortpoll.Name || name == longpoll.Name, name == shortpoll.Name
 		if got := all.DeliveryOf(name) == transports.Poll; got != polls {
 			t.Errorf("%s: polls %v, want %v", name, got, polls)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/wirelab/wirelab/transports/webtransport"
 	"testing"
 	"time"
 
@@ -103,12 +104,12 @@ func TestUpgradeMidBurstLosesNothing(t *testing.T) {
 	ctx := context.Background()
 	opt := transports.Options{URL: base, User: "alice"}
 	g := &gate{Dialer: websocket.NewDialer(opt), open: make(chan struct{})}
-	a := auto.NewClientWith(opt, []auto.Candidate{{transports.WebSocket, g}, {transports.LongPoll, longpoll.NewDialer(opt)}})
+	a := auto.NewClientWith(opt, []auto.Candidate{{websocket.Name, g}, {longpoll.Name, longpoll.NewDialer(opt)}})
 	defer a.Close()
 	if err := a.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := a.Using(); got != transports.LongPoll {
+	if got := a.Using(); got != longpoll.Name {
 		t.Fatalf("started on %s, want longpoll", got)
 	}
 	b := websocket.NewClient(transports.Options{URL: base, User: "bob"})
@@ -140,7 +141,7 @@ func TestUpgradeMidBurstLosesNothing(t *testing.T) {
 		}
 	}
 	<-a.Upgraded()
-	if got := a.Using(); got != transports.WebSocket {
+	if got := a.Using(); got != websocket.Name {
 		t.Fatalf("after the upgrade on %s, want websocket", got)
 	}
 	// And it still works after the move, both ways.
@@ -163,11 +164,11 @@ func TestFallback(t *testing.T) {
 		want  string
 	}{
 		{"websocket blocked", func(o transports.Options) []auto.Candidate {
-			return []auto.Candidate{{transports.WebSocket, refuse{}}, {transports.Stream, stream.NewDialer(o)}, {transports.LongPoll, longpoll.NewDialer(o)}}
-		}, transports.Stream},
+			return []auto.Candidate{{websocket.Name, refuse{}}, {stream.Name, stream.NewDialer(o)}, {longpoll.Name, longpoll.NewDialer(o)}}
+		}, stream.Name},
 		{"only long polling", func(o transports.Options) []auto.Candidate {
-			return []auto.Candidate{{transports.WebSocket, refuse{}}, {transports.Stream, refuse{}}, {transports.LongPoll, longpoll.NewDialer(o)}}
-		}, transports.LongPoll},
+			return []auto.Candidate{{websocket.Name, refuse{}}, {stream.Name, refuse{}}, {longpoll.Name, longpoll.NewDialer(o)}}
+		}, longpoll.Name},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opt := transports.Options{URL: base, User: "carol"}
@@ -200,7 +201,7 @@ func TestResumeOnBest(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-a.Upgraded()
-	if got := a.Using(); got != transports.WTUni {
+	if got := a.Using(); got != webtransport.UniName {
 		t.Fatalf("upgraded to %s, want wt-uni (the best, and the server serves WebTransport)", got)
 	}
 	a.Drop()
@@ -210,7 +211,7 @@ func TestResumeOnBest(t *testing.T) {
 	if got := collect(t, a, 1, "dave"); got["x"] != 1 {
 		t.Fatalf("got %v", got)
 	}
-	if got := a.Using(); got != transports.WTUni {
+	if got := a.Using(); got != webtransport.UniName {
 		t.Fatalf("resumed on %s though wt-uni works", got)
 	}
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // Name is the transport's name.
-const Name = transports.Auto
+const Name = "auto"
 
 // TryTimeout bounds one attempt to connect with one transport.
 const TryTimeout = 5 * time.Second
@@ -32,9 +32,9 @@ func Candidates(opt transports.Options) []Candidate {
 		out = append(out, c)
 	}
 	return append(out,
-		Candidate{transports.WebSocket, websocket.NewDialer(opt)},
-		Candidate{transports.Stream, stream.NewDialer(opt)},
-		Candidate{transports.LongPoll, longpoll.NewDialer(opt)},
+		Candidate{websocket.Name, websocket.NewDialer(opt)},
+		Candidate{stream.Name, stream.NewDialer(opt)},
+		Candidate{longpoll.Name, longpoll.NewDialer(opt)},
 	)
 }
 

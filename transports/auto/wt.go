@@ -16,7 +16,7 @@ import (
 
 func init() {
 	wtUni = func(opt transports.Options) (Candidate, bool) {
-		return Candidate{transports.WTUni, &wtDialer{opt: opt}}, true
+		return Candidate{webtransport.UniName, &wtDialer{opt: opt}}, true
 	}
 }
 
@@ -51,7 +51,7 @@ func (w *wtDialer) Dial(ctx context.Context, session string, after uint64) (tran
 		}
 		w.mu.Lock()
 		if w.inner == nil && !w.closed {
-			w.inner = webtransport.NewDialer(transports.WTUni, opt)
+			w.inner = webtransport.NewDialer(webtransport.UniName, opt)
 		}
 		inner, closed = w.inner, w.closed
 		w.mu.Unlock()

@@ -11,7 +11,7 @@ import (
 )
 
 // Name is the transport's name.
-const Name = transports.LongPoll
+const Name = "longpoll"
 
 // Path is the poll's endpoint.
 const Path = "/api/longpoll"

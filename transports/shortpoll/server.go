@@ -7,7 +7,7 @@ import (
 )
 
 // Name is the transport's name.
-const Name = transports.ShortPoll
+const Name = "shortpoll"
 
 // Path is the poll's endpoint.
 const Path = "/api/poll"

@@ -1,23 +1,21 @@
 package sse
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/wirelab/wirelab/chat"
 	"github.com/wirelab/wirelab/transports"
 )
 
 // Name is the transport's name.
-const Name = transports.SSE
+const Name = "sse"
 
 // Path is the event stream's endpoint.
 const Path = "/api/sse"
 
 // WriteTimeout bounds one write of a batch to the client.
-const WriteTimeout = 10 * time.Second
+const WriteTimeout = transports.StreamWriteTimeout
 
 // ContentType is the event stream's media type.
 const ContentType = "text/event-stream"
@@ -25,62 +23,21 @@ const ContentType = "text/event-stream"
 // RetryMillis is the reconnection delay the stream asks browsers for.
 const RetryMillis = 1000
 
-const batchSize = 256
-
 // Mount mounts the transport's endpoint (GET Path) on m.
 func Mount(m transports.Mux, srv *transports.Server) error {
 	m.HandleGet(Path, Handler(srv))
 	return nil
 }
 
-// Handler serves GET /api/sse?session=S[&after=N]; a Last-Event-ID header wins over after.
+// Handler serves GET /api/sse?session=S[&after=N]; a Last-Event-ID header wins over after. The
+// stream opens with the retry field; every entry is an event whose id is its seq.
 func Handler(srv *transports.Server) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sess, after, ok := srv.SessionRequest(w, r, "Last-Event-ID")
-		if !ok {
-			return
-		}
-		cur, err := sess.Attach(chat.AttachOptions{After: after, Heartbeat: true})
-		if err != nil {
-			transports.WriteError(w, "", err)
-			return
-		}
-		defer cur.Detach()
-		ctx, stop := transports.MergeCancel(r.Context(), srv.Context())
-		defer stop()
-
-		h := w.Header()
-		h.Set("Content-Type", ContentType)
-		h.Set("Cache-Control", "no-store")
-		h.Set("X-Accel-Buffering", "no")
-		rc := http.NewResponseController(w)
-		w.WriteHeader(http.StatusOK)
-		buf := make([]byte, 0, 4096)
-		buf = append(buf, "retry: "...)
-		buf = strconv.AppendUint(buf, RetryMillis, 10)
-		buf = append(buf, "\n\n"...)
-		if write(rc, w, buf) != nil {
-			return
-		}
-		dst := make([]chat.Entry, 0, batchSize)
-		for {
-			b, err := cur.Next(ctx, dst)
-			if err != nil {
-				var ce *chat.Error
-				if errors.As(err, &ce) {
-					env := chat.ErrorEnvelope("", ce)
-					_ = write(rc, w, AppendEvent(buf[:0], 0, false, chat.Marshal(&env)))
-				}
-				return
-			}
-			buf = AppendBatch(buf[:0], b)
-			if write(rc, w, buf) != nil {
-				return
-			}
-			if cap(buf) > 256<<10 {
-				buf = make([]byte, 0, 4096)
-			}
-		}
+	return transports.ServeStream(srv, transports.StreamFormat{
+		ContentType:  ContentType,
+		AfterHeader:  "Last-Event-ID",
+		Preamble:     []byte("retry: " + strconv.Itoa(RetryMillis) + "\n\n"),
+		AppendBatch:  AppendBatch,
+		AppendDirect: func(buf, env []byte) []byte { return AppendEvent(buf, 0, false, env) },
 	})
 }
 
@@ -102,12 +59,4 @@ func AppendBatch(buf []byte, b chat.Batch) []byte {
 		buf = append(buf, "data: {\"type\":\"ping\"}\n\n"...)
 	}
 	return buf
-}
-
-func write(rc *http.ResponseController, w http.ResponseWriter, b []byte) error {
-	_ = rc.SetWriteDeadline(time.Now().Add(WriteTimeout)) // not supported on every writer: best effort
-	if _, err := w.Write(b); err != nil {
-		return err
-	}
-	return rc.Flush()
 }

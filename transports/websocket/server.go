@@ -17,7 +17,7 @@ import (
 )
 
 // Name is the transport's name.
-const Name = transports.WebSocket
+const Name = "websocket"
 
 // Path is where the handler is mounted.
 const Path = "/ws"

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/wirelab/wirelab/server"
-	"github.com/wirelab/wirelab/transports"
 	"github.com/wirelab/wirelab/transports/webtransport"
 )
 
@@ -60,7 +59,7 @@ func TestCertFilesAndHash(t *testing.T) {
 	if l.hash != webtransport.CertHash(c) {
 		t.Fatalf("GET /api/wt-cert-hash says %x, want the hash of --cert %x", l.hash, webtransport.CertHash(c))
 	}
-	l.client(t, transports.WTStream, "files") // connects, verifying by hash
+	l.client(t, webtransport.StreamName, "files") // connects, verifying by hash
 
 	if _, err := server.New(server.Config{CertFile: certFile, Logger: discard()}); err == nil {
 		t.Error("a --cert without --key was accepted")

@@ -46,14 +46,21 @@ type Client struct {
 
 var _ transports.Client = (*Client)(nil)
 
+// The three transports' names, as scenario files and the web page spell them.
+const (
+	StreamName   = "wt-stream"
+	UniName      = "wt-uni"
+	DatagramName = "wt-datagram"
+)
+
 // ModeOf returns the mode of a transport name (wt-stream, wt-uni, wt-datagram).
 func ModeOf(name string) (string, error) {
 	switch name {
-	case transports.WTStream:
+	case StreamName:
 		return ModeStream, nil
-	case transports.WTUni:
+	case UniName:
 		return ModeUni, nil
-	case transports.WTDatagram:
+	case DatagramName:
 		return ModeDatagram, nil
 	}
 	return "", fmt.Errorf("webtransport: %q is not a WebTransport transport (wt-stream, wt-uni, wt-datagram)", name)
@@ -67,14 +74,14 @@ func NewClient(name string, opt transports.Options) *Client {
 }
 
 // NewStreamClient returns a wt-stream client.
-func NewStreamClient(opt transports.Options) *Client { return NewClient(transports.WTStream, opt) }
+func NewStreamClient(opt transports.Options) *Client { return NewClient(StreamName, opt) }
 
 // NewUniClient returns a wt-uni client.
-func NewUniClient(opt transports.Options) *Client { return NewClient(transports.WTUni, opt) }
+func NewUniClient(opt transports.Options) *Client { return NewClient(UniName, opt) }
 
 // NewDatagramClient returns a wt-datagram client.
 func NewDatagramClient(opt transports.Options) *Client {
-	return NewClient(transports.WTDatagram, opt)
+	return NewClient(DatagramName, opt)
 }
 
 // Observe makes the client tell o which command each of its QUIC connections carries where

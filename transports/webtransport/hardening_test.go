@@ -200,7 +200,7 @@ func TestFlowControlledClient(t *testing.T) {
 func TestControlLineTooLarge(t *testing.T) {
 	const max = 4096 // the frame limit is 16 x 4 KiB = 64 KiB
 	l := start(t, server.Config{Hub: chat.Config{Limits: chat.Limits{MaxEnvelope: max}}})
-	peer := l.client(t, transports.WTStream, "peer")
+	peer := l.client(t, webtransport.StreamName, "peer")
 	_, s, err := rawDial(t, l, "user=big", nil)
 	if err != nil {
 		t.Fatal(err)

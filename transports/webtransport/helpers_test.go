@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 
 const wait = 15 * time.Second
 
-var modes = []string{transports.WTStream, transports.WTUni, transports.WTDatagram}
+var modes = []string{webtransport.StreamName, webtransport.UniName, webtransport.DatagramName}
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 

@@ -110,7 +110,7 @@ func burst(t *testing.T, mode string, pub, sub *webtransport.Client, n int, drop
 	if len(order) != n {
 		t.Errorf("%d deliveries for %d messages", len(order), n)
 	}
-	if mode == transports.WTStream {
+	if mode == webtransport.StreamName {
 		for i, s := range order {
 			if s != fmt.Sprint(i) {
 				t.Fatalf("wt-stream: message %d is %q, out of order", i, s)
@@ -183,12 +183,12 @@ func TestLoss(t *testing.T) {
 				}
 			}
 			t.Logf("%s: %d commands observed upstream", mode, len(cmds))
-			if n := l.wt.Retransmits(); mode == transports.WTDatagram && n == 0 {
+			if n := l.wt.Retransmits(); mode == webtransport.DatagramName && n == 0 {
 				t.Error("no datagram was retransmitted under 10% loss")
 			} else {
 				t.Logf("%d datagrams retransmitted", n)
 			}
-			if n := lm.Resent(); mode == transports.WTDatagram && n == 0 {
+			if n := lm.Resent(); mode == webtransport.DatagramName && n == 0 {
 				t.Error("the server's observer was told of no datagram sent again")
 			}
 			// The server's observer is told of the messages sent on the subscriber's session,
@@ -301,9 +301,9 @@ func TestSizeLimit(t *testing.T) {
 			send(t, c, chat.Envelope{Type: chat.TypeSay, Room: chat.Lobby, Text: "after"})
 			until(t, peer, text("after"))
 			switch reconnected := l.srv.T.Requests.Load() != before; {
-			case mode == transports.WTStream && !reconnected:
+			case mode == webtransport.StreamName && !reconnected:
 				t.Error("a line over the frame limit did not end the connection")
-			case mode != transports.WTStream && reconnected:
+			case mode != webtransport.StreamName && reconnected:
 				t.Error("a command stream over the frame limit ended the connection; want too_large and the connection going on")
 			}
 			if c.Session() != sid {
@@ -372,7 +372,7 @@ func TestShutdownWithSilentClient(t *testing.T) {
 	l := &lab{srv: srv, base: "http://" + ln.Addr().String()}
 	l.hash = fetchHash(t, l.base)
 	var dead atomic.Bool
-	pub := l.client(t, transports.WTStream, "pub")
+	pub := l.client(t, webtransport.StreamName, "pub")
 	for _, mode := range modes {
 		l.client(t, mode, "silent", func(o *transports.Options) {
 			udp, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -408,7 +408,7 @@ func TestShutdownWithSilentClient(t *testing.T) {
 // each on a unidirectional stream of its own.
 func TestUniCommandsOnControlStream(t *testing.T) {
 	l := start(t, server.Config{})
-	peer := l.client(t, transports.WTUni, "peer")
+	peer := l.client(t, webtransport.UniName, "peer")
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	d := &wt.Transport{

@@ -160,8 +160,8 @@ func TestOrigin(t *testing.T) {
 // there.
 func TestResumeWithGap(t *testing.T) {
 	l := start(t, server.Config{Hub: chat.Config{Outbox: 16}})
-	sub := l.client(t, transports.WTStream, "sub")
-	pub := l.client(t, transports.WTStream, "pub")
+	sub := l.client(t, webtransport.StreamName, "sub")
+	pub := l.client(t, webtransport.StreamName, "pub")
 	for i := range 40 {
 		send(t, pub, chat.Envelope{Type: chat.TypeSay, Room: chat.Lobby, Text: fmt.Sprint(i)})
 	}
