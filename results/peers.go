@@ -57,8 +57,8 @@ type PeerRow struct {
 	PeerRSSPerSes, MatchRSSPerS float64
 }
 
-// PeerRows are the file's peer points that have a wirelab match at their condition, in the
-// file's order.
+// PeerRows are the file's peer points, in the file's order, each with wirelab's matching
+// transport at its condition when the file has one (Match "" when it has not).
 func PeerRows(f *File) []PeerRow {
 	sums := map[Key]PointSummary{}
 	for _, s := range f.Summary {
@@ -77,14 +77,18 @@ func PeerRows(f *File) []PeerRow {
 				break
 			}
 		}
-		if mg == nil {
-			continue
-		}
-		r := PeerRow{Cond: g.Cond, Peer: g.Transport, Match: match, PeerSum: sums[g.Key], MatchSum: sums[mg.Key], Ratios: map[string]Finding{}}
+		r := PeerRow{Cond: g.Cond, Peer: g.Transport, Match: match, PeerSum: sums[g.Key], Ratios: map[string]Finding{}}
 		if len(g.Runs) > 0 {
 			r.Server, r.Version = g.Runs[0].Server.Name, g.Runs[0].Server.Version
 		}
 		r.PeerLost, r.PeerBytes, r.PeerCPU, r.PeerRSSPerSes = runMeans(g.Runs)
+		if mg == nil {
+			// No wirelab run of that kind here: the peer's own figures, nothing to compare with.
+			r.Match = ""
+			out = append(out, r)
+			continue
+		}
+		r.MatchSum = sums[mg.Key]
 		r.MatchLost, r.MatchBytes, r.MatchCPU, r.MatchRSSPerS = runMeans(mg.Runs)
 		for _, fd := range f.Findings {
 			if fd.A == g.Transport && fd.B == match && fd.Loss == g.Loss && fd.Burst == g.Burst && fd.DelayMS == g.DelayMS && condStack(fd.Stack) == g.Stack {
@@ -136,6 +140,12 @@ func PeerReading(rows []PeerRow) []string {
 		if r.Version != "" {
 			name += " " + r.Version
 		}
+		if r.Match == "" {
+			kind, _ := PeerMatch(r.Peer)
+			out = append(out, fmt.Sprintf("%s (%s) at %s: p50 %.1f ms, p99 %.1f ms, lost %d; no wirelab %s run at this condition to compare it with (add %s to the scenario's transports).",
+				r.Peer, name, r.Cond.String(), r.PeerSum.P50, r.PeerSum.P99, r.PeerLost, kind, kind))
+			continue
+		}
 		s := fmt.Sprintf("%s (%s) against wirelab's %s at %s: p99 %s", r.Peer, name, r.Match, r.Cond.String(), r.RatioText("p99"))
 		if r.Loss > 0 {
 			s += ", stall rate " + r.RatioText("stall_rate")
@@ -163,6 +173,11 @@ func peerTable(rows []PeerRow) (head []string, cells [][]string) {
 		return fmt.Sprintf("%.0f", x/1024)
 	}
 	for _, r := range rows {
+		if r.Match == "" {
+			pair = func(a, _ float64, f func(float64) string) string { return f(a) + " / –" }
+		} else {
+			pair = func(a, b float64, f func(float64) string) string { return f(a) + " / " + f(b) }
+		}
 		server := r.Server
 		if r.Version != "" {
 			server += " " + r.Version
@@ -171,10 +186,14 @@ func peerTable(rows []PeerRow) (head []string, cells [][]string) {
 		if r.Loss > 0 {
 			stall = pair(r.PeerSum.StallRate, r.MatchSum.StallRate, pctf)
 		}
-		cells = append(cells, []string{r.Peer, r.Match, server, r.Cond.String(),
+		match := r.Match
+		if match == "" {
+			match = "–"
+		}
+		cells = append(cells, []string{r.Peer, match, server, r.Cond.String(),
 			pair(r.PeerSum.P50, r.MatchSum.P50, ms), pair(r.PeerSum.P99, r.MatchSum.P99, ms), r.RatioText("p99"),
 			stall, r.RatioText("stall_rate"),
-			fmt.Sprintf("%d / %d", r.PeerLost, r.MatchLost),
+			pair(float64(r.PeerLost), float64(r.MatchLost), func(x float64) string { return fmt.Sprintf("%d", int64(x)) }),
 			pair(r.PeerBytes, r.MatchBytes, func(x float64) string { return fmt.Sprintf("%.0f", x) }),
 			pair(r.PeerCPU, r.MatchCPU, ms), pair(r.PeerRSSPerSes, r.MatchRSSPerS, kbf)})
 	}

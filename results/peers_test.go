@@ -10,7 +10,8 @@ import (
 // TestPeerSection: a peer transport (PEER/TRANSPORT) is compared with wirelab's transport of the
 // same kind at the same condition: its p50/p99 findings name the pair even where neither is the
 // lowest, a peer clearly slower has a ratio interval above 1, one drawn from the same latencies
-// says "no clear difference", and the report's section lists the pair with its server.
+// says "no clear difference", and the report's section lists the pair with its server; a peer
+// without wirelab's transport of its kind in the file is shown on its own.
 func TestPeerSection(t *testing.T) {
 	c := Cond{DelayMS: 20, Loss: 0.02}
 	f := &File{Schema: Schema, Seed: 1}
@@ -25,7 +26,7 @@ func TestPeerSection(t *testing.T) {
 		{"peer/websocket", "peer", 3},
 		{"longpoll", "wirelab", 1},
 		{"other/longpoll", "other", 1}, // same latencies: no clear difference
-		{"lonely/sse", "lonely", 1},    // no wirelab sse here: no row
+		{"lonely/sse", "lonely", 1},    // no wirelab sse here: its own figures, nothing compared
 	} {
 		f.Runs = append(f.Runs, Run{Transport: tr.name, Carrier: CarrierTCP, Delivery: DeliveryPush, Loss: c.Loss, DelayMS: c.DelayMS,
 			Delivered: 100, Expected: 100, Server: ServerLoad{Name: tr.server, Version: "1.2.3", BytesPerMsg: 400}})
@@ -40,8 +41,9 @@ func TestPeerSection(t *testing.T) {
 	}
 	SummarizePoints(f, ev)
 	rows := PeerRows(f)
-	if len(rows) != 2 || rows[0].Peer != "peer/websocket" || rows[0].Match != "websocket" || rows[1].Peer != "other/longpoll" || rows[1].Match != "longpoll" {
-		t.Fatalf("peer rows %+v, want peer/websocket against websocket and other/longpoll against longpoll", rows)
+	if len(rows) != 3 || rows[0].Peer != "peer/websocket" || rows[0].Match != "websocket" || rows[1].Peer != "other/longpoll" || rows[1].Match != "longpoll" ||
+		rows[2].Peer != "lonely/sse" || rows[2].Match != "" || len(rows[2].Ratios) != 0 {
+		t.Fatalf("peer rows %+v, want peer/websocket against websocket, other/longpoll against longpoll, lonely/sse alone", rows)
 	}
 	slow := rows[0].Ratios["p99"]
 	if slow.RatioCI95[0] <= 1 || rows[0].Server != "peer" || rows[0].Version != "1.2.3" {
@@ -59,8 +61,8 @@ func TestPeerSection(t *testing.T) {
 			t.Errorf("report.md lacks %q", s)
 		}
 	}
-	if strings.Contains(md.String(), "| lonely/sse | sse |") {
-		t.Errorf("report.md has a row for a peer without a match")
+	if !strings.Contains(md.String(), "| lonely/sse | – | lonely 1.2.3 |") || !strings.Contains(md.String(), "no wirelab sse run at this condition") {
+		t.Errorf("report.md does not show a peer without a match on its own:\n%s", md.String())
 	}
 }
 

@@ -69,7 +69,7 @@ stack: kernel
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"## Peer servers", "| socketio/websocket | websocket | socket.io ", "| socketio/longpoll | longpoll | socket.io ", "| centrifugo/websocket | websocket | centrifugo "} {
+	for _, s := range []string{"## Peer servers", "| socketio/websocket | websocket | socket.io ", "| socketio/longpoll | longpoll | socket.io ", "| centrifugo/websocket | websocket | centrifugo ", "| centrifugo/sse | – | centrifugo "} {
 		if !strings.Contains(string(md), s) {
 			t.Errorf("report.md lacks %q", s)
 		}
