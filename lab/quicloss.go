@@ -52,7 +52,7 @@ func (m *LossMap) Tracer(_ context.Context, isClient bool, _ quic.ConnectionID) 
 	if isClient {
 		return nil
 	}
-	return &connTrace{m: m, packets: newPacketLog(), uni: map[quic.StreamID]uint64{}}
+	return &connTrace{m: m, packets: newPacketLog(), notes: newStreamNotes[uint64]()}
 }
 
 // Lost returns, per session id, the seqs of messages a lost packet carried since the last Reset.
@@ -155,9 +155,59 @@ type sentFrame struct {
 	datagram bool
 }
 
-type ctlRange struct {
+// streamNotes is what a trace knows of one QUIC connection's streams: which item (a message's
+// seq on a server's connection, a command's cid on a client's) each unidirectional stream, and
+// each byte range of the control stream, carries. Its trace's mu guards it.
+type streamNotes[K comparable] struct {
+	session string
+	ctl     quic.StreamID
+	hasCtl  bool
+	uni     map[quic.StreamID]K
+	ranges  []noteRange[K]
+}
+
+type noteRange[K comparable] struct {
 	off, end int64
-	seq      uint64
+	item     K
+}
+
+func newStreamNotes[K comparable]() streamNotes[K] {
+	return streamNotes[K]{uni: map[quic.StreamID]K{}}
+}
+
+func (n *streamNotes[K]) attached(id string, ctl quic.StreamID) {
+	n.session, n.ctl, n.hasCtl = id, ctl, true
+}
+
+func (n *streamNotes[K]) uniStream(id quic.StreamID, item K) {
+	n.uni[id] = item
+	if len(n.uni) > maxTracked {
+		for k := range n.uni { // forget an arbitrary old one; streams are short-lived
+			delete(n.uni, k)
+			break
+		}
+	}
+}
+
+func (n *streamNotes[K]) line(off, end int64, item K) {
+	n.ranges = append(n.ranges, noteRange[K]{off, end, item})
+	if len(n.ranges) > maxTracked {
+		n.ranges = n.ranges[len(n.ranges)-maxTracked/2:]
+	}
+}
+
+// hit appends the items whose bytes stream frame f carried.
+func (n *streamNotes[K]) hit(hit []K, f sentFrame) []K {
+	if n.hasCtl && f.stream == n.ctl {
+		for _, r := range n.ranges {
+			if r.off < f.end && f.off < r.end {
+				hit = append(hit, r.item)
+			}
+		}
+	} else if item, ok := n.uni[f.stream]; ok {
+		hit = append(hit, item)
+	}
+	return hit
 }
 
 // maxTracked bounds the packets and ranges kept per connection.
@@ -243,14 +293,10 @@ type connTrace struct {
 	m *LossMap
 
 	mu      sync.Mutex
-	session string
 	remote  netip.AddrPort
 	packets packetLog
-	uni     map[quic.StreamID]uint64
-	ctl     quic.StreamID
-	hasCtl  bool
-	ctlSeqs []ctlRange
-	dgrams  []uint64 // seqs of datagrams handed to quic-go, not yet seen in a sent packet
+	notes   streamNotes[uint64] // the message of each stream and control-stream range
+	dgrams  []uint64            // seqs of datagrams handed to quic-go, not yet seen in a sent packet
 }
 
 func (c *connTrace) AddProducer() qlogwriter.Recorder { return c }
@@ -273,13 +319,13 @@ func (c *connTrace) RecordEvent(ev qlogwriter.Event) {
 	case qlog.PacketSent:
 		c.mu.Lock()
 		hit := c.hits(c.packets.add(e, c.nextDatagram))
-		session := c.session
+		session := c.notes.session
 		c.mu.Unlock()
 		c.m.recordAll(session, hit)
 	case qlog.PacketLost:
 		c.mu.Lock()
 		hit := c.hits(c.packets.lost(e.Header.PacketNumber))
-		session := c.session
+		session := c.notes.session
 		c.mu.Unlock()
 		c.m.recordAll(session, hit)
 	case qlog.ConnectionClosed:
@@ -305,19 +351,10 @@ func (c *connTrace) nextDatagram() (uint64, bool) {
 func (c *connTrace) hits(frames []sentFrame) []uint64 {
 	var hit []uint64
 	for _, f := range frames {
-		switch {
-		case f.datagram:
+		if f.datagram {
 			hit = append(hit, f.seq)
-		case c.hasCtl && f.stream == c.ctl:
-			for _, r := range c.ctlSeqs {
-				if r.off < f.end && f.off < r.end {
-					hit = append(hit, r.seq)
-				}
-			}
-		default:
-			if seq, ok := c.uni[f.stream]; ok {
-				hit = append(hit, seq)
-			}
+		} else {
+			hit = c.notes.hit(hit, f)
 		}
 	}
 	return hit
@@ -331,7 +368,7 @@ func (c *connTrace) Attached(id string, ctl quic.StreamID) {
 		return
 	}
 	c.mu.Lock()
-	c.session, c.ctl, c.hasCtl = id, ctl, true
+	c.notes.attached(id, ctl)
 	c.mu.Unlock()
 }
 
@@ -340,13 +377,7 @@ func (c *connTrace) UniStream(id quic.StreamID, seq uint64) {
 		return
 	}
 	c.mu.Lock()
-	c.uni[id] = seq
-	if len(c.uni) > maxTracked {
-		for k := range c.uni { // forget an arbitrary old one; streams are short-lived
-			delete(c.uni, k)
-			break
-		}
-	}
+	c.notes.uniStream(id, seq)
 	c.mu.Unlock()
 }
 
@@ -355,10 +386,7 @@ func (c *connTrace) ControlLine(off, end int64, seq uint64) {
 		return
 	}
 	c.mu.Lock()
-	c.ctlSeqs = append(c.ctlSeqs, ctlRange{off, end, seq})
-	if len(c.ctlSeqs) > maxTracked {
-		c.ctlSeqs = c.ctlSeqs[len(c.ctlSeqs)-maxTracked/2:]
-	}
+	c.notes.line(off, end, seq)
 	c.mu.Unlock()
 }
 
@@ -389,17 +417,8 @@ type cmdTrace struct {
 	m *LossMap
 
 	mu      sync.Mutex
-	session string
 	packets packetLog
-	uni     map[quic.StreamID]chat.CID
-	ctl     quic.StreamID
-	hasCtl  bool
-	ctlCIDs []cidRange
-}
-
-type cidRange struct {
-	off, end int64
-	cid      chat.CID
+	notes   streamNotes[chat.CID] // the command of each stream and control-stream range
 }
 
 // newCmdTrace returns a client connection's trace; nil on a nil map.
@@ -407,7 +426,7 @@ func (m *LossMap) newCmdTrace() *cmdTrace {
 	if m == nil {
 		return nil
 	}
-	return &cmdTrace{m: m, packets: newPacketLog(), uni: map[quic.StreamID]chat.CID{}}
+	return &cmdTrace{m: m, packets: newPacketLog(), notes: newStreamNotes[chat.CID]()}
 }
 
 func (c *cmdTrace) AddProducer() qlogwriter.Recorder { return c }
@@ -419,7 +438,7 @@ func (c *cmdTrace) RecordEvent(ev qlogwriter.Event) {
 	case qlog.PacketSent:
 		c.mu.Lock()
 		hit := c.hits(c.packets.add(e, nil))
-		session := c.session
+		session := c.notes.session
 		c.mu.Unlock()
 		for _, cid := range hit {
 			c.m.recordCommand(session, cid)
@@ -427,7 +446,7 @@ func (c *cmdTrace) RecordEvent(ev qlogwriter.Event) {
 	case qlog.PacketLost:
 		c.mu.Lock()
 		hit := c.hits(c.packets.lost(e.Header.PacketNumber))
-		session := c.session
+		session := c.notes.session
 		c.mu.Unlock()
 		for _, cid := range hit {
 			c.m.recordCommand(session, cid)
@@ -439,15 +458,7 @@ func (c *cmdTrace) RecordEvent(ev qlogwriter.Event) {
 func (c *cmdTrace) hits(frames []sentFrame) []chat.CID {
 	var hit []chat.CID
 	for _, f := range frames {
-		if c.hasCtl && f.stream == c.ctl {
-			for _, r := range c.ctlCIDs {
-				if r.off < f.end && f.off < r.end {
-					hit = append(hit, r.cid)
-				}
-			}
-		} else if cid, ok := c.uni[f.stream]; ok {
-			hit = append(hit, cid)
-		}
+		hit = c.notes.hit(hit, f)
 	}
 	return hit
 }
@@ -459,7 +470,7 @@ func (c *cmdTrace) Attached(id string, ctl quic.StreamID) {
 		return
 	}
 	c.mu.Lock()
-	c.session, c.ctl, c.hasCtl = id, ctl, true
+	c.notes.attached(id, ctl)
 	c.mu.Unlock()
 }
 
@@ -468,13 +479,7 @@ func (c *cmdTrace) UniStream(id quic.StreamID, cid chat.CID) {
 		return
 	}
 	c.mu.Lock()
-	c.uni[id] = cid
-	if len(c.uni) > maxTracked {
-		for k := range c.uni { // forget an arbitrary old one; streams are short-lived
-			delete(c.uni, k)
-			break
-		}
-	}
+	c.notes.uniStream(id, cid)
 	c.mu.Unlock()
 }
 
@@ -483,10 +488,7 @@ func (c *cmdTrace) ControlLine(off, end int64, cid chat.CID) {
 		return
 	}
 	c.mu.Lock()
-	c.ctlCIDs = append(c.ctlCIDs, cidRange{off, end, cid})
-	if len(c.ctlCIDs) > maxTracked {
-		c.ctlCIDs = c.ctlCIDs[len(c.ctlCIDs)-maxTracked/2:]
-	}
+	c.notes.line(off, end, cid)
 	c.mu.Unlock()
 }
 
@@ -497,7 +499,7 @@ func (c *connTrace) DatagramResent(seq uint64) {
 		return
 	}
 	c.mu.Lock()
-	session := c.session
+	session := c.notes.session
 	c.mu.Unlock()
 	c.m.record(session, seq)
 }

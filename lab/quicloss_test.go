@@ -52,7 +52,7 @@ func TestCmdTraceNamesLostCommands(t *testing.T) {
 // sent again, and a datagram sent again for want of an ack.
 func TestConnTraceResentStream(t *testing.T) {
 	m := NewLossMap()
-	c := &connTrace{m: m, packets: newPacketLog(), uni: map[quic.StreamID]uint64{}}
+	c := &connTrace{m: m, packets: newPacketLog(), notes: newStreamNotes[uint64]()}
 	c.Attached("s1", 0)
 	c.UniStream(3, 7)
 	c.UniStream(7, 8)
