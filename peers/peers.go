@@ -37,6 +37,12 @@ var Table = []Transport{
 	{Name: centrifugo.Stream, Server: centrifugo.Name, Carrier: transports.TCP},
 }
 
+// Unavailable names the peer transports DESIGN lists that the pinned peers cannot carry, with
+// why: a scenario that names one is refused with the reason.
+var Unavailable = map[string]string{
+	"centrifugo/webtransport": "Centrifugo " + centrifugo.Version + "'s WebTransport endpoint completes no QUIC handshake (its TLS config selects no ALPN protocol, so every client, browsers too, gets CRYPTO_ERROR 0x178); peers/centrifugo/doc.go says what was tried. Use centrifugo/websocket, centrifugo/sse or centrifugo/stream",
+}
+
 // Names lists the peer transports in Table order.
 func Names() []string {
 	out := make([]string, len(Table))

@@ -475,3 +475,12 @@ func TestPeerDefaultStack(t *testing.T) {
 		}
 	}
 }
+
+// TestUnavailablePeer: a peer transport the pinned peer cannot carry is refused with the reason,
+// not as a typo.
+func TestUnavailablePeer(t *testing.T) {
+	_, err := Parse("x.yaml", []byte("name: x\ntransports: [websocket, centrifugo/webtransport]\n"))
+	if err == nil || !strings.Contains(err.Error(), `x.yaml:2: `) || !strings.Contains(err.Error(), `"centrifugo/webtransport" is not available: Centrifugo 6.9.1's WebTransport`) {
+		t.Fatalf("centrifugo/webtransport: %v", err)
+	}
+}

@@ -344,6 +344,8 @@ func (l *transportList) UnmarshalYAML(n *yaml.Node) error {
 		switch {
 		case err != nil:
 			return err
+		case peers.Unavailable[v] != "":
+			return errAt(c, fmt.Sprintf("%q is not available: %s", v, peers.Unavailable[v]))
 		case !slices.Contains(known, v):
 			return errAt(c, fmt.Sprintf("%q is not a transport%s; the transports are %s", v, didYouMean(v, known), strings.Join(known, ", ")))
 		case slices.Contains(*l, v):
