@@ -45,24 +45,21 @@ type PeerRow struct {
 	Cond
 	Peer, Match     string
 	Server, Version string
-	// The peer's and the match's summaries (intervals from the bootstrap over sessions).
-	PeerSum, MatchSum PointSummary
+	// The peer's and the match's rows of the summary table (the same figures: pooled p50, p99
+	// and stall rate with intervals, lost summed, bytes, CPU and memory per copy or session
+	// averaged over repeats); MatchFig is zero when Match is "".
+	PeerFig, MatchFig Row
 	// Ratios of the peer's figure to the match's: p50, p99, stall_rate (absent when not found).
 	Ratios map[string]Finding
-	// Per run means: lost copies (summed), bytes on the wire, server CPU per delivered copy and
-	// server memory per session.
-	PeerLost, MatchLost         int64
-	PeerBytes, MatchBytes       float64
-	PeerCPU, MatchCPU           float64
-	PeerRSSPerSes, MatchRSSPerS float64
 }
 
 // PeerRows are the file's peer points, in the file's order, each with wirelab's matching
 // transport at its condition when the file has one (Match "" when it has not).
 func PeerRows(f *File) []PeerRow {
-	sums := map[Key]PointSummary{}
-	for _, s := range f.Summary {
-		sums[s.Key()] = s
+	rows := SummaryRows(f)
+	byKey := make(map[Key]Row, len(rows))
+	for _, r := range rows {
+		byKey[r.Key] = r
 	}
 	var out []PeerRow
 	for _, g := range Groups(f) {
@@ -70,52 +67,22 @@ func PeerRows(f *File) []PeerRow {
 		if !ok {
 			continue
 		}
-		var mg *Group
-		for _, h := range groupsAt(f, g.Cond) {
-			if h.Transport == match {
-				mg = &h
-				break
-			}
-		}
-		r := PeerRow{Cond: g.Cond, Peer: g.Transport, Match: match, PeerSum: sums[g.Key], Ratios: map[string]Finding{}}
+		r := PeerRow{Cond: g.Cond, Peer: g.Transport, PeerFig: byKey[g.Key], Ratios: map[string]Finding{}}
 		if len(g.Runs) > 0 {
 			r.Server, r.Version = g.Runs[0].Server.Name, g.Runs[0].Server.Version
 		}
-		r.PeerLost, r.PeerBytes, r.PeerCPU, r.PeerRSSPerSes = runMeans(g.Runs)
-		if mg == nil {
-			// No wirelab run of that kind here: the peer's own figures, nothing to compare with.
-			r.Match = ""
-			out = append(out, r)
-			continue
-		}
-		r.MatchSum = sums[mg.Key]
-		r.MatchLost, r.MatchBytes, r.MatchCPU, r.MatchRSSPerS = runMeans(mg.Runs)
-		for _, fd := range f.Findings {
-			if fd.A == g.Transport && fd.B == match && fd.Loss == g.Loss && fd.Burst == g.Burst && fd.DelayMS == g.DelayMS && condStack(fd.Stack) == g.Stack {
-				r.Ratios[fd.Metric] = fd
+		// Without a wirelab run of that kind here: the peer's own figures, nothing compared.
+		if m, ok := byKey[Key{match, g.Cond}]; ok {
+			r.Match, r.MatchFig = match, m
+			for _, fd := range f.Findings {
+				if fd.A == g.Transport && fd.B == match && fd.Cond() == g.Cond {
+					r.Ratios[fd.Metric] = fd
+				}
 			}
 		}
 		out = append(out, r)
 	}
 	return out
-}
-
-func runMeans(runs []*Run) (lost int64, bytes, cpu, rss float64) {
-	n := 0
-	for _, r := range runs {
-		lost += r.Lost
-		if r.Delivered == 0 {
-			continue
-		}
-		bytes += r.Server.BytesPerMsg
-		cpu += r.Server.CPUUSPerMsg
-		rss += r.Server.RSSPerSession
-		n++
-	}
-	if n > 0 {
-		bytes, cpu, rss = bytes/float64(n), cpu/float64(n), rss/float64(n)
-	}
-	return lost, bytes, cpu, rss
 }
 
 // RatioText is a finding's ratio with its interval, or "no clear difference" when the interval
@@ -143,15 +110,15 @@ func PeerReading(rows []PeerRow) []string {
 		if r.Match == "" {
 			kind, _ := PeerMatch(r.Peer)
 			out = append(out, fmt.Sprintf("%s (%s) at %s: p50 %.1f ms, p99 %.1f ms, lost %d; no wirelab %s run at this condition to compare it with (add %s to the scenario's transports).",
-				r.Peer, name, r.Cond.String(), r.PeerSum.P50, r.PeerSum.P99, r.PeerLost, kind, kind))
+				r.Peer, name, r.Cond.String(), r.PeerFig.P50, r.PeerFig.P99, r.PeerFig.Lost, kind, kind))
 			continue
 		}
 		s := fmt.Sprintf("%s (%s) against wirelab's %s at %s: p99 %s", r.Peer, name, r.Match, r.Cond.String(), r.RatioText("p99"))
 		if r.Loss > 0 {
 			s += ", stall rate " + r.RatioText("stall_rate")
 		}
-		if r.PeerLost > 0 || r.MatchLost > 0 {
-			s += fmt.Sprintf("; lost copies %d against %d", r.PeerLost, r.MatchLost)
+		if r.PeerFig.Lost > 0 || r.MatchFig.Lost > 0 {
+			s += fmt.Sprintf("; lost copies %d against %d", r.PeerFig.Lost, r.MatchFig.Lost)
 		}
 		out = append(out, s+".")
 	}
@@ -184,18 +151,18 @@ func peerTable(rows []PeerRow) (head []string, cells [][]string) {
 		}
 		stall := "–"
 		if r.Loss > 0 {
-			stall = pair(r.PeerSum.StallRate, r.MatchSum.StallRate, pctf)
+			stall = pair(r.PeerFig.PooledStallRate, r.MatchFig.PooledStallRate, pctf)
 		}
 		match := r.Match
 		if match == "" {
 			match = "–"
 		}
 		cells = append(cells, []string{r.Peer, match, server, r.Cond.String(),
-			pair(r.PeerSum.P50, r.MatchSum.P50, ms), pair(r.PeerSum.P99, r.MatchSum.P99, ms), r.RatioText("p99"),
+			pair(r.PeerFig.P50, r.MatchFig.P50, ms), pair(r.PeerFig.P99, r.MatchFig.P99, ms), r.RatioText("p99"),
 			stall, r.RatioText("stall_rate"),
-			pair(float64(r.PeerLost), float64(r.MatchLost), func(x float64) string { return fmt.Sprintf("%d", int64(x)) }),
-			pair(r.PeerBytes, r.MatchBytes, func(x float64) string { return fmt.Sprintf("%.0f", x) }),
-			pair(r.PeerCPU, r.MatchCPU, ms), pair(r.PeerRSSPerSes, r.MatchRSSPerS, kbf)})
+			pair(float64(r.PeerFig.Lost), float64(r.MatchFig.Lost), func(x float64) string { return fmt.Sprintf("%d", int64(x)) }),
+			pair(r.PeerFig.BytesPerMsg, r.MatchFig.BytesPerMsg, func(x float64) string { return fmt.Sprintf("%.0f", x) }),
+			pair(r.PeerFig.CPUUSPerMsg, r.MatchFig.CPUUSPerMsg, ms), pair(r.PeerFig.RSSPerSess, r.MatchFig.RSSPerSess, kbf)})
 	}
 	return head, cells
 }
