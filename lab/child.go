@@ -140,7 +140,7 @@ func ServeChildOn(ln net.Listener, pc net.PacketConn, hub chat.Config, in io.Rea
 			probe = startSchedProbe()
 			base = srv.T.Requests.Load()
 			gPeak.Store(int64(runtime.NumGoroutine()))
-			resetPeakRSS()
+			resetPeakRSS("self")
 			loss.Reset()
 			_ = enc.Encode(childReply{OK: true})
 		case "stats":
@@ -164,8 +164,9 @@ quit:
 	return errors.Join(serr, <-done)
 }
 
-// resetPeakRSS restarts the kernel's peak-RSS counter (VmHWM) for this process.
-func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+// resetPeakRSS restarts the kernel's peak-RSS counter (VmHWM) of a process ("self" or a pid):
+// 5 sets it to the current resident set.
+func resetPeakRSS(proc string) { _ = os.WriteFile("/proc/"+proc+"/clear_refs", []byte("5"), 0) }
 
 // peakRSS is this process's peak resident set size since the last reset.
 func peakRSS() int64 { return statusKB("VmHWM:") }
@@ -195,33 +196,24 @@ func procStatusKB(proc, field string) int64 {
 
 // childServer is the lab's handle on the server process.
 //
-// A watcher goroutine waits for the process from its start: when it exits before Close asks
-// it to (a crash, a kill from outside), Options.serverDied hears at once, with the exit status
-// and the end of its stderr (childError). Every request (mark, stats, quit) has a deadline
+// serverProc watches the process from its start: an exit Close did not ask for reaches
+// Options.serverDied at once. Every request (mark, stats, quit) has a deadline
 // (requestTimeout): a process that does not answer in time is hung; it is killed and
 // serverDied hears that too. Close waits for the watcher, so no goroutine outlives the handle.
 type childServer struct {
-	cmd     *exec.Cmd
+	serverProc
 	in      *os.File // the process's stdin: the lab's commands
 	outFile *os.File // the process's stdout, read through out
 	out     *bufio.Scanner
 	hash    [32]byte
 	rss0    int64
 	cpu0    time.Duration
-	stderr  *stderrTail
 	timeout time.Duration // for one request (requestTimeout; tests shorten it)
 	pause   *testPause    // WIRELAB_TEST_PAUSE: stop the process once, after Mark
 	paused  *pauser
 
 	mu     sync.Mutex // one request at a time
 	broken error      // under mu: a request failed, the pipes are out of step
-
-	exited   chan struct{} // closed by the watcher once the process has exited
-	waitErr  error         // cmd.Wait's error, once exited is closed
-	stopping atomic.Bool   // the lab ends the process (Close, a failed start, a hang)
-	died     func(error)   // Options.serverDied, told once
-	diedOnce sync.Once
-	reported atomic.Bool // died has heard why the process is gone
 }
 
 // The server process gets readyTimeout to start serving, and requestTimeout to answer each
@@ -303,8 +295,8 @@ func startChild(ctx context.Context, nw *netem.Network, addr string, hub chat.Co
 		return nil, nil, err
 	}
 	cmd.Stdin, cmd.Stdout = inR, outW
-	cs := &childServer{cmd: cmd, in: inW, outFile: outR, stderr: &stderrTail{}, timeout: requestTimeout,
-		pause: opt.pause, exited: make(chan struct{}), died: opt.serverDied}
+	cs := &childServer{serverProc: newServerProc(cmd, "the server process exited during the run", opt.serverDied),
+		in: inW, outFile: outR, timeout: requestTimeout, pause: opt.pause}
 	cmd.Stderr = cs.stderr
 	// After the process exits, its stderr is read for at most this long: a process it left
 	// behind holding the pipe cannot keep Wait from returning.
@@ -357,37 +349,6 @@ func startChild(ctx context.Context, nw *netem.Network, addr string, hub chat.Co
 	}
 	cs.rss0 = hello.RSS
 	return h, cs, nil
-}
-
-// watch waits for the process. An exit the lab did not ask for is reported at once.
-func (c *childServer) watch() {
-	c.waitErr = c.cmd.Wait()
-	close(c.exited)
-	if !c.stopping.Load() {
-		c.report(c.exitError())
-	}
-}
-
-// exitError says how the process ended; call it once exited is closed.
-func (c *childServer) exitError() error {
-	return &childError{what: fmt.Sprintf("the server process exited during the run (%s)", c.cmd.ProcessState), stderr: c.stderr.String()}
-}
-
-// report tells serverDied why the process is gone, once.
-func (c *childServer) report(err error) {
-	c.diedOnce.Do(func() {
-		if c.died != nil {
-			c.reported.Store(true)
-			c.died(err)
-		}
-	})
-}
-
-// kill ends the process and waits for the watcher.
-func (c *childServer) kill() {
-	c.stopping.Store(true)
-	_ = c.cmd.Process.Kill()
-	<-c.exited
 }
 
 func (c *childServer) closePipes() error {

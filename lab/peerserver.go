@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -17,29 +14,22 @@ import (
 
 // peerServer is a peer's server process (Socket.IO on Node, Centrifugo) running in a kernel
 // host's namespace: the lab starts it, waits until it answers, and reads what it costs from
-// /proc, since it speaks no lab protocol on stdin/stdout. Like childServer, an exit the lab did
-// not ask for is reported at once through Options.serverDied, and Close waits for the watcher.
+// /proc, since it speaks no lab protocol on stdin/stdout. As for childServer, serverProc
+// watches it: an exit the lab did not ask for is reported at once through Options.serverDied,
+// and Close waits for the watcher.
 type peerServer struct {
-	name    string // "socket.io", for messages
-	cmd     *exec.Cmd
-	stderr  *stderrTail
-	cleanup func() // removes what the peer's start wrote (its config), after it exits
-	cpu0    time.Duration
-	rss0    int64
-
-	exited   chan struct{}
-	waitErr  error
-	stopping atomic.Bool
-	died     func(error)
-	diedOnce sync.Once
-	reported atomic.Bool
+	serverProc
+	name string // "socket.io", for messages
+	cpu0 time.Duration
+	rss0 int64
 }
 
 // startPeer starts cmd on the kernel host h and waits until ready says the peer serves (ready
 // dials it through the network, as its clients will), or readyTimeout passes. cleanup, if not
-// nil, runs once the process is gone.
+// nil, runs once the process is gone (it removes what the peer's start wrote: its config).
 func startPeer(ctx context.Context, h *netem.Host, name string, cmd *exec.Cmd, cleanup func(), ready func(ctx context.Context) error, died func(error)) (*peerServer, error) {
-	ps := &peerServer{name: name, cmd: cmd, stderr: &stderrTail{}, cleanup: cleanup, exited: make(chan struct{}), died: died}
+	ps := &peerServer{serverProc: newServerProc(cmd, "the "+name+" server exited", died), name: name}
+	ps.group, ps.after = true, cleanup
 	if cmd.Stdout == nil {
 		cmd.Stdout = ps.stderr // what the peer prints, kept for the error that says why it stopped
 	}
@@ -80,33 +70,6 @@ func startPeer(ctx context.Context, h *netem.Host, name string, cmd *exec.Cmd, c
 	return ps, nil
 }
 
-func (p *peerServer) watch() {
-	p.waitErr = p.cmd.Wait()
-	close(p.exited)
-	if p.cleanup != nil {
-		p.cleanup()
-	}
-	if !p.stopping.Load() {
-		p.diedOnce.Do(func() {
-			if p.died != nil {
-				p.reported.Store(true)
-				p.died(p.exitError())
-			}
-		})
-	}
-}
-
-func (p *peerServer) exitError() error {
-	return &childError{what: fmt.Sprintf("the %s server exited (%s)", p.name, p.cmd.ProcessState), stderr: p.stderr.String()}
-}
-
-// kill ends the process group and waits for the watcher.
-func (p *peerServer) kill() {
-	p.stopping.Store(true)
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.exited
-}
-
 // CertHash: no peer serves the lab's WebTransport certificate.
 func (p *peerServer) CertHash() [32]byte { return [32]byte{} }
 
@@ -117,8 +80,7 @@ func (p *peerServer) Mark() error {
 		return fmt.Errorf("reading the %s server's CPU time: %w", p.name, err)
 	}
 	p.cpu0 = cpu
-	// 5: reset the peak resident set (VmHWM) to the current one, as the lab's own server does.
-	_ = os.WriteFile("/proc/"+strconv.Itoa(pid)+"/clear_refs", []byte("5"), 0)
+	resetPeakRSS(strconv.Itoa(pid)) // as the lab's own server does at mark
 	return nil
 }
 
