@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/wirelab/wirelab/peers/centrifugo"
+	"github.com/wirelab/wirelab/peers/internal/peercache"
 	"github.com/wirelab/wirelab/peers/socketio"
 	"github.com/wirelab/wirelab/transports"
 )
@@ -88,7 +89,7 @@ type Instance struct {
 
 // DefaultCacheDir is where peers are installed: $WIRELAB_PEERS_CACHE, else
 // os.UserCacheDir()/wirelab/peers.
-func DefaultCacheDir() (string, error) { return socketio.DefaultCacheDir() }
+func DefaultCacheDir() (string, error) { return peercache.Dir() }
 
 // Ensure installs the named peer server ("socket.io", "centrifugo") into cacheDir on first use,
 // with a progress line on progress, and returns it.

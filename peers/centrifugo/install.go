@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/wirelab/wirelab/peers/internal/peercache"
 	"io"
 	"os"
 	"os/exec"
@@ -34,16 +35,7 @@ type Install struct {
 
 // DefaultCacheDir is where peers are installed: $WIRELAB_PEERS_CACHE when set, else
 // os.UserCacheDir()/wirelab/peers.
-func DefaultCacheDir() (string, error) {
-	if d := os.Getenv("WIRELAB_PEERS_CACHE"); d != "" {
-		return d, nil
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("centrifugo: no cache directory for the peers (set WIRELAB_PEERS_CACHE): %w", err)
-	}
-	return filepath.Join(d, "wirelab", "peers"), nil
-}
+func DefaultCacheDir() (string, error) { return peercache.Dir() }
 
 // Lookup returns the Centrifugo installed in cacheDir, if Ensure has installed it.
 func Lookup(cacheDir string) (Install, bool) {

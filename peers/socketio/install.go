@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/wirelab/wirelab/peers/internal/peercache"
 	"io"
 	"net/http"
 	"net/url"
@@ -29,7 +30,7 @@ const (
 )
 
 // CacheEnv names the environment variable that overrides DefaultCacheDir.
-const CacheEnv = "WIRELAB_PEERS_CACHE"
+const CacheEnv = peercache.Env
 
 // NodeFix says how to get what the peer needs.
 const NodeFix = "apt-get install -y nodejs npm"
@@ -50,16 +51,7 @@ type Install struct {
 
 // DefaultCacheDir is where peers are installed: $WIRELAB_PEERS_CACHE, else
 // os.UserCacheDir()/wirelab/peers.
-func DefaultCacheDir() (string, error) {
-	if d := os.Getenv(CacheEnv); d != "" {
-		return d, nil
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("socket.io peer: no cache dir (%v); set %s", err, CacheEnv)
-	}
-	return filepath.Join(d, "wirelab", "peers"), nil
-}
+func DefaultCacheDir() (string, error) { return peercache.Dir() }
 
 // ErrNoNode is wrapped by Ensure's error when node or npm is not on PATH.
 var ErrNoNode = errors.New("the socket.io peer needs node and npm (" + NodeFix + ")")
