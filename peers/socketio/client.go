@@ -185,10 +185,11 @@ func (c *Client) Connect(ctx context.Context) error {
 	return nil
 }
 
-// Drop cuts the current connection as a network failure that the server sees would (a reset
-// connection): the WebSocket, or the connection holding the poll GET (on polling it waits for
-// the next GET to be on the wire if none is), so the server sees a transport close or error and
-// keeps the socket's state for recovery. The client reconnects after socket.io-client's delay.
+// Drop ends the current connection so that the server sees its transport end at once and
+// keeps the socket's state for recovery: the WebSocket is closed; on polling the engine sends
+// Engine.IO's close packet first (see engineConn.drop for why not a cut alone). The client
+// reconnects after socket.io-client's delay. A failure the server does not see is a cut of the
+// network (TestSilentCut).
 func (c *Client) Drop() {
 	c.mu.Lock()
 	e := c.conn

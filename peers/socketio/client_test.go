@@ -268,10 +268,7 @@ func TestDropRecovers(t *testing.T) {
 	for _, tc := range constructors {
 		t.Run(tc.name, func(t *testing.T) {
 			const before, after = 100, 20
-			dropAt := 50
-			if tc.name == LongPoll {
-				dropAt = before
-			}
+			const dropAt = 50 // mid-burst
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			recv := connect(t, ctx, tc.new, url, "carol", transports.Options{})

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"sync"
@@ -56,10 +55,7 @@ type engineConn struct {
 	upgraded bool            // the WebSocket carries the session
 
 	upgradedCh chan struct{} // closed with upgraded (tests wait on it)
-	getOut     bool          // a poll GET is on the wire and its answer has not started
-	getOutAt   time.Time     // since when
-	getGen     uint64        // counts poll GETs out and answered
-	dropWanted bool          // Drop waits for the next poll GET to be on the wire
+	dropWanted bool          // Drop came: on polling its close packet is queued
 
 	// Reader state (only the current reader touches it).
 	isConnected bool
@@ -77,7 +73,7 @@ func (c *Client) dialEngine(ctx context.Context) (*engineConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, at, err := c.poll(ctx, u, nil)
+	body, at, err := c.poll(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("socket.io: handshake: %w", err)
 	}
@@ -114,15 +110,8 @@ func (e *engineConn) pollURL() (string, error) {
 	return e.c.endpoint(false, url.Values{"transport": {"polling"}, "sid": {e.hs.SID}})
 }
 
-// poll does one polling GET and returns its payload; written, if not nil, is called with true
-// once the request is on the wire and with false when the answer starts.
-func (c *Client) poll(ctx context.Context, u string, written func(bool)) (string, time.Time, error) {
-	if written != nil {
-		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-			WroteRequest:         func(httptrace.WroteRequestInfo) { written(true) },
-			GotFirstResponseByte: func() { written(false) },
-		})
-	}
+// poll does one polling GET and returns its payload.
+func (c *Client) poll(ctx context.Context, u string) (string, time.Time, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return "", time.Time{}, err
@@ -163,11 +152,7 @@ func (e *engineConn) pollReader() {
 			return
 		default:
 		}
-		body, at, err := e.c.poll(e.ctx, u, e.getWritten)
-		e.mu.Lock()
-		e.getOut = false
-		e.getGen++
-		e.mu.Unlock()
+		body, at, err := e.c.poll(e.ctx, u)
 		if err != nil {
 			e.close(fmt.Errorf("socket.io: polling: %w", err))
 			return
@@ -214,6 +199,10 @@ func (e *engineConn) pollWriter() {
 				e.close(fmt.Errorf("socket.io: polling: %w", err))
 				return
 			}
+			if batch[len(batch)-1] == closePacket { // Drop's: the server has closed the transport
+				e.close(errDropped)
+				return
+			}
 		}
 	}
 }
@@ -228,7 +217,7 @@ func isClosed(ch chan struct{}) bool {
 }
 
 // take removes queued packets from the front, at least one and at most max bytes (with their
-// separators) when there are several. The caller holds e.mu.
+// separators) when there are several; a batch ends at a close packet. The caller holds e.mu.
 func (e *engineConn) take(max int) []string {
 	n, size := 0, 0
 	for n < len(e.queue) {
@@ -237,6 +226,9 @@ func (e *engineConn) take(max int) []string {
 			break
 		}
 		n++
+		if e.queue[n-1] == closePacket {
+			break
+		}
 	}
 	batch := slices.Clone(e.queue[:n])
 	e.queue = e.queue[n:]
@@ -340,49 +332,29 @@ func (e *engineConn) close(err error) {
 	})
 }
 
-// getWritten is called when a poll GET is on the wire (out) and when its answer starts.
-func (e *engineConn) getWritten(out bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.getOut = out
-	e.getGen++
-	e.getOutAt = time.Now()
-	if out && e.dropWanted {
-		e.dropLater(e.getGen, heldFor)
-	}
-}
+// closePacket is Engine.IO's close packet, as the client sends it.
+const closePacket = string(eioClose)
 
-// heldFor is how long a poll GET has been out, unanswered, before Drop takes it for one the
-// server holds. Cut sooner, the server missed the cut now and then (its socket then stayed
-// until the ping timeout, and the reconnect was not recovered).
-const heldFor = 50 * time.Millisecond
-
-// dropLater cuts the connection after d if poll GET gen is still out then. The caller holds
-// e.mu.
-func (e *engineConn) dropLater(gen uint64, d time.Duration) {
-	time.AfterFunc(d, func() {
-		e.mu.Lock()
-		cut := e.getOut && e.getGen == gen
-		e.mu.Unlock()
-		if cut {
-			e.close(errDropped)
-		}
-	})
-}
-
-// drop cuts the connection so that the server sees it end: at once on a WebSocket (the server
-// reads its end); on polling while the server holds a poll GET (it sees that request's
-// connection close), taken to be when a GET has been out for heldFor with no answer. The
-// server sees nothing when a connection ends with no GET held on it (the POSTs' idle one, or a
-// GET it has just answered or not yet read), and keeps the socket until its ping timeout: a
-// reconnect before that is not recovered (as when a network fails silently; TestSilentCut).
+// drop ends the connection so that the server sees the transport end at once and keeps the
+// socket's state for recovery ("transport close"). On a WebSocket it closes the connection: the
+// server reads its end. On polling it POSTs Engine.IO's close packet, as engine.io-client's
+// polling transport does when it closes (on the browser's offline event, for one), and ends the
+// connection once the server has answered that POST: the server closed the transport before
+// answering. A cut of the connections alone is seen by the server only if it comes while the
+// server holds a poll GET and after it has read that GET, which a client cannot time (cut
+// sooner, the server keeps the socket until its ping timeout and the reconnect is not
+// recovered, as after a silent network failure: TestSilentCut).
 func (e *engineConn) drop() {
 	e.mu.Lock()
-	now := e.upgraded || isClosed(e.pause)
-	e.dropWanted = true
-	if !now && e.getOut {
-		e.dropLater(e.getGen, heldFor-time.Since(e.getOutAt))
+	now := e.upgraded
+	if !e.dropWanted && !now && !isClosed(e.pause) {
+		e.queue = append(e.queue, closePacket)
+		select {
+		case e.wake <- struct{}{}:
+		default:
+		}
 	}
+	e.dropWanted = true // an upgrade under way closes its WebSocket once it is done
 	e.mu.Unlock()
 	if now {
 		e.close(errDropped)
