@@ -57,7 +57,13 @@ func utsString(b []int8) string {
 	return string(out)
 }
 
-// versions reads the module versions this binary was built with, and its commit.
+// BuildCommit is the commit the binary was built from, stamped by `make build` with
+// -ldflags "-X github.com/wirelab/wirelab/lab.BuildCommit=..." for builds without VCS
+// information (-buildvcs=false, as this machine's go env sets).
+var BuildCommit string
+
+// versions reads the module versions this binary was built with, and its commit: the build's
+// VCS stamp, else BuildCommit, else the commit of the repository in the working directory.
 func versions() (results.Versions, string) {
 	var v results.Versions
 	commit := ""
@@ -85,6 +91,9 @@ func versions() (results.Versions, string) {
 				v.GonumPlot = d.Version
 			}
 		}
+	}
+	if commit == "" {
+		commit = BuildCommit
 	}
 	if commit == "" {
 		if out, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
