@@ -284,6 +284,11 @@ func runPoint(ctx context.Context, sc *scenarios.Scenario, p scenarios.Point, in
 	if err := orServer(nil); err != nil {
 		return run, nil, err // what drive saw ended with the server
 	}
+	if ctx.Err() != nil {
+		// Interrupted (the lab was stopped): the schedule was cut short, so what drive saw is
+		// not a run's figures; the file keeps only the runs that ended.
+		return run, nil, fmt.Errorf("interrupted during the run: %w", context.Cause(ctx))
+	}
 	pt.audit(&run, d, noLossP99)
 	if qerr != nil {
 		run.Warnings = append(run.Warnings, fmt.Sprintf("the set-up's traffic (joins, presence) had not drained after %v (%v): the first measured messages may have waited behind it", settled.Round(time.Millisecond), qerr))
