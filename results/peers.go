@@ -129,7 +129,7 @@ func PeerReading(rows []PeerRow) []string {
 // peer / wirelab.
 func peerTable(rows []PeerRow) (head []string, cells [][]string) {
 	head = []string{"peer transport", "against", "server", "condition", "p50 ms", "p99 ms", "p99 ratio (95% CI)",
-		"stall rate", "stall-rate ratio (95% CI)", "lost", "bytes/copy", "server µs/copy", "server KB/session"}
+		"stall rate", "stall-rate ratio (95% CI)", "later than 200 ms", "lost", "bytes/copy", "server µs/copy", "server KB/session"}
 	pair := func(a, b float64, f func(float64) string) string { return f(a) + " / " + f(b) }
 	ms := func(x float64) string { return fmt.Sprintf("%.1f", x) }
 	pctf := func(x float64) string { return fmt.Sprintf("%.2f%%", 100*x) }
@@ -159,7 +159,7 @@ func peerTable(rows []PeerRow) (head []string, cells [][]string) {
 		}
 		cells = append(cells, []string{r.Peer, match, server, r.Cond.String(),
 			pair(r.PeerFig.P50, r.MatchFig.P50, ms), pair(r.PeerFig.P99, r.MatchFig.P99, ms), r.RatioText("p99"),
-			stall, r.RatioText("stall_rate"),
+			stall, r.RatioText("stall_rate"), pair(r.PeerFig.Late200, r.MatchFig.Late200, sharePct),
 			pair(float64(r.PeerFig.Lost), float64(r.MatchFig.Lost), func(x float64) string { return fmt.Sprintf("%d", int64(x)) }),
 			pair(r.PeerFig.BytesPerMsg, r.MatchFig.BytesPerMsg, func(x float64) string { return fmt.Sprintf("%.0f", x) }),
 			pair(r.PeerFig.CPUUSPerMsg, r.MatchFig.CPUUSPerMsg, ms), pair(r.PeerFig.RSSPerSess, r.MatchFig.RSSPerSess, kbf)})

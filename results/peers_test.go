@@ -20,16 +20,18 @@ func TestPeerSection(t *testing.T) {
 	for _, tr := range []struct {
 		name, server string
 		scale        float64
+		late200      float64
 	}{
-		{"fastest", "wirelab", 0.5}, // the lowest: every other p99 is compared with it
-		{"websocket", "wirelab", 1},
-		{"peer/websocket", "peer", 3},
-		{"longpoll", "wirelab", 1},
-		{"other/longpoll", "other", 1}, // same latencies: no clear difference
-		{"lonely/sse", "lonely", 1},    // no wirelab sse here: its own figures, nothing compared
+		{"fastest", "wirelab", 0.5, 0}, // the lowest: every other p99 is compared with it
+		{"websocket", "wirelab", 1, 0.1},
+		{"peer/websocket", "peer", 3, 0.3},
+		{"longpoll", "wirelab", 1, 0.1},
+		{"other/longpoll", "other", 1, 0.1}, // same latencies: no clear difference
+		{"lonely/sse", "lonely", 1, 0.1},    // no wirelab sse here: its own figures, nothing compared
 	} {
 		f.Runs = append(f.Runs, Run{Transport: tr.name, Carrier: CarrierTCP, Delivery: DeliveryPush, Loss: c.Loss, DelayMS: c.DelayMS,
-			Delivered: 100, Expected: 100, Server: ServerLoad{Name: tr.server, Version: "1.2.3", BytesPerMsg: 400}})
+			Delivered: 100, Expected: 100, Late: &Late{Over200: tr.late200},
+			Server: ServerLoad{Name: tr.server, Version: "1.2.3", BytesPerMsg: 400}})
 		e := NewEvidence()
 		for _, s := range independentSessions(rng, 30, 40, 0) {
 			for i := range s.LatencyMS {
@@ -60,6 +62,10 @@ func TestPeerSection(t *testing.T) {
 		if !strings.Contains(md.String(), s) {
 			t.Errorf("report.md lacks %q", s)
 		}
+	}
+	// The same bar for both (the stall threshold is each transport's own): later than 200 ms.
+	if !strings.Contains(md.String(), "| later than 200 ms |") || !strings.Contains(md.String(), "| 30.0% / 10.0% |") {
+		t.Errorf("report.md's peer table lacks the shares later than 200 ms (30.0%% / 10.0%% for peer/websocket):\n%s", md.String())
 	}
 	if !strings.Contains(md.String(), "| lonely/sse | – | lonely 1.2.3 |") || !strings.Contains(md.String(), "no wirelab sse run at this condition") {
 		t.Errorf("report.md does not show a peer without a match on its own:\n%s", md.String())
