@@ -14,6 +14,7 @@ import (
 
 	"github.com/wirelab/wirelab/chat"
 	"github.com/wirelab/wirelab/internal/redistest"
+	"github.com/wirelab/wirelab/internal/testio"
 )
 
 // TestMain fails on leaked goroutines. The test binary decides go-redis's process-wide logger,
@@ -53,7 +54,7 @@ func (c *cluster) add(name string) *node {
 	c.t.Helper()
 	logger := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(testWriter{c.t}, &slog.HandlerOptions{Level: slog.LevelWarn})).With("node", name)
+		logger = slog.New(slog.NewTextHandler(testio.LogWriter(c.t), &slog.HandlerOptions{Level: slog.LevelWarn})).With("node", name)
 	}
 	b, err := New(Options{URL: c.redis.URL(), Node: name, Prefix: c.prefix, NodeTTL: 600 * time.Millisecond, Logger: logger})
 	if err != nil {
@@ -70,13 +71,6 @@ func (c *cluster) add(name string) *node {
 		_ = b.Close()
 	})
 	return nd
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
 }
 
 // kill makes a node stop as if its process died: its broker stops renewing the heartbeat and

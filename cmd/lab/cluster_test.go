@@ -23,6 +23,7 @@ import (
 
 	"github.com/wirelab/wirelab/chat"
 	"github.com/wirelab/wirelab/internal/redistest"
+	"github.com/wirelab/wirelab/internal/testio"
 	"github.com/wirelab/wirelab/transports"
 	"github.com/wirelab/wirelab/transports/all"
 )
@@ -32,30 +33,13 @@ type labNode struct {
 	name   string
 	addr   string
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *testio.LockedBuffer
 	done   chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func startNode(t *testing.T, bin, redisURL, name string) *labNode {
 	t.Helper()
-	n := &labNode{name: name, stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	n := &labNode{name: name, stderr: &testio.LockedBuffer{}, done: make(chan error, 1)}
 	n.cmd = exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--redis", redisURL, "--node", name,
 		"--node-ttl", "1s", "--log", "warn")
 	out, err := n.cmd.StdoutPipe()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wirelab/wirelab/chat"
 	"github.com/wirelab/wirelab/internal/needtest"
+	"github.com/wirelab/wirelab/internal/testio"
 	"github.com/wirelab/wirelab/transports"
 )
 
@@ -60,18 +61,11 @@ func install(t *testing.T) Install {
 	needtest.Need(t, "go", err, "install Go 1.26: https://go.dev/dl/")
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	in, err := Ensure(ctx, dir, testWriter{t})
+	in, err := Ensure(ctx, dir, testio.LogWriter(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return in
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(b []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(b), "\n"))
-	return len(b), nil
 }
 
 // server starts Centrifugo on a free loopback port; the test's cleanup kills it.
@@ -422,7 +416,7 @@ func TestEnsure(t *testing.T) {
 	in := install(t)
 	dir, _ := DefaultCacheDir()
 	start := time.Now()
-	again, err := Ensure(context.Background(), dir, testWriter{t})
+	again, err := Ensure(context.Background(), dir, testio.LogWriter(t))
 	if err != nil {
 		t.Fatal(err)
 	}

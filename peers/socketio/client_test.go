@@ -21,35 +21,11 @@ import (
 
 	"github.com/wirelab/wirelab/chat"
 	"github.com/wirelab/wirelab/internal/needtest"
+	"github.com/wirelab/wirelab/internal/testio"
 	"github.com/wirelab/wirelab/transports"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// lockedBuffer collects the server's stderr for failure messages.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-type logWriter struct{ t testing.TB }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(bytes.TrimRight(p, "\n")))
-	return len(p), nil
-}
 
 // startPeer installs the peer into the shared cache (once per machine), starts it on
 // 127.0.0.1 on a free port and returns its URL; the test's cleanup kills it.
@@ -61,7 +37,7 @@ func startPeer(t *testing.T) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	in, err := Ensure(ctx, dir, logWriter{t})
+	in, err := Ensure(ctx, dir, testio.LogWriter(t))
 	needtest.Need(t, "node", err, NodeFix+" (and the npm registry once)")
 	if in.Name != Name || in.Version != Version {
 		t.Fatalf("installed %s %s, want %s %s", in.Name, in.Version, Name, Version)
@@ -74,7 +50,7 @@ func startPeer(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &lockedBuffer{}
+	stderr := &testio.LockedBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -110,7 +86,7 @@ func connect(t *testing.T, ctx context.Context, newc func(transports.Options) *C
 	t.Helper()
 	opt.URL, opt.User = url, user
 	if opt.Logger == nil {
-		opt.Logger = slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		opt.Logger = slog.New(slog.NewTextHandler(testio.LogWriter(t), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
 	c := newc(opt)
 	t.Cleanup(func() { _ = c.Close() })
